@@ -1,0 +1,55 @@
+"""The base of every wire model: POP's camelCase names, unknown fields kept, epoch-ms times.
+
+Layer: models (imports only pydantic and the standard library).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from typing import Any, Self
+
+from pydantic import BaseModel, ConfigDict
+from pydantic.alias_generators import to_camel
+
+
+def now_ms() -> int:
+    """The current time in epoch milliseconds, as POP stores times."""
+    return int(time.time() * 1000)
+
+
+def new_id() -> str:
+    """A new random UUID v4 string, as POP generates ids."""
+    return str(uuid.uuid4())
+
+
+class WireModel(BaseModel):
+    """A POP JSON object: camelCase field names, unknown fields accepted and preserved.
+
+    ``to_wire()`` emits the fields that were given (on load or construction), so POP JSON
+    round-trips unchanged; code that builds new objects passes every field it wants shown.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+        populate_by_name=True,
+        alias_generator=to_camel,
+        validate_assignment=False,
+    )
+
+    def to_wire(self) -> dict[str, Any]:
+        """The POP JSON object (camelCase keys) of this model."""
+        return self.model_dump(by_alias=True, mode="json", exclude_unset=True)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_wire(), separators=(",", ":"))
+
+    @classmethod
+    def from_wire(cls, data: Any) -> Self:
+        return cls.model_validate(data)
+
+    def set(self, **values: Any) -> None:
+        """Assign fields so that they count as given (and appear in :meth:`to_wire`)."""
+        for name, value in values.items():
+            setattr(self, name, value)
