@@ -1,0 +1,295 @@
+"""The library facade: what the CLI (and scripts) call to submit, run and inspect agendas.
+
+Layer: api (above services and engine; below cli). Every CLI command is one call here. Errors are
+``pop.errors`` classes; nothing here prints.
+
+    client = Client()                       # POP_HOME / POP_REGISTRY from the environment
+    submission = client.submit("examples/hello.json")
+    progress = client.run_local("examples/hello.json")
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from pop.config import Settings
+from pop.engine.dag import validate_agenda
+from pop.engine.executor import AgendaRunner, RunEvent, RunOptions
+from pop.engine.submission import Submission, prepare, store_submission
+from pop.errors import InputError, NotFoundError, PopError
+from pop.models import FAILED, Agenda, AgendaProgress, DiagnosticEvent, ProcessingState, now_ms
+from pop.registry import Registry, validate_file
+from pop.store import Store
+
+
+@dataclass(frozen=True)
+class OperationLog:
+    """One attempt's log of one op: where the file is and its kept tail."""
+
+    operation: str
+    attempt: int
+    path: str | None
+    tail: list[str]
+
+
+def read_document(source: str | Path, *, what: str = "agenda") -> Any:
+    """Parse a JSON (or YAML) file, ``-`` meaning stdin; InputError naming the problem."""
+    import sys
+
+    name = str(source)
+    try:
+        text = sys.stdin.read() if name == "-" else Path(source).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(f"{what} file not found: {name}") from None
+    except IsADirectoryError:
+        raise InputError(f"{what} file is a directory: {name}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read {what} file {name}: {exc}") from None
+    if name.endswith((".yaml", ".yml")):
+        import yaml
+
+        try:
+            return yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise InputError(f"{name}: malformed YAML: {exc}") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(
+            f"{name}: malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
+        ) from None
+
+
+def parse_agenda(document: Any, *, source: str = "agenda") -> Agenda:
+    if not isinstance(document, dict):
+        raise InputError(f"{source}: an agenda must be a JSON object")
+    try:
+        return Agenda.model_validate(document)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise InputError(f"{source}: {where}: {first['msg']}") from None
+
+
+class Client:
+    """pop as a library: one store, one registry, the operations the CLI offers."""
+
+    def __init__(
+        self, settings: Settings | None = None, *, registry_path: Path | None = None
+    ) -> None:
+        self.settings = settings or Settings.from_env()
+        self.registry_path = registry_path
+        self._store: Store | None = None
+        self._registry: Registry | None = None
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            self._store = Store.open(self.settings.store_path)
+        return self._store
+
+    @property
+    def registry(self) -> Registry:
+        if self._registry is None:
+            self._registry = Registry.load(self.registry_path, settings=self.settings)
+        return self._registry
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+    # -- agendas ----------------------------------------------------------------------------
+
+    def load_agenda(self, source: str | Path | Mapping[str, Any] | Agenda) -> Agenda:
+        """An Agenda from a file path, a dict or an Agenda, validated (every problem listed)."""
+        if isinstance(source, Agenda):
+            agenda = source
+        elif isinstance(source, Mapping):
+            agenda = parse_agenda(dict(source))
+        else:
+            agenda = parse_agenda(read_document(source), source=str(source))
+        validate_agenda(agenda, known_types=self.registry.types())
+        return agenda
+
+    def submit(
+        self,
+        source: str | Path | Mapping[str, Any] | Agenda,
+        *,
+        customer_id: str | None = None,
+        link_id: str | None = None,
+        priority: int | None = None,
+    ) -> Submission:
+        """Validate and store an agenda and queue it for ``pop executor``."""
+        agenda = self.load_agenda(source)
+        prepared, progress, operations = prepare(
+            agenda, customer_id=customer_id, link_id=link_id, priority=priority
+        )
+        return store_submission(self.store, prepared, progress, operations, queue=True)
+
+    def run_local(
+        self,
+        source: str | Path | Mapping[str, Any] | Agenda | None = None,
+        *,
+        resume_id: str | None = None,
+        options: RunOptions | None = None,
+        observer: Callable[[RunEvent], None] | None = None,
+        on_runner: Callable[[AgendaRunner], None] | None = None,
+    ) -> AgendaProgress:
+        """Store the agenda (or take a stored one with ``resume_id``) and run it in this process."""
+        return asyncio.run(
+            self.run_local_async(
+                source, resume_id=resume_id, options=options, observer=observer, on_runner=on_runner
+            )
+        )
+
+    async def run_local_async(
+        self,
+        source: str | Path | Mapping[str, Any] | Agenda | None = None,
+        *,
+        resume_id: str | None = None,
+        options: RunOptions | None = None,
+        observer: Callable[[RunEvent], None] | None = None,
+        on_runner: Callable[[AgendaRunner], None] | None = None,
+    ) -> AgendaProgress:
+        from pop.runtimes import create_launcher
+
+        if resume_id is not None:
+            agenda_id = self.store.agendas.resolve_id(resume_id)
+            stored = self.store.agendas.launch_settings(agenda_id)
+            options = options or RunOptions(
+                launch=stored.get("launch") or "local",
+                external_launch=stored.get("externalLaunch"),
+                concurrency=int(stored.get("concurrency") or self.settings.default_concurrency),
+                cpus=stored.get("cpus"),
+                keep=bool(stored.get("keep")),
+            )
+        else:
+            if source is None:
+                raise InputError("give an agenda file or --resume ID")
+            options = options or RunOptions(concurrency=self.settings.default_concurrency)
+            agenda = self.load_agenda(source)
+            prepared, progress, operations = prepare(agenda)
+            store_submission(
+                self.store, prepared, progress, operations, queue=False, launch=options.to_json()
+            )
+            agenda_id = prepared.id or ""
+        launcher = create_launcher(options.launch, keep=options.keep)
+        runner = AgendaRunner(self.store, self.registry, launcher, self.settings, options,
+                              observer=observer)
+        if on_runner is not None:
+            on_runner(runner)
+        try:
+            return await runner.run(agenda_id)
+        finally:
+            await launcher.close()
+
+    def resolve_id(self, agenda_id: str) -> str:
+        return self.store.agendas.resolve_id(agenda_id)
+
+    def status(self, agenda_id: str) -> AgendaProgress:
+        full_id = self.resolve_id(agenda_id)
+        progress = self.store.progress.get(full_id)
+        if progress is None:
+            raise NotFoundError(f"no progress for agenda {agenda_id}")
+        return progress
+
+    def agenda(self, agenda_id: str) -> Agenda:
+        return self.store.agendas.get(self.resolve_id(agenda_id))
+
+    def list(
+        self,
+        *,
+        state: str | None = None,
+        customer_id: str | None = None,
+        link_id: str | None = None,
+        limit: int | None = None,
+    ) -> list[AgendaProgress]:
+        if state is not None:
+            state = state.upper()
+            if state not in ProcessingState.__members__:
+                raise InputError(
+                    f"unknown state '{state}'", hint="use WAITING, EXECUTING or COMPLETE"
+                )
+        return self.store.progress.list(
+            state=state, customer_id=customer_id, link_id=link_id, limit=limit
+        )
+
+    def logs(self, agenda_id: str, operation: str | None = None) -> list[OperationLog]:
+        full_id = self.resolve_id(agenda_id)
+        progress = self.status(full_id)
+        names = [op.operation or "" for op in progress.operation_progress or []]
+        if operation is not None and operation not in names:
+            raise NotFoundError(
+                f"agenda {full_id} has no operation '{operation}'",
+                hint="operations: " + ", ".join(names),
+            )
+        result = []
+        for attempt in self.store.attempts.list(full_id, operation):
+            if attempt["operation"] is None:
+                continue
+            tail = self.store.progress.output_tail(progress.id or "", attempt["operation"])
+            result.append(
+                OperationLog(
+                    operation=attempt["operation"],
+                    attempt=attempt["number"],
+                    path=attempt["logPath"],
+                    tail=tail,
+                )
+            )
+        return result
+
+    def attempts(self, agenda_id: str) -> list[dict[str, Any]]:
+        return self.store.attempts.list(self.resolve_id(agenda_id))
+
+    def cancel(self, agenda_id: str) -> AgendaProgress:
+        """Ask the executor running the agenda to stop it; a waiting agenda ends at once."""
+        full_id = self.resolve_id(agenda_id)
+        progress = self.status(full_id)
+        if progress.processing_state == ProcessingState.COMPLETE:
+            raise InputError(
+                f"agenda {full_id} is already COMPLETE/{progress.processing_state_message}"
+            )
+        with self.store.transaction():
+            self.store.progress.request_cancel(full_id)
+            if progress.processing_state == ProcessingState.WAITING:
+                self.store.queue.remove(full_id)
+                self.store.progress.update_agenda(
+                    progress.id or "",
+                    state=ProcessingState.COMPLETE,
+                    message=FAILED,
+                    completed_time=now_ms(),
+                    add_diagnostics=[DiagnosticEvent.of("cancelled by `pop cancel`")],
+                )
+        return self.status(full_id)
+
+    # -- registry ---------------------------------------------------------------------------
+
+    def registry_problems(self, path: Path | None = None) -> tuple[str, list[str]]:
+        """(the file checked, every problem in it); the built-in registry when none is found."""
+        target = path or self.registry_path or self.settings.registry_path
+        if target is None:
+            for candidate in (Path("registry.yaml"), self.settings.home / "registry.yaml"):
+                if candidate.exists():
+                    target = candidate
+                    break
+        if target is None:
+            try:
+                Registry.load(None, settings=self.settings)
+            except PopError as exc:
+                return "built-in", [exc.message]
+            return "built-in", []
+        return str(target), validate_file(Path(target))
+
+    def registry_document(self) -> dict[str, Any]:
+        return self.registry.to_document()
+
+
+__all__ = ["Client", "OperationLog", "RunEvent", "RunOptions", "parse_agenda", "read_document"]

@@ -1,0 +1,50 @@
+"""The ``pop`` command: a thin typer app over :mod:`pop.api`.
+
+Layer: cli (top). ``main()`` catches PopError once, prints ``error: <message>`` (plus a hint) on
+stderr and exits with the error's code (DESIGN §5); tracebacks only with ``--debug``.
+typer and rich are imported lazily so ``pop --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+
+
+def _print_error(message: str, hint: str | None = None) -> None:
+    text = " ".join(message.split("\n")) if message else "unknown error"
+    sys.stderr.write(f"error: {text}\n")
+    if hint:
+        sys.stderr.write(f"hint: {hint}\n")
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of the ``pop`` console script."""
+    import click
+
+    from pop.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, PopError
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args or os.environ.get("POP_DEBUG") == "1"
+    if "--debug" in args:
+        args.remove("--debug")
+    from pop.cli.app import build_app
+
+    app = build_app()
+    try:
+        app(args=args, prog_name="pop", standalone_mode=False)
+    except PopError as exc:
+        if debug:
+            raise
+        _print_error(exc.message, exc.hint)
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        _print_error(exc.format_message(), "run `pop --help` (or `pop COMMAND --help`)")
+        sys.exit(EXIT_BAD_INPUT)
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        _print_error("interrupted")
+        sys.exit(EXIT_INTERRUPTED)
+    sys.exit(0)

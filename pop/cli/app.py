@@ -1,0 +1,39 @@
+"""The typer application: one module per command group, registered here.
+
+Layer: cli.
+"""
+
+from __future__ import annotations
+
+import typer
+
+
+def build_app() -> typer.Typer:
+    from pop.cli import agendas, handler, registry
+
+    app = typer.Typer(
+        name="pop",
+        help="Priority Operation Processing: run agendas (workflows of typed operations) as "
+        "local processes, Docker containers or Kubernetes pods.",
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+        rich_markup_mode=None,
+        context_settings={"help_option_names": ["-h", "--help"]},
+    )
+    agendas.register(app)
+    app.add_typer(registry.app, name="registry")
+    app.add_typer(handler.app, name="handler")
+
+    @app.callback()
+    def _root(
+        version: bool = typer.Option(False, "--version", help="Print the version and exit."),
+    ) -> None:
+        """Global options (also: --debug shows tracebacks)."""
+        if version:
+            from pop import __version__
+
+            typer.echo(f"pop {__version__}")
+            raise typer.Exit(0)
+
+    return app

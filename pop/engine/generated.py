@@ -1,0 +1,62 @@
+"""Generated operations: a generator op's output adds operations to the running agenda.
+
+Layer: engine. Called by the executor after a generator op (``params["agenda.operation.generator"]
+= {operationsJsonPointer, paramsJsonPointer, logOnly}``) succeeded.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jsonpointer
+
+from pop.engine.dag import find_cycles, dependencies_of
+from pop.errors import PopError
+from pop.models import GENERATED_PARENT_PARAM, Agenda, Operation
+
+
+def expand_generated(agenda: Agenda, generator: Operation, output: Any) -> list[Operation]:
+    """Append the ops found in ``output`` to ``agenda`` (each marked with its parent) and return
+    them; ``logOnly`` adds nothing. Raises PopError when the pointer is missing or the new ops
+    are malformed (bad names, duplicates, cycles)."""
+    settings = generator.generator or {}
+    if settings.get("logOnly") is True:
+        return []
+    pointer = str(settings.get("operationsJsonPointer") or "")
+    if pointer and not pointer.startswith("/"):
+        pointer = "/" + pointer
+    try:
+        found = jsonpointer.resolve_pointer(output, pointer)
+    except (jsonpointer.JsonPointerException, TypeError) as exc:
+        raise PopError(
+            f"operation '{generator.name}': generator pointer {pointer or '/'} "
+            f"not found in its output"
+        ) from exc
+    if not isinstance(found, list):
+        raise PopError(
+            f"operation '{generator.name}': generator pointer {pointer or '/'} "
+            "does not hold a list of operations"
+        )
+    taken = {op.name.casefold() for op in agenda.operations if op.name}
+    added: list[Operation] = []
+    for item in found:
+        try:
+            operation = Operation.model_validate(item)
+        except ValueError as exc:
+            raise PopError(
+                f"operation '{generator.name}' generated an invalid operation: {exc}"
+            ) from exc
+        if not operation.name or not operation.type:
+            raise PopError(f"operation '{generator.name}' generated an operation without name or type")
+        if operation.name.casefold() in taken:
+            raise PopError(
+                f"operation '{generator.name}' generated '{operation.name}', a name already used"
+            )
+        taken.add(operation.name.casefold())
+        operation.params = {**operation.params, GENERATED_PARENT_PARAM: generator.name}
+        added.append(operation)
+    graph = {op.name or "": dependencies_of(op) for op in [*agenda.operations, *added]}
+    if find_cycles(graph):
+        raise PopError(f"operation '{generator.name}' generated operations that form a cycle")
+    agenda.operations.extend(added)
+    return added

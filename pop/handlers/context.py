@@ -1,0 +1,336 @@
+"""HandlerContext: everything a handler function gets, and the one way it reports.
+
+Layer: handlers (imports pop.models, pop.errors, pydantic and its sibling modules). Built by
+:func:`pop.handlers.entry.run_handler` (launched handlers) and
+:func:`pop.handlers.resident.run_resident` (resident ones); handler functions receive it as their
+only argument: ``def run(ctx: HandlerContext) -> Any``.
+
+Completion is final: after :meth:`HandlerContext.succeed` or :meth:`HandlerContext.fail`, later
+progress and completion calls are ignored. The one exception is :func:`invoke`: a handler that
+raises after it completed did not finish cleanly, and its op fails.
+
+Params given to :meth:`HandlerContext.progress` are merged into the op's params and carried on
+every later report, the final one included, so a rerun finds them in ``LAST_PROGRESS``.
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from pop.errors import HandlerError, PermanentError, PopError
+from pop.handlers.external import ExternalResult, run_external
+from pop.handlers.launchdata import LaunchData
+from pop.handlers.reporting import Reporter
+from pop.models import (
+    FAILED,
+    SUCCEEDED,
+    DiagnosticEvent,
+    OperationProgress,
+    ProcessingState,
+    WireModel,
+    now_ms,
+)
+
+Diagnostics = str | DiagnosticEvent | Sequence[str | DiagnosticEvent]
+HandlerFunction = Callable[["HandlerContext"], Any]
+
+
+def _write_stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def to_events(diagnostics: Diagnostics) -> list[DiagnosticEvent]:
+    """Diagnostics given as text, an event, or a list of either, as a list of events."""
+    if isinstance(diagnostics, str | DiagnosticEvent):
+        diagnostics = [diagnostics]
+    return [
+        item if isinstance(item, DiagnosticEvent) else DiagnosticEvent.of(item)
+        for item in diagnostics
+    ]
+
+
+class HandlerContext:
+    """The payload, the launch facts and the reporting calls of one handler run."""
+
+    __slots__ = (
+        "_final",
+        "_log",
+        "_params",
+        "_percent",
+        "_permanent",
+        "_reporter",
+        "_result",
+        "_started_time",
+        "last_progress",
+        "launch_data",
+        "op_dir",
+        "operation_name",
+        "payload",
+        "raw_payload_text",
+        "work_dir",
+    )
+
+    def __init__(
+        self,
+        reporter: Reporter,
+        launch_data: LaunchData,
+        *,
+        payload: Any = None,
+        raw_payload: str | None = None,
+        operation_name: str | None = None,
+        last_progress: OperationProgress | None = None,
+        work_dir: Path | None = None,
+        op_dir: Path | None = None,
+        log: Callable[[str], None] | None = None,
+    ) -> None:
+        self._reporter = reporter
+        self.launch_data = launch_data
+        self.payload = payload
+        self.raw_payload_text = raw_payload
+        self.operation_name = operation_name
+        self.last_progress = last_progress
+        self.work_dir = work_dir
+        self.op_dir = op_dir
+        self._log = log or _write_stderr
+        self._started_time = now_ms()
+        self._percent = 0.0
+        self._params: dict[str, Any] | None = None
+        self._final: OperationProgress | None = None
+        self._result: Any = None
+        self._permanent = False
+
+    @classmethod
+    def from_launch_data(
+        cls, reporter: Reporter, launch_data: LaunchData, **kwargs: Any
+    ) -> HandlerContext:
+        """A context whose operation name, last progress and folders come from ``launch_data``."""
+        return cls(
+            reporter,
+            launch_data,
+            operation_name=launch_data.operation_name,
+            last_progress=launch_data.last_progress(),
+            work_dir=launch_data.work_dir,
+            op_dir=launch_data.op_dir,
+            **kwargs,
+        )
+
+    # -- what the handler reads -------------------------------------------------------------
+
+    @property
+    def raw_payload(self) -> str | None:
+        """The payload JSON text as received (None for a resident op or no payload)."""
+        return self.raw_payload_text
+
+    def last_progress_param(self, name: str) -> Any:
+        """``params[name]`` of the earlier attempt's progress, or None."""
+        progress = self.last_progress
+        return None if progress is None or not progress.params else progress.params.get(name)
+
+    def log(self, message: str) -> None:
+        """Write one plain line to the handler's log (stderr unless the runner redirects it)."""
+        self._log(message)
+
+    # -- reporting --------------------------------------------------------------------------
+
+    @property
+    def completed(self) -> bool:
+        return self._final is not None
+
+    @property
+    def final_progress(self) -> OperationProgress | None:
+        return self._final
+
+    @property
+    def result(self) -> Any:
+        """The result given to :meth:`succeed` ({} for None); None until then."""
+        return self._result
+
+    @property
+    def succeeded(self) -> bool:
+        return self._final is not None and self._final.processing_state_message == SUCCEEDED
+
+    @property
+    def permanent(self) -> bool:
+        """True when the op failed in a way a retry cannot fix."""
+        return self._permanent
+
+    @property
+    def exit_code(self) -> int:
+        """0 succeeded, 2 failed permanently, 1 failed (or never completed)."""
+        if self.succeeded:
+            return 0
+        return 2 if self._permanent else 1
+
+    def progress(
+        self, percent: float, message: str | None = None, *, params: dict[str, Any] | None = None
+    ) -> None:
+        """Report EXECUTING at ``percent`` (0-100); ignored once the op completed."""
+        if self._final is not None:
+            return
+        self._percent = float(percent)
+        if params:
+            self._params = {**(self._params or {}), **params}
+        self._reporter.report_progress(
+            self._progress(ProcessingState.EXECUTING, message, self._percent)
+        )
+
+    def succeed(self, result: Any = None) -> None:
+        """Complete the op as succeeded with ``result`` (None means {}; a pydantic model is sent
+        as its JSON object); ignored once completed.
+        Raises TypeError/ValueError (and completes nothing) when the result is not JSON."""
+        if self._final is not None:
+            return
+        if result is None:
+            result = {}
+        elif isinstance(result, WireModel):
+            result = result.to_wire()
+        elif isinstance(result, BaseModel):
+            result = result.model_dump(mode="json", by_alias=True)
+        final = self._progress(ProcessingState.COMPLETE, SUCCEEDED, 100.0)
+        final.set(completed_time=now_ms())
+        self._reporter.report_complete(final, result)
+        self._final, self._result = final, result
+
+    def fail(self, diagnostics: Diagnostics, *, permanent: bool = False) -> None:
+        """Complete the op as failed with ``diagnostics`` (text, DiagnosticEvent, or a list);
+        ``permanent`` marks a failure that retrying cannot fix. Ignored once completed."""
+        if self._final is None:
+            self._complete_failed(to_events(diagnostics), permanent=permanent)
+
+    def _complete_failed(self, events: list[DiagnosticEvent], *, permanent: bool) -> None:
+        final = self._progress(ProcessingState.COMPLETE, FAILED, self._percent)
+        final.set(completed_time=now_ms(), diagnostic_events=events)
+        self._reporter.report_complete(final, None)
+        self._final, self._result, self._permanent = final, None, permanent
+
+    def _progress(
+        self, state: ProcessingState, message: str | None, percent: float
+    ) -> OperationProgress:
+        progress = OperationProgress(
+            operation=self.operation_name,
+            processing_state=state,
+            processing_state_message=message,
+            percent_complete=percent,
+            started_time=self._started_time,
+        )
+        if self._params:
+            progress.set(params=dict(self._params))
+        return progress
+
+    # -- external binaries --------------------------------------------------------------------
+
+    def launch_external(
+        self,
+        argv: Sequence[str],
+        *,
+        name: str | None = None,
+        env: Mapping[str, str] | None = None,
+        cpus: float = 1.0,
+        timeout_seconds: float | None = None,
+        on_line: Callable[[str], None] | None = None,
+    ) -> ExternalResult:
+        """Run ``argv`` through the externalLaunchType runtime and wait for it.
+
+        The launch runs in the op's folder (``op_dir``) with the work directory mounted. Output
+        lines go to ``on_line``, else to the log prefixed with the program name. A non-zero exit
+        is returned, not raised; PermanentError for an empty argv; the runtime's LaunchError when
+        the program cannot start.
+        """
+        if not argv:
+            raise PermanentError("launch_external needs a command (argv is empty)")
+        if on_line is None:
+            prefix = f"[{Path(str(argv[0])).name}] "
+
+            def on_line(line: str) -> None:
+                self._log(prefix + line)
+
+        labels = {
+            key: value
+            for key, value in (
+                ("pop.agendaId", self.launch_data.agenda_id),
+                ("pop.operation", self.operation_name),
+            )
+            if value
+        }
+        return run_external(
+            self.launch_data.external_launch_type,
+            argv,
+            name=name,
+            env=env,
+            cwd=self.op_dir,
+            work_dir=self.work_dir,
+            labels=labels,
+            cpus=cpus,
+            timeout_seconds=timeout_seconds,
+            on_line=on_line,
+        )
+
+
+def load_payload(model: type[BaseModel] | None, data: Any) -> Any:
+    """``data`` validated as ``model`` (an absent payload validates as ``{}``), or ``data``
+    itself without a model. PermanentError "Failed to translate payload to <Model>: ..."."""
+    if model is None:
+        return data
+    try:
+        return model.model_validate({} if data is None else data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in error['loc']) or '(payload)'}: {error['msg']}"
+            for error in exc.errors()
+        )
+        raise PermanentError(
+            f"Failed to translate payload to {model.__name__}: {problems}"
+        ) from exc
+
+
+def exception_events(exc: BaseException, operation_name: str | None) -> list[DiagnosticEvent]:
+    """The diagnostics of an exception that escaped a handler: a HandlerError's (or any pop
+    error's) own message; for anything else the type, message and stack trace."""
+    if isinstance(exc, HandlerError | PopError):
+        return [DiagnosticEvent.of(exc.message)]
+    name = operation_name or "(unnamed)"
+    return [
+        DiagnosticEvent.of(
+            f"Handler failed for operation {name}: {type(exc).__name__}: {exc}",
+            stack_trace="".join(traceback.format_exception(exc)),
+        )
+    ]
+
+
+def invoke(
+    func: HandlerFunction, ctx: HandlerContext, *, failure_prefix: str | None = None
+) -> None:
+    """Run ``func(ctx)`` and make sure the op completes: a return without completing succeeds
+    with the returned value ({} for None); an exception fails the op (permanently for
+    PermanentError), even after it completed, with the ``failure_prefix`` message first, then
+    any failure diagnostics the handler reported, then the exception's."""
+    try:
+        value = func(ctx)
+    except Exception as exc:
+        fail_from_exception(ctx, exc, failure_prefix=failure_prefix)
+        return
+    if not ctx.completed:
+        try:
+            ctx.succeed(value)
+        except (TypeError, ValueError) as exc:
+            name = ctx.operation_name or "(unnamed)"
+            ctx.fail(f"Handler result for operation {name} is not JSON: {exc}")
+
+
+def fail_from_exception(
+    ctx: HandlerContext, exc: BaseException, *, failure_prefix: str | None = None
+) -> None:
+    """Fail the op because ``exc`` escaped its handler (see :func:`invoke`)."""
+    events = [DiagnosticEvent.of(failure_prefix)] if failure_prefix is not None else []
+    earlier = ctx.final_progress
+    if earlier is not None and not ctx.succeeded:
+        events.extend(earlier.diagnostic_events or [])
+    events.extend(exception_events(exc, ctx.operation_name))
+    permanent = isinstance(exc, PermanentError) or (ctx.completed and ctx.permanent)
+    ctx._complete_failed(events, permanent=permanent)

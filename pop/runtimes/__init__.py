@@ -1,0 +1,67 @@
+"""Runtimes: the Launcher protocol and the one place runtime names map to implementations.
+
+Layer: runtimes. The executor, the services, the handler SDK and the CLI call
+:func:`create_launcher` with a runtime name and then use only the protocol types re-exported
+here. Implementations are imported inside :func:`create_launcher`, so importing this package stays
+cheap (no subprocess machinery, no docker or kubernetes SDK).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pop.errors import InputError, RuntimeUnavailableError
+from pop.runtimes.base import (
+    CANCELLED,
+    EXITED,
+    LOST,
+    TIMED_OUT,
+    ExitStatus,
+    Handle,
+    Launcher,
+    LaunchRecord,
+    LaunchSpec,
+    Mount,
+)
+
+RUNTIME_NAMES = ("local", "docker", "kubernetes", "fake")
+
+__all__ = [
+    "CANCELLED",
+    "EXITED",
+    "LOST",
+    "RUNTIME_NAMES",
+    "TIMED_OUT",
+    "ExitStatus",
+    "Handle",
+    "LaunchRecord",
+    "LaunchSpec",
+    "Launcher",
+    "Mount",
+    "create_launcher",
+]
+
+
+def create_launcher(
+    name: str, *, keep: bool = False, options: Mapping[str, Any] | None = None
+) -> Launcher:
+    """The launcher of runtime ``name`` (one of :data:`RUNTIME_NAMES`).
+
+    ``keep`` leaves containers and pods in place after cleanup (meaningless for ``local`` and
+    ``fake``). ``options`` holds runtime settings; each runtime reads the keys it knows and
+    ignores the rest. Raises InputError for an unknown name and RuntimeUnavailableError for a
+    runtime this installation cannot provide.
+    """
+    settings: Mapping[str, Any] = options or {}
+    if name == "local":
+        from pop.runtimes.local import LocalLauncher
+
+        return LocalLauncher.from_options(settings)
+    if name == "fake":
+        from pop.runtimes.fake import FakeLauncher
+
+        return FakeLauncher()
+    if name in RUNTIME_NAMES:
+        raise RuntimeUnavailableError(f"the {name} runtime is not available in this version")
+    raise InputError(f"unknown runtime {name!r}; valid runtimes: {', '.join(RUNTIME_NAMES)}")

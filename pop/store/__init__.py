@@ -1,0 +1,59 @@
+"""The SQLite store (``$POP_HOME/pop.db``): everything the CLI shows comes from here.
+
+Layer: store (beside runtimes; above models). One module per aggregate; no SQL elsewhere in pop.
+
+    store = Store.open(settings.store_path)
+    with store.transaction():
+        store.agendas.insert(agenda)
+        store.progress.insert(progress, operation_progress)
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import TracebackType
+
+from pop.store.agendas import AgendaStore
+from pop.store.attempts import AttemptStore
+from pop.store.db import Database
+from pop.store.progress import ProgressStore, operation_progress_id
+from pop.store.queue import DEFAULT_INSIGHT_ID, QueueStore
+
+__all__ = ["DEFAULT_INSIGHT_ID", "Store", "operation_progress_id"]
+
+
+class Store:
+    """The store: one connection, one object per aggregate."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.agendas = AgendaStore(db)
+        self.progress = ProgressStore(db)
+        self.attempts = AttemptStore(db)
+        self.queue = QueueStore(db)
+
+    @classmethod
+    def open(cls, path: Path) -> Store:
+        return cls(Database(path))
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        with self.db.transaction() as connection:
+            yield connection
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()

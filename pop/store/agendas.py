@@ -1,0 +1,78 @@
+"""Agenda rows: the submitted workflow document and the launch settings it ran with.
+
+Layer: store. Called by the api (submit, show, list) and the engine (generated operations,
+stored launch settings for ``run-local --resume``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pop.errors import InputError, NotFoundError
+from pop.models import Agenda, now_ms
+from pop.store.db import Database, dumps, loads
+
+
+class AgendaStore:
+    """The ``agendas`` table."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def insert(self, agenda: Agenda, *, launch: Mapping[str, Any] | None = None) -> None:
+        """Store a new agenda (inside a transaction); its id and progressId must be set."""
+        self.db.execute(
+            """INSERT INTO agendas (id, progress_id, customer_id, link_id, insight_id, doc, launch,
+                 added_time, updated_time) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+            (
+                agenda.id,
+                agenda.progress_id,
+                agenda.effective_customer_id,
+                agenda.link_id,
+                agenda.agenda_insight.insight_id if agenda.agenda_insight else None,
+                agenda.to_json(),
+                dumps(dict(launch)) if launch is not None else None,
+                agenda.added_time or now_ms(),
+                agenda.updated_time or now_ms(),
+            ),
+        )
+
+    def get(self, agenda_id: str) -> Agenda:
+        row = self.db.query_one("SELECT doc FROM agendas WHERE id = ?", (agenda_id,))
+        if row is None:
+            raise NotFoundError(f"no agenda with id {agenda_id}", hint="`pop list` shows agendas")
+        return Agenda.model_validate(loads(row["doc"]))
+
+    def launch_settings(self, agenda_id: str) -> dict[str, Any]:
+        row = self.db.query_one("SELECT launch FROM agendas WHERE id = ?", (agenda_id,))
+        return dict(loads(row["launch"], {}) or {}) if row else {}
+
+    def set_launch_settings(self, agenda_id: str, launch: Mapping[str, Any]) -> None:
+        self.db.execute(
+            "UPDATE agendas SET launch = ?, updated_time = ? WHERE id = ?",
+            (dumps(dict(launch)), now_ms(), agenda_id),
+        )
+
+    def update(self, agenda: Agenda) -> None:
+        """Replace the stored document (e.g. after generated operations were appended)."""
+        agenda.updated_time = now_ms()
+        self.db.execute(
+            "UPDATE agendas SET doc = ?, updated_time = ? WHERE id = ?",
+            (agenda.to_json(), agenda.updated_time, agenda.id),
+        )
+
+    def resolve_id(self, given: str) -> str:
+        """The full id of the agenda whose id is ``given`` or starts with it (unique prefix)."""
+        if self.db.query_one("SELECT 1 FROM agendas WHERE id = ?", (given,)):
+            return given
+        if len(given) >= 4:
+            rows = self.db.query(
+                "SELECT id FROM agendas WHERE id >= ? AND id < ? LIMIT 2",
+                (given, given + "\uffff"),
+            )
+            if len(rows) == 1:
+                return str(rows[0]["id"])
+            if len(rows) > 1:
+                raise InputError(f"agenda id prefix {given} is ambiguous", hint="give more of it")
+        raise NotFoundError(f"no agenda with id {given}", hint="`pop list` shows agendas")

@@ -1,0 +1,77 @@
+"""Attempt rows: one per run of an op (and per run of an agenda), with what was launched.
+
+Layer: store. The engine writes them; reclaim and retry (later services) read them instead of
+in-memory timers, so an attempt's launch can be found after its executor died.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pop.models import now_ms
+from pop.store.db import Database, dumps, loads
+
+
+class AttemptStore:
+    """The ``attempts`` table."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def start(
+        self,
+        agenda_id: str,
+        operation: str | None,
+        number: int,
+        *,
+        executor: str,
+        runtime: str | None,
+        log_path: str | None = None,
+    ) -> int:
+        cursor = self.db.execute(
+            """INSERT INTO attempts (agenda_id, operation, number, executor, runtime, started_time,
+                 log_path) VALUES (?, ?, ?, ?, ?, ?, ?)""",
+            (agenda_id, operation, number, executor, runtime, now_ms(), log_path),
+        )
+        return int(cursor.lastrowid or 0)
+
+    def record_launch(self, attempt_id: int, launched: Mapping[str, Any]) -> None:
+        self.db.execute(
+            "UPDATE attempts SET launched = ? WHERE id = ?", (dumps(dict(launched)), attempt_id)
+        )
+
+    def end(
+        self, attempt_id: int, outcome: str, *, exit_code: int | None = None, message: str = ""
+    ) -> None:
+        self.db.execute(
+            """UPDATE attempts SET ended_time = ?, outcome = ?, exit_code = ?, message = ?
+               WHERE id = ?""",
+            (now_ms(), outcome, exit_code, message, attempt_id),
+        )
+
+    def list(self, agenda_id: str, operation: str | None = None) -> list[dict[str, Any]]:
+        sql = "SELECT * FROM attempts WHERE agenda_id = ?"
+        values: list[Any] = [agenda_id]
+        if operation is not None:
+            sql += " AND operation = ?"
+            values.append(operation)
+        rows = self.db.query(sql + " ORDER BY id", values)
+        return [
+            {
+                "id": row["id"],
+                "agendaId": row["agenda_id"],
+                "operation": row["operation"],
+                "number": row["number"],
+                "executor": row["executor"],
+                "runtime": row["runtime"],
+                "launched": loads(row["launched"]),
+                "startedTime": row["started_time"],
+                "endedTime": row["ended_time"],
+                "outcome": row["outcome"],
+                "exitCode": row["exit_code"],
+                "logPath": row["log_path"],
+                "message": row["message"],
+            }
+            for row in rows
+        ]

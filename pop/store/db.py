@@ -1,0 +1,101 @@
+"""The SQLite connection: WAL, busy timeout, short ``BEGIN IMMEDIATE`` transactions.
+
+Layer: store. Every store module runs its SQL through :class:`Database`; nothing outside
+``pop/store/`` sees SQL. One Database per process (the executor's event loop thread); several
+processes share the file safely through SQLite's locking.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from pop.errors import StoreError
+from pop.store.schema import migrate
+
+BUSY_TIMEOUT_MS = 30_000
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+def loads(text: str | None, default: Any = None) -> Any:
+    if text is None:
+        return default
+    return json.loads(text)
+
+
+class Database:
+    """A connection to ``pop.db`` with pop's pragmas and a transaction helper."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.connection = sqlite3.connect(
+                str(path),
+                timeout=BUSY_TIMEOUT_MS / 1000,
+                isolation_level=None,
+                check_same_thread=False,
+            )
+            self.connection.row_factory = sqlite3.Row
+            self.connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            self.connection.execute("PRAGMA journal_mode = WAL")
+            self.connection.execute("PRAGMA synchronous = NORMAL")
+            self.connection.execute("PRAGMA foreign_keys = ON")
+            migrate(self.connection)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open the store {path}: {exc}") from exc
+        except OSError as exc:
+            raise StoreError(f"cannot open the store {path}: {exc.strerror}") from exc
+        self._depth = 0
+
+    def close(self) -> None:
+        self.connection.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction (``BEGIN IMMEDIATE``); nested uses join the outer one."""
+        if self._depth:
+            self._depth += 1
+            try:
+                yield self.connection
+            finally:
+                self._depth -= 1
+            return
+        try:
+            self.connection.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise StoreError(f"the store is busy: {exc}") from exc
+        self._depth = 1
+        try:
+            yield self.connection
+        except BaseException:
+            self._depth = 0
+            self.connection.execute("ROLLBACK")
+            raise
+        self._depth = 0
+        try:
+            self.connection.execute("COMMIT")
+        except sqlite3.Error as exc:
+            self.connection.execute("ROLLBACK")
+            raise StoreError(f"cannot commit to the store: {exc}") from exc
+
+    def execute(self, sql: str, parameters: Any = ()) -> sqlite3.Cursor:
+        """Run one statement (its own implicit transaction when outside :meth:`transaction`)."""
+        try:
+            return self.connection.execute(sql, parameters)
+        except sqlite3.Error as exc:
+            raise StoreError(f"store error: {exc}") from exc
+
+    def query(self, sql: str, parameters: Any = ()) -> list[sqlite3.Row]:
+        return self.execute(sql, parameters).fetchall()
+
+    def query_one(self, sql: str, parameters: Any = ()) -> sqlite3.Row | None:
+        row: sqlite3.Row | None = self.execute(sql, parameters).fetchone()
+        return row

@@ -1,0 +1,174 @@
+"""The store's schema and its migrations.
+
+Layer: store. Called by :class:`pop.store.Store` when it opens a database. Each migration is a
+list of SQL statements applied in one transaction; ``PRAGMA user_version`` records how many have
+been applied, so opening an up-to-date store costs one pragma read. Migrations are built with
+sqlite-utils (imported only when a migration is due: it is slow to import).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+
+Migration = Callable[[sqlite3.Connection], None]
+
+
+def _v1_initial(connection: sqlite3.Connection) -> None:
+    import sqlite_utils
+
+    db = sqlite_utils.Database(connection)
+    db["agendas"].create(  # type: ignore[union-attr]
+        {
+            "id": str,
+            "progress_id": str,
+            "customer_id": str,
+            "link_id": str,
+            "insight_id": str,
+            "doc": str,
+            "launch": str,
+            "added_time": int,
+            "updated_time": int,
+        },
+        pk="id",
+        not_null={"progress_id", "customer_id", "doc", "added_time", "updated_time"},
+    )
+    db["agendas"].create_index(["link_id"])  # type: ignore[union-attr]
+    db["agenda_progress"].create(  # type: ignore[union-attr]
+        {
+            "id": str,
+            "agenda_id": str,
+            "customer_id": str,
+            "link_id": str,
+            "state": str,
+            "message": str,
+            "percent": float,
+            "attempts_completed": int,
+            "maximum_attempts": int,
+            "started_time": int,
+            "completed_time": int,
+            "added_time": int,
+            "updated_time": int,
+            "diagnostics": str,
+            "doc": str,
+            "lease_owner": str,
+            "lease_expires": int,
+            "cancel_requested": int,
+        },
+        pk="id",
+        not_null={"agenda_id", "customer_id", "state", "added_time", "updated_time"},
+        defaults={
+            "percent": 0.0,
+            "attempts_completed": 0,
+            "maximum_attempts": 3,
+            "diagnostics": "[]",
+            "doc": "{}",
+            "cancel_requested": 0,
+        },
+        foreign_keys=[("agenda_id", "agendas", "id")],
+    )
+    db["agenda_progress"].create_index(["agenda_id"], unique=True)  # type: ignore[union-attr]
+    db["agenda_progress"].create_index(["state"])  # type: ignore[union-attr]
+    db["agenda_progress"].create_index(["link_id"])  # type: ignore[union-attr]
+    db["operation_progress"].create(  # type: ignore[union-attr]
+        {
+            "id": str,
+            "agenda_progress_id": str,
+            "operation": str,
+            "seq": int,
+            "state": str,
+            "message": str,
+            "percent": float,
+            "result_payload": str,
+            "diagnostics": str,
+            "attempt_count": int,
+            "attempt_time": int,
+            "started_time": int,
+            "completed_time": int,
+            "params": str,
+            "output_tail": str,
+            "doc": str,
+            "updated_time": int,
+        },
+        pk="id",
+        not_null={"agenda_progress_id", "operation", "seq", "state", "updated_time"},
+        defaults={
+            "percent": 0.0,
+            "diagnostics": "[]",
+            "attempt_count": 0,
+            "params": "{}",
+            "output_tail": "[]",
+            "doc": "{}",
+        },
+        foreign_keys=[("agenda_progress_id", "agenda_progress", "id")],
+    )
+    db["operation_progress"].create_index(["agenda_progress_id", "seq"])  # type: ignore[union-attr]
+    db["attempts"].create(  # type: ignore[union-attr]
+        {
+            "id": int,
+            "agenda_id": str,
+            "operation": str,
+            "number": int,
+            "executor": str,
+            "runtime": str,
+            "launched": str,
+            "started_time": int,
+            "ended_time": int,
+            "outcome": str,
+            "exit_code": int,
+            "log_path": str,
+            "message": str,
+        },
+        pk="id",
+        not_null={"agenda_id", "number", "started_time"},
+        foreign_keys=[("agenda_id", "agendas", "id")],
+    )
+    db["attempts"].create_index(["agenda_id", "operation"])  # type: ignore[union-attr]
+    db["ready_queue"].create(  # type: ignore[union-attr]
+        {
+            "agenda_id": str,
+            "insight_id": str,
+            "customer_id": str,
+            "priority": int,
+            "added": int,
+        },
+        pk="agenda_id",
+        not_null={"insight_id", "customer_id", "added"},
+        defaults={"priority": 0},
+        foreign_keys=[("agenda_id", "agendas", "id")],
+    )
+    db["ready_queue"].create_index(["insight_id", "added"])  # type: ignore[union-attr]
+    for table, extra in (
+        ("templates", {"customer_id": str, "title": str}),
+        ("customers", {"resource_pool_id": str}),
+        ("pools", {"title": str}),
+        ("insights", {"resource_pool_id": str}),
+    ):
+        columns: dict[str, type] = {"id": str, **extra, "doc": str}
+        columns.update({"added_time": int, "updated_time": int})
+        db[table].create(columns, pk="id", not_null={"doc"})  # type: ignore[union-attr]
+    db["insight_schedule"].create(  # type: ignore[union-attr]
+        {"insight_id": str, "pending_customer_ids": str, "last_executed": int},
+        pk="insight_id",
+    )
+
+
+MIGRATIONS: list[Migration] = [_v1_initial]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def migrate(connection: sqlite3.Connection) -> None:
+    """Bring the database to SCHEMA_VERSION; safe when several processes open it at once."""
+    (version,) = connection.execute("PRAGMA user_version").fetchone()
+    if version >= SCHEMA_VERSION:
+        return
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        (version,) = connection.execute("PRAGMA user_version").fetchone()
+        for number in range(version, SCHEMA_VERSION):
+            MIGRATIONS[number](connection)
+        connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        connection.execute("COMMIT")
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
