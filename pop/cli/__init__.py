@@ -33,7 +33,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     app = build_app()
     try:
-        app(args=args, prog_name="pop", standalone_mode=False)
+        code = app(args=args, prog_name="pop", standalone_mode=False)
     except PopError as exc:
         if debug:
             raise
@@ -47,4 +47,5 @@ def main(argv: Sequence[str] | None = None) -> None:
     except (click.exceptions.Abort, KeyboardInterrupt):
         _print_error("interrupted")
         sys.exit(EXIT_INTERRUPTED)
-    sys.exit(0)
+    # click returns a typer.Exit code instead of raising it when standalone_mode is off
+    sys.exit(code if isinstance(code, int) else 0)

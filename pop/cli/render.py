@@ -1,0 +1,233 @@
+"""Every piece of CLI output: JSON on stdout, rich tables and live progress on a terminal.
+
+Layer: cli. The only module that imports rich (lazily, inside functions).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from pop.engine.executor import RunEvent
+from pop.models import AgendaProgress, OperationProgress, WireModel
+
+
+def print_json(value: Any) -> None:
+    if isinstance(value, WireModel):
+        value = value.to_wire()
+    elif isinstance(value, list):
+        value = [item.to_wire() if isinstance(item, WireModel) else item for item in value]
+    sys.stdout.write(json.dumps(value, indent=2) + "\n")
+    sys.stdout.flush()
+
+
+def _state_text(state: Any, message: str | None) -> str:
+    state_name = getattr(state, "value", state) or "?"
+    if state_name == "COMPLETE":
+        return f"COMPLETE/{message}"
+    if state_name == "WAITING":
+        return "WAITING/pending" if not message or message == "pending" else f"WAITING/{message}"
+    return str(state_name)
+
+
+def _style(state: Any, message: str | None) -> str:
+    name = getattr(state, "value", state)
+    if name == "COMPLETE":
+        return "green" if (message or "").lower() == "succeeded" else "red"
+    return "yellow" if name == "EXECUTING" else "dim"
+
+
+def _duration(start: int | None, end: int | None) -> str:
+    if not start:
+        return ""
+    seconds = ((end or int(time.time() * 1000)) - start) / 1000
+    return f"{seconds:.1f}s" if seconds < 120 else f"{seconds / 60:.1f}m"
+
+
+def _op_note(op: OperationProgress) -> str:
+    if op.diagnostic_events:
+        return op.diagnostic_events[0].message or ""
+    if getattr(op.processing_state, "value", None) == "EXECUTING":
+        return op.processing_state_message or ""
+    return ""
+
+
+def progress_table(progress: AgendaProgress) -> Any:
+    from rich.table import Table
+
+    title = (
+        f"agenda {progress.agenda_id}  [{_style(progress.processing_state, progress.processing_state_message)}]"
+        f"{_state_text(progress.processing_state, progress.processing_state_message)}[/]  "
+        f"{progress.percent_complete or 0:.0f}%"
+    )
+    table = Table(title=title, title_justify="left", expand=False)
+    for column in ("operation", "state", "%", "time", "note"):
+        table.add_column(column, justify="right" if column in ("%", "time") else "left")
+    for op in progress.operation_progress or []:
+        table.add_row(
+            op.operation or "",
+            f"[{_style(op.processing_state, op.processing_state_message)}]"
+            f"{_state_text(op.processing_state, op.processing_state_message)}[/]",
+            f"{op.percent_complete or 0:.0f}",
+            _duration(op.started_time, op.completed_time),
+            _op_note(op)[:100],
+        )
+    return table
+
+
+def print_progress(progress: AgendaProgress) -> None:
+    from rich.console import Console
+
+    console = Console()
+    console.print(progress_table(progress))
+    for event in progress.diagnostic_events or []:
+        console.print(f"[red]diagnostic:[/] {event.message}", markup=True, highlight=False)
+    lease = (progress.model_extra or {}).get("lease")
+    if lease:
+        console.print(f"lease: {lease.get('owner')} until {lease.get('expiresTime')}")
+
+
+def print_list(items: Sequence[AgendaProgress]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(expand=False)
+    for column in ("agenda", "state", "%", "ops", "customer", "link", "title", "time"):
+        table.add_column(column, justify="right" if column in ("%", "ops") else "left")
+    for progress in items:
+        table.add_row(
+            progress.agenda_id or "",
+            f"[{_style(progress.processing_state, progress.processing_state_message)}]"
+            f"{_state_text(progress.processing_state, progress.processing_state_message)}[/]",
+            f"{progress.percent_complete or 0:.0f}",
+            str(len(progress.operation_progress or [])),
+            progress.customer_id or "",
+            progress.link_id or "",
+            progress.title or "",
+            _duration(progress.started_time, progress.completed_time),
+        )
+    Console().print(table)
+
+
+class LiveRun:
+    """The live view of ``run-local``: one bar for the agenda, one per running op (stderr).
+
+    On a terminal it draws rich progress bars; otherwise it prints one line per transition.
+    """
+
+    def __init__(self, *, enabled: bool = True) -> None:
+        from rich.console import Console
+
+        self.console = Console(stderr=True)
+        self.enabled = enabled
+        self.interactive = enabled and self.console.is_terminal
+        self._progress: Any = None
+        self._tasks: dict[str, Any] = {}
+        self._overall: Any = None
+        self._done = 0
+        self._total = 0
+
+    def __enter__(self) -> LiveRun:
+        if self.interactive:
+            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self._progress = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                TextColumn("{task.percentage:>3.0f}%"),
+                TimeElapsedColumn(),
+                console=self.console,
+                transient=False,
+            )
+            self._progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+    def __call__(self, event: RunEvent) -> None:
+        if not self.enabled:
+            return
+        if event.kind == "agenda_started":
+            self._total = event.total
+            if self._progress is not None:
+                self._overall = self._progress.add_task("agenda", total=100)
+            return
+        if event.kind == "op_started":
+            self._total = max(self._total, event.total)
+            if self._progress is not None:
+                self._tasks[event.operation or ""] = self._progress.add_task(
+                    f"  {event.operation}", total=100
+                )
+            else:
+                self.console.print(f"started   {event.operation}", highlight=False)
+        elif event.kind == "op_progress" and self._progress is not None:
+            task = self._tasks.get(event.operation or "")
+            if task is not None:
+                self._progress.update(task, completed=event.percent)
+        elif event.kind == "op_finished":
+            self._done += 1
+            word = "succeeded" if event.succeeded else "failed"
+            if self._progress is not None:
+                task = self._tasks.pop(event.operation or "", None)
+                mark = "[green]✓[/]" if event.succeeded else "[red]✗[/]"
+                if task is not None:
+                    self._progress.update(
+                        task,
+                        completed=100 if event.succeeded else event.percent,
+                        description=f"{mark} {event.operation}",
+                    )
+                else:
+                    self._progress.console.print(f"{mark} {event.operation}: {event.message}")
+            else:
+                note = f": {event.message}" if event.message and not event.succeeded else ""
+                self.console.print(f"{word:<9} {event.operation}{note}", highlight=False)
+        elif event.kind == "agenda_finished" and self._progress is not None:
+            self._progress.update(self._overall, completed=event.percent)
+        if self._progress is not None and self._overall is not None and self._total:
+            self._progress.update(self._overall, completed=self._done * 100 / self._total)
+
+
+def watch(fetch: Any, *, interval: float = 0.5) -> AgendaProgress:
+    """Redraw the progress table of an agenda until it is COMPLETE; returns the last progress."""
+    from rich.console import Group
+    from rich.live import Live
+    from rich.progress_bar import ProgressBar
+    from rich.text import Text
+
+    def view(progress: AgendaProgress) -> Any:
+        parts: list[Any] = [progress_table(progress)]
+        for op in progress.operation_progress or []:
+            if getattr(op.processing_state, "value", None) == "EXECUTING":
+                parts.append(Text(f"{op.operation}  {op.percent_complete or 0:.0f}%"))
+                parts.append(ProgressBar(total=100, completed=op.percent_complete or 0, width=40))
+        return Group(*parts)
+
+    progress: AgendaProgress = fetch()
+    with Live(view(progress), refresh_per_second=4, transient=False) as live:
+        while getattr(progress.processing_state, "value", None) != "COMPLETE":
+            time.sleep(interval)
+            progress = fetch()
+            live.update(view(progress))
+    return progress
+
+
+def print_logs(logs: Sequence[Any]) -> None:
+    out = sys.stdout
+    for log in logs:
+        out.write(f"==> {log.operation} (attempt {log.attempt}) <==\n")
+        text = None
+        if log.path:
+            try:
+                with open(log.path, encoding="utf-8", errors="replace") as handle:
+                    text = handle.read()
+            except OSError:
+                text = None
+        if text is None:
+            text = "".join(line + "\n" for line in log.tail)
+        out.write(text)
+    out.flush()
