@@ -11,6 +11,7 @@ Layer: api (above services and engine; below cli). Every CLI command is one call
 from __future__ import annotations
 
 import asyncio
+import builtins
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -182,8 +183,9 @@ class Client:
             )
             agenda_id = prepared.id or ""
         launcher = create_launcher(options.launch, keep=options.keep)
-        runner = AgendaRunner(self.store, self.registry, launcher, self.settings, options,
-                              observer=observer)
+        runner = AgendaRunner(
+            self.store, self.registry, launcher, self.settings, options, observer=observer
+        )
         if on_runner is not None:
             on_runner(runner)
         try:
@@ -211,7 +213,7 @@ class Client:
         customer_id: str | None = None,
         link_id: str | None = None,
         limit: int | None = None,
-    ) -> list[AgendaProgress]:
+    ) -> builtins.list[AgendaProgress]:
         if state is not None:
             state = state.upper()
             if state not in ProcessingState.__members__:
@@ -222,7 +224,7 @@ class Client:
             state=state, customer_id=customer_id, link_id=link_id, limit=limit
         )
 
-    def logs(self, agenda_id: str, operation: str | None = None) -> list[OperationLog]:
+    def logs(self, agenda_id: str, operation: str | None = None) -> builtins.list[OperationLog]:
         full_id = self.resolve_id(agenda_id)
         progress = self.status(full_id)
         names = [op.operation or "" for op in progress.operation_progress or []]
@@ -246,7 +248,7 @@ class Client:
             )
         return result
 
-    def attempts(self, agenda_id: str) -> list[dict[str, Any]]:
+    def attempts(self, agenda_id: str) -> builtins.list[dict[str, Any]]:
         return self.store.attempts.list(self.resolve_id(agenda_id))
 
     def cancel(self, agenda_id: str) -> AgendaProgress:
@@ -272,7 +274,7 @@ class Client:
 
     # -- registry ---------------------------------------------------------------------------
 
-    def registry_problems(self, path: Path | None = None) -> tuple[str, list[str]]:
+    def registry_problems(self, path: Path | None = None) -> tuple[str, builtins.list[str]]:
         """(the file checked, every problem in it); the built-in registry when none is found."""
         target = path or self.registry_path or self.settings.registry_path
         if target is None:

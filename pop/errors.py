@@ -3,7 +3,7 @@
 Layer: bottom (imported by everything, imports nothing of pop).
 
     PopError (1)                      anything pop reports as a failure
-    ├── InputError (2)                bad input: malformed JSON, unknown op type, invalid agenda, ...
+    ├── InputError (2)                malformed JSON, unknown op type, invalid agenda, ...
     │   ├── AgendaValidationError     every problem of a submitted agenda, listed at once
     │   ├── RegistryError             a registry file with problems (every problem with its path)
     │   └── UnknownOperationTypeError an op type no registry entry defines

@@ -69,7 +69,9 @@ def run_local(
     ] = None,
     registry: Annotated[Path | None, typer.Option("--registry", help="Registry file.")] = None,
     concurrency: Annotated[int, typer.Option("--concurrency", min=1, help="Ops at once.")] = 50,
-    cpus: Annotated[float | None, typer.Option("--cpus", help="CPU budget (default: cores).")] = None,
+    cpus: Annotated[
+        float | None, typer.Option("--cpus", help="CPU budget (default: cores).")
+    ] = None,
     keep: Annotated[bool, typer.Option("--keep", help="Keep containers/pods.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No live progress.")] = False,
     json_output: JsonFlag = False,
@@ -82,7 +84,11 @@ def run_local(
     if (agenda_file is None) == (resume is None):
         raise InputError("give an agenda file or --resume ID (not both)")
     options = RunOptions(
-        launch=launch, external_launch=external_launch, concurrency=concurrency, cpus=cpus, keep=keep
+        launch=launch,
+        external_launch=external_launch,
+        concurrency=concurrency,
+        cpus=cpus,
+        keep=keep,
     )
     runners: list[AgendaRunner] = []
     interrupted: list[int] = []

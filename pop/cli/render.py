@@ -58,10 +58,10 @@ def _op_note(op: OperationProgress) -> str:
 def progress_table(progress: AgendaProgress) -> Any:
     from rich.table import Table
 
+    state, message = progress.processing_state, progress.processing_state_message
     title = (
-        f"agenda {progress.agenda_id}  [{_style(progress.processing_state, progress.processing_state_message)}]"
-        f"{_state_text(progress.processing_state, progress.processing_state_message)}[/]  "
-        f"{progress.percent_complete or 0:.0f}%"
+        f"agenda {progress.agenda_id}  [{_style(state, message)}]"
+        f"{_state_text(state, message)}[/]  {progress.percent_complete or 0:.0f}%"
     )
     table = Table(title=title, title_justify="left", expand=False)
     for column in ("operation", "state", "%", "time", "note"):

@@ -25,7 +25,7 @@ from typing import Any
 
 from pop import refs
 from pop.config import Settings
-from pop.engine.dag import describe_blocked, dependencies_of
+from pop.engine.dag import dependencies_of, describe_blocked
 from pop.engine.generated import expand_generated
 from pop.engine.launching import AttemptPlace, build_spec, path_segment
 from pop.engine.output import OutputCollector
@@ -244,9 +244,7 @@ class AgendaRunner:
                 return
             self._wake.clear()
             waker = asyncio.ensure_future(self._wake.wait())
-            done, _ = await asyncio.wait(
-                [*self._tasks, waker], return_when=asyncio.FIRST_COMPLETED
-            )
+            done, _ = await asyncio.wait([*self._tasks, waker], return_when=asyncio.FIRST_COMPLETED)
             waker.cancel()
             for task in done:
                 state = self._tasks.pop(task, None)  # type: ignore[arg-type]
@@ -283,9 +281,8 @@ class AgendaRunner:
         resolution = refs.substitute(state.operation.payload, context)
         problem = None
         if resolution.invalid:
-            problem = (
-                f"operation '{state.name}' has invalid references: "
-                + ", ".join(resolution.invalid)
+            problem = f"operation '{state.name}' has invalid references: " + ", ".join(
+                resolution.invalid
             )
         elif resolution.missing:
             problem = (
@@ -454,7 +451,9 @@ class AgendaRunner:
             try:
                 handle = await self.launcher.launch(spec)
             except LaunchError as exc:
-                return Outcome(False, diagnostics=[DiagnosticEvent.of(exc.message)], outcome="launch")
+                return Outcome(
+                    False, diagnostics=[DiagnosticEvent.of(exc.message)], outcome="launch"
+                )
             state.handle = handle
             self.store.attempts.record_launch(attempt_id, handle.record.to_json())
             if self._stop_reason is not None:
@@ -516,8 +515,9 @@ class AgendaRunner:
             if final is not None and not final.succeeded:
                 return failed(f"command reported failure and exited with code {code}")
             if code != 0:
-                return failed(f"command {entry.command[0] if entry.command else ''!s} exited "
-                              f"with code {code}")
+                return failed(
+                    f"command {entry.command[0] if entry.command else ''!s} exited with code {code}"
+                )
             return Outcome(
                 True,
                 result=result if collector.has_result else {"exitCode": code},
@@ -544,8 +544,12 @@ class AgendaRunner:
             return
         state.percent = min(100.0, max(0.0, float(progress.percent_complete or 0.0)))
         self._emit(
-            RunEvent("op_progress", state.name, percent=state.percent,
-                     message=progress.processing_state_message)
+            RunEvent(
+                "op_progress",
+                state.name,
+                percent=state.percent,
+                message=progress.processing_state_message,
+            )
         )
         now = self.clock()
         if now - state.last_write < self.settings.progress_interval_seconds:

@@ -10,7 +10,7 @@ from typing import Any
 
 import jsonpointer
 
-from pop.engine.dag import find_cycles, dependencies_of
+from pop.engine.dag import dependencies_of, find_cycles
 from pop.errors import PopError
 from pop.models import GENERATED_PARENT_PARAM, Agenda, Operation
 
@@ -47,7 +47,9 @@ def expand_generated(agenda: Agenda, generator: Operation, output: Any) -> list[
                 f"operation '{generator.name}' generated an invalid operation: {exc}"
             ) from exc
         if not operation.name or not operation.type:
-            raise PopError(f"operation '{generator.name}' generated an operation without name or type")
+            raise PopError(
+                f"operation '{generator.name}' generated an operation without name or type"
+            )
         if operation.name.casefold() in taken:
             raise PopError(
                 f"operation '{generator.name}' generated '{operation.name}', a name already used"

@@ -37,7 +37,9 @@ class DiagnosticEvent(WireModel):
     payload: Any = None
 
     @classmethod
-    def of(cls, message: str, *, payload: Any = None, stack_trace: str | None = None) -> DiagnosticEvent:
+    def of(
+        cls, message: str, *, payload: Any = None, stack_trace: str | None = None
+    ) -> DiagnosticEvent:
         event = cls(message=message, time=now_ms())
         if payload is not None:
             event.payload = payload

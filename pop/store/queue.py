@@ -32,7 +32,9 @@ class QueueStore:
         return cursor.rowcount == 1
 
     def contains(self, agenda_id: str) -> bool:
-        return bool(self.db.query_one("SELECT 1 FROM ready_queue WHERE agenda_id = ?", (agenda_id,)))
+        return bool(
+            self.db.query_one("SELECT 1 FROM ready_queue WHERE agenda_id = ?", (agenda_id,))
+        )
 
     def size(self, insight_id: str | None = None) -> int:
         if insight_id is None:
