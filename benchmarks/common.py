@@ -1,0 +1,180 @@
+"""Helpers shared by the benchmark scripts: temporary POP_HOME, agendas, timing, tables.
+
+Not a benchmark itself. The scripts run as ``python benchmarks/X.py``, so they import this module
+as ``common`` (their own folder is first on ``sys.path``). Nothing here touches ``~/.pop``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+PLAIN_TYPE = "true"
+RESIDENT_TYPE = "noop"  # pop's built-in resident no-op (pop/data/registry.yaml)
+
+
+@dataclass
+class Sandbox:
+    """A temporary folder holding POP_HOME, agendas and registry files; ``env`` points at it."""
+
+    root: Path
+
+    @property
+    def home(self) -> Path:
+        return self.root / "pop-home"
+
+    @property
+    def env(self) -> dict[str, str]:
+        env = {key: value for key, value in os.environ.items() if key != "POP_REGISTRY"}
+        env["POP_HOME"] = str(self.home)
+        return env
+
+    def write_json(self, name: str, document: Any) -> Path:
+        path = self.root / name
+        path.write_text(json.dumps(document), encoding="utf-8")
+        return path
+
+    def write_text(self, name: str, text: str) -> Path:
+        path = self.root / name
+        path.write_text(text, encoding="utf-8")
+        return path
+
+
+@contextmanager
+def sandbox() -> Iterator[Sandbox]:
+    """A fresh temporary folder (removed afterwards) with an empty POP_HOME inside."""
+    with tempfile.TemporaryDirectory(prefix="pop-bench-") as folder:
+        box = Sandbox(Path(folder))
+        box.home.mkdir()
+        yield box
+
+
+def independent_agenda(ops: int, op_type: str, *, title: str) -> dict[str, Any]:
+    """An agenda of ``ops`` operations of ``op_type`` with no dependencies and empty payloads."""
+    return {
+        "title": title,
+        "operations": [{"name": f"op{index}", "type": op_type, "payload": {}} for index in range(ops)],
+    }
+
+
+def plain_command_registry() -> str:
+    """A registry file adding the plain-command type ``true`` (``command: ["true"]``)."""
+    return f'handlers:\n  {PLAIN_TYPE}:\n    command: ["true"]\n'
+
+
+def pop_command() -> list[str]:
+    """The ``pop`` console script of this interpreter (not a pyenv shim), else ``python -m pop``."""
+    script = Path(sys.executable).parent / "pop"
+    if script.is_file() and os.access(script, os.X_OK):
+        return [str(script)]
+    return [sys.executable, "-m", "pop"]
+
+
+def peer(tool: str) -> str | None:
+    """The path of a peer tool, None when it is not installed."""
+    return shutil.which(tool)
+
+
+def not_installed(package: str) -> str:
+    return f"not installed (apt-get install {package})"
+
+
+@dataclass
+class Timed:
+    """Wall times of repeated runs of one command and the last run's outcome."""
+
+    seconds: list[float]
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.seconds)
+
+
+def time_command(
+    argv: Sequence[str],
+    *,
+    runs: int,
+    warmup: int = 1,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+    stdin: str | None = None,
+) -> Timed:
+    """Run ``argv`` ``warmup`` times untimed, then ``runs`` times timed (wall clock around the
+    whole subprocess, output captured)."""
+    seconds: list[float] = []
+    completed: subprocess.CompletedProcess[str] | None = None
+    for index in range(warmup + runs):
+        started = time.perf_counter()
+        completed = subprocess.run(
+            list(argv), input=stdin, capture_output=True, text=True, env=env, cwd=cwd, check=False
+        )
+        elapsed = time.perf_counter() - started
+        if index >= warmup:
+            seconds.append(elapsed)
+    assert completed is not None
+    return Timed(seconds, completed.returncode, completed.stdout, completed.stderr)
+
+
+def machine() -> dict[str, Any]:
+    """What the figures were measured on."""
+    return {
+        "date": time.strftime("%Y-%m-%d"),
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(terse=True),
+    }
+
+
+def base_parser(description: str | None, *, runs: int) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        description=(description or "").split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--runs", type=int, default=runs, help=f"timed runs per row (default {runs})"
+    )
+    parser.add_argument("--json", action="store_true", help="print machine-readable JSON only")
+    return parser
+
+
+def print_table(title: str, headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    """A small aligned table on stdout (numbers right-aligned)."""
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, expand=False)
+    for index, header in enumerate(headers):
+        numeric = any(isinstance(row[index], int | float) for row in rows)
+        table.add_column(header, justify="right" if numeric else "left")
+    for row in rows:
+        table.add_row(*(format_cell(cell) for cell in row))
+    Console(width=160, highlight=False).print(table)
+
+
+def format_cell(cell: Any) -> str:
+    if cell is None:
+        return ""
+    if isinstance(cell, float):
+        return f"{cell:,.3f}" if cell < 100 else f"{cell:,.0f}"
+    return str(cell)
+
+
+def print_json(document: Any) -> None:
+    sys.stdout.write(json.dumps(document, indent=2) + "\n")
