@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-PLAIN_TYPE = "true"
+PLAIN_TYPE = "trueCommand"  # a plain command: runs `true`
 RESIDENT_TYPE = "noop"  # pop's built-in resident no-op (pop/data/registry.yaml)
 
 
@@ -71,7 +71,7 @@ def independent_agenda(ops: int, op_type: str, *, title: str) -> dict[str, Any]:
 
 
 def plain_command_registry() -> str:
-    """A registry file adding the plain-command type ``true`` (``command: ["true"]``)."""
+    """A registry file adding the plain-command type ``trueCommand`` (``command: ["true"]``)."""
     return f'handlers:\n  {PLAIN_TYPE}:\n    command: ["true"]\n'
 
 

@@ -102,18 +102,30 @@ def run_external(
     return asyncio.run(_launch_and_follow(launcher, spec, on_line))
 
 
+READ_GRACE_SECONDS = 2.0
+
+
 async def _launch_and_follow(
     launcher: Launcher, spec: LaunchSpec, on_line: Callable[[str], None] | None
 ) -> ExternalResult:
     tail: deque[str] = deque(maxlen=TAIL_LINES)
     try:
         handle = await launcher.launch(spec)
-        try:
+        async def follow() -> None:
             async for line in handle.lines():
                 tail.append(line)
                 if on_line is not None:
                     on_line(line)
+
+        try:
+            # Follow output beside wait(): a background child that keeps the pipes open must
+            # not keep a finished program "running"; cleanup() ends the stream after exit.
+            reader = asyncio.ensure_future(follow())
             status = await handle.wait()
+            try:
+                await asyncio.wait_for(asyncio.shield(reader), READ_GRACE_SECONDS)
+            except TimeoutError:
+                reader.cancel()
         except BaseException:
             await handle.cancel()
             raise
