@@ -165,7 +165,11 @@ def print_table(title: str, headers: Sequence[str], rows: Sequence[Sequence[Any]
         table.add_column(header, justify="right" if numeric else "left")
     for row in rows:
         table.add_row(*(format_cell(cell) for cell in row))
-    Console(width=160, highlight=False).print(table)
+    console = Console(width=160, highlight=False)
+    with console.capture() as captured:
+        console.print(table)
+    lines = [line.rstrip() for line in captured.get().splitlines()]
+    sys.stdout.write("\n".join(line for line in lines if line) + "\n")
 
 
 def format_cell(cell: Any) -> str:

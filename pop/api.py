@@ -16,18 +16,20 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
 from pop.config import Settings
 from pop.engine.dag import validate_agenda
-from pop.engine.executor import AgendaRunner, RunEvent, RunOptions
 from pop.engine.submission import Submission, prepare, store_submission
 from pop.errors import InputError, NotFoundError, PopError
 from pop.models import FAILED, Agenda, AgendaProgress, DiagnosticEvent, ProcessingState, now_ms
 from pop.registry import Registry, validate_file
 from pop.store import Store
+
+if TYPE_CHECKING:
+    from pop.engine.executor import AgendaRunner, RunEvent, RunOptions
 
 
 @dataclass(frozen=True)
@@ -160,6 +162,7 @@ class Client:
         observer: Callable[[RunEvent], None] | None = None,
         on_runner: Callable[[AgendaRunner], None] | None = None,
     ) -> AgendaProgress:
+        from pop.engine.executor import AgendaRunner, RunOptions
         from pop.runtimes import create_launcher
 
         if resume_id is not None:
@@ -294,4 +297,4 @@ class Client:
         return self.registry.to_document()
 
 
-__all__ = ["Client", "OperationLog", "RunEvent", "RunOptions", "parse_agenda", "read_document"]
+__all__ = ["Client", "OperationLog", "parse_agenda", "read_document"]
