@@ -38,8 +38,13 @@ class Sandbox:
 
     @property
     def env(self) -> dict[str, str]:
-        env = {key: value for key, value in os.environ.items() if key != "POP_REGISTRY"}
+        """The environment of timed ``pop`` processes: POP_HOME here, no POP_REGISTRY, and
+        bytecode cached (in this folder) as in an installed pop, even under
+        PYTHONDONTWRITEBYTECODE; the warm-up runs fill the cache."""
+        skipped = ("POP_REGISTRY", "PYTHONDONTWRITEBYTECODE")
+        env = {key: value for key, value in os.environ.items() if key not in skipped}
         env["POP_HOME"] = str(self.home)
+        env["PYTHONPYCACHEPREFIX"] = str(self.root / "pycache")
         return env
 
     def write_json(self, name: str, document: Any) -> Path:
@@ -54,9 +59,10 @@ class Sandbox:
 
 
 @contextmanager
-def sandbox() -> Iterator[Sandbox]:
-    """A fresh temporary folder (removed afterwards) with an empty POP_HOME inside."""
-    with tempfile.TemporaryDirectory(prefix="pop-bench-") as folder:
+def sandbox(parent: str | None = None) -> Iterator[Sandbox]:
+    """A fresh temporary folder (removed afterwards) with an empty POP_HOME inside, made in
+    ``parent`` (default: the system's temporary folder)."""
+    with tempfile.TemporaryDirectory(prefix="pop-bench-", dir=parent) as folder:
         box = Sandbox(Path(folder))
         box.home.mkdir()
         yield box
@@ -66,7 +72,9 @@ def independent_agenda(ops: int, op_type: str, *, title: str) -> dict[str, Any]:
     """An agenda of ``ops`` operations of ``op_type`` with no dependencies and empty payloads."""
     return {
         "title": title,
-        "operations": [{"name": f"op{index}", "type": op_type, "payload": {}} for index in range(ops)],
+        "operations": [
+            {"name": f"op{index}", "type": op_type, "payload": {}} for index in range(ops)
+        ],
     }
 
 
@@ -131,14 +139,24 @@ def time_command(
     return Timed(seconds, completed.returncode, completed.stdout, completed.stderr)
 
 
-def machine() -> dict[str, Any]:
-    """What the figures were measured on."""
+def machine(parent: str | None = None) -> dict[str, Any]:
+    """What the figures were measured on (``parent``: where the temporary POP_HOME was)."""
     return {
         "date": time.strftime("%Y-%m-%d"),
         "cores": os.cpu_count(),
+        "loadAverage": os.getloadavg()[0],
         "python": platform.python_version(),
         "platform": platform.platform(terse=True),
+        "popHomeParent": parent or tempfile.gettempdir(),
     }
+
+
+def machine_line(parent: str | None = None) -> str:
+    about = machine(parent)
+    return (
+        f"{about['date']}, {about['cores']} cores, load average {about['loadAverage']:.2f}, "
+        f"Python {about['python']}, POP_HOME under {about['popHomeParent']}"
+    )
 
 
 def base_parser(description: str | None, *, runs: int) -> argparse.ArgumentParser:
@@ -150,6 +168,12 @@ def base_parser(description: str | None, *, runs: int) -> argparse.ArgumentParse
         "--runs", type=int, default=runs, help=f"timed runs per row (default {runs})"
     )
     parser.add_argument("--json", action="store_true", help="print machine-readable JSON only")
+    parser.add_argument(
+        "--tmpdir",
+        metavar="DIR",
+        help="where the temporary POP_HOME goes (default: the system temp folder; "
+        "e.g. /dev/shm to take the disk out of the figures)",
+    )
     return parser
 
 
@@ -176,7 +200,8 @@ def format_cell(cell: Any) -> str:
     if cell is None:
         return ""
     if isinstance(cell, float):
-        return f"{cell:,.3f}" if cell < 100 else f"{cell:,.0f}"
+        digits = 3 if abs(cell) < 10 else 1 if abs(cell) < 1000 else 0
+        return f"{cell:,.{digits}f}"
     return str(cell)
 
 

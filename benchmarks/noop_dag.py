@@ -69,7 +69,7 @@ def main() -> None:
     args = parser.parse_args()
 
     rows: list[dict[str, Any]] = []
-    with common.sandbox() as box:
+    with common.sandbox(args.tmpdir) as box:
         agenda = box.write_json(
             "agenda.json",
             common.independent_agenda(args.ops, common.PLAIN_TYPE, title="noop dag"),
@@ -140,7 +140,7 @@ def main() -> None:
         verdict = "met" if rows[0]["medianSeconds"] <= target else "missed"
     report = {
         "benchmark": "noop_dag",
-        "machine": common.machine(),
+        "machine": common.machine(args.tmpdir),
         "ops": args.ops,
         "runs": args.runs,
         "settings": settings,
@@ -152,6 +152,7 @@ def main() -> None:
     if args.json:
         common.print_json(report)
         return
+    print(common.machine_line(args.tmpdir))
     print(
         f"{args.ops} independent `true` ops, concurrency {settings['concurrency']}, "
         f"cpus {settings['cpus']:g} (default: cores), cpu request per op "

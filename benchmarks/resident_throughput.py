@@ -150,7 +150,7 @@ def main() -> None:
 
     rows: list[dict[str, Any]] = []
     profile = None
-    with common.sandbox() as box:
+    with common.sandbox(args.tmpdir) as box:
         # an empty registry file: only the built-in types, never ./registry.yaml of the cwd
         registry = box.write_text("registry.yaml", "handlers: {}\n")
         client = Client(Settings(home=box.home), registry_path=registry)
@@ -170,7 +170,7 @@ def main() -> None:
         common.print_json(
             {
                 "benchmark": "resident_throughput",
-                "machine": common.machine(),
+                "machine": common.machine(args.tmpdir),
                 "concurrency": CONCURRENCY,
                 "runs": args.runs,
                 "targetOpsPerSecond": TARGET_OPS_PER_SECOND,
@@ -180,6 +180,7 @@ def main() -> None:
             }
         )
         return
+    print(common.machine_line(args.tmpdir))
     print(
         f"resident `noop` ops, concurrency {CONCURRENCY}, median of {args.runs} runs "
         "after 1 warm-up; store writes included"

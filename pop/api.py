@@ -119,7 +119,13 @@ class Client:
             agenda = parse_agenda(dict(source))
         else:
             agenda = parse_agenda(read_document(source), source=str(source))
-        validate_agenda(agenda, known_types=self.registry.types())
+        from pop.engine.payloads import payload_checker
+
+        validate_agenda(
+            agenda,
+            known_types=self.registry.types(),
+            check_payload=payload_checker(self.registry),
+        )
         return agenda
 
     def submit(

@@ -19,10 +19,24 @@ def _print_error(message: str, hint: str | None = None) -> None:
         sys.stderr.write(f"hint: {hint}\n")
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    """Entry point of the ``pop`` console script."""
+def _usage_errors() -> tuple[tuple[type[BaseException], ...], tuple[type[BaseException], ...]]:
+    """(usage errors, exit exceptions) of click and of typer's vendored copy of click."""
     import click
 
+    usage: list[type[BaseException]] = [click.ClickException]
+    exits: list[type[BaseException]] = [click.exceptions.Exit]
+    try:
+        from typer._click import exceptions as vendored  # typer >= 0.2x vendors click
+    except ImportError:
+        pass
+    else:
+        usage.append(vendored.ClickException)
+        exits.append(vendored.Exit)
+    return tuple(usage), tuple(exits)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of the ``pop`` console script."""
     from pop.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, PopError
 
     args = list(sys.argv[1:] if argv is None else argv)
@@ -32,6 +46,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     from pop.cli.app import build_app
 
     app = build_app()
+    usage_errors, exits = _usage_errors()
     try:
         code = app(args=args, prog_name="pop", standalone_mode=False)
     except PopError as exc:
@@ -39,12 +54,15 @@ def main(argv: Sequence[str] | None = None) -> None:
             raise
         _print_error(exc.message, exc.hint)
         sys.exit(exc.exit_code)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
-    except click.ClickException as exc:
-        _print_error(exc.format_message(), "run `pop --help` (or `pop COMMAND --help`)")
+    except exits as exc:
+        sys.exit(getattr(exc, "exit_code", 0))
+    except usage_errors as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError":
+            sys.stdout.write(exc.format_message() + "\n")  # type: ignore[attr-defined]
+            sys.exit(0)
+        _print_error(exc.format_message(), "run `pop --help` (or `pop COMMAND --help`)")  # type: ignore[attr-defined]
         sys.exit(EXIT_BAD_INPUT)
-    except (click.exceptions.Abort, KeyboardInterrupt):
+    except KeyboardInterrupt:
         _print_error("interrupted")
         sys.exit(EXIT_INTERRUPTED)
     # click returns a typer.Exit code instead of raising it when standalone_mode is off

@@ -25,15 +25,19 @@ def build_app() -> typer.Typer:
     app.add_typer(registry.app, name="registry")
     app.add_typer(handler.app, name="handler")
 
-    @app.callback()
-    def _root(
-        version: bool = typer.Option(False, "--version", help="Print the version and exit."),
-    ) -> None:
-        """Global options (also: --debug shows tracebacks)."""
-        if version:
+    def show_version(value: bool) -> None:
+        if value:
             from pop import __version__
 
             typer.echo(f"pop {__version__}")
             raise typer.Exit(0)
+
+    @app.callback()
+    def _root(
+        version: bool = typer.Option(
+            False, "--version", is_eager=True, callback=show_version, help="Print the version."
+        ),
+    ) -> None:
+        """Global options (also: --debug shows tracebacks)."""
 
     return app

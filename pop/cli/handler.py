@@ -14,7 +14,13 @@ app = typer.Typer(help="Run handlers outside an agenda.", no_args_is_help=True)
 
 @app.command(
     "run",
-    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    # Only --help: the standard args' one-dash spelling (-launchType) would otherwise be read
+    # as a bundle of short flags containing -h.
+    context_settings={
+        "allow_extra_args": True,
+        "ignore_unknown_options": True,
+        "help_option_names": ["--help"],
+    },
 )
 def run(
     ctx: typer.Context,

@@ -10,7 +10,7 @@ in ``params.dependsOn``. Executor-phase names (``pop.agendaId``, ``pop.operation
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from pop import refs
 from pop.errors import AgendaValidationError
@@ -100,7 +100,12 @@ def find_cycles(graph: Mapping[str, Sequence[str]]) -> list[list[str]]:
     return cycles
 
 
-def validate_agenda(agenda: Agenda, *, known_types: Iterable[str] | None = None) -> None:
+def validate_agenda(
+    agenda: Agenda,
+    *,
+    known_types: Iterable[str] | None = None,
+    check_payload: Callable[[Operation], list[str]] | None = None,
+) -> None:
     """Raise AgendaValidationError listing every problem of a submitted agenda."""
     problems: list[str] = []
     if not agenda.operations:
@@ -129,6 +134,8 @@ def validate_agenda(agenda: Agenda, *, known_types: Iterable[str] | None = None)
     for operation in agenda.operations:
         if operation.name:
             problems.extend(_reference_problems(operation, names))
+            if check_payload is not None and (types is None or operation.type in types):
+                problems.extend(check_payload(operation))
     graph = {op.name: dependencies_of(op) for op in agenda.operations if op.name}
     for cycle in find_cycles(graph):
         if len(cycle) == 2:

@@ -173,7 +173,7 @@ class AgendaRunner:
         if progress.processing_state == ProcessingState.COMPLETE:
             raise InputError(
                 f"agenda {agenda_id} is already COMPLETE/{progress.processing_state_message}",
-                hint="`pop rerun` resets it first",
+                hint="submit the agenda again to run it anew",
             )
         await self.launcher.check()
         if not self.store.progress.take_lease(
@@ -181,6 +181,7 @@ class AgendaRunner:
         ):
             owner, _ = self.store.progress.lease_of(agenda_id)
             raise InputError(f"agenda {agenda_id} is being run by {owner}")
+        self.store.queue.remove(agenda_id)  # running now: the daemon must not pick it up too
         self.progress_id = progress.id or ""
         self.work_dir = Path(
             str(self.agenda.params.get("workDir") or self.settings.work_root / agenda_id)

@@ -5,6 +5,7 @@ Layer: engine. Called by the executor for every non-resident attempt.
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 from collections.abc import Mapping
@@ -61,8 +62,6 @@ def handler_env(
     place: AttemptPlace,
     entry: HandlerEntry,
 ) -> dict[str, str]:
-    import json
-
     env: dict[str, str] = {}
     env_vars = entry.fields.get("envVars")
     if isinstance(env_vars, Mapping):
@@ -103,7 +102,8 @@ def build_spec(
     if entry.is_plain_command and isinstance(payload, dict):
         extra = payload.get("args")
         if isinstance(extra, list):
-            args = [str(item) for item in extra]
+            # strings as written; other JSON values as JSON text (true, 2.5, {"a":1})
+            args = [item if isinstance(item, str) else json.dumps(item) for item in extra]
     labels = {
         "pop.agendaId": agenda.id or "",
         "pop.operation": operation.name or "",

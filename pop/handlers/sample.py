@@ -12,7 +12,7 @@ Payload (POP-REFERENCE §5.6)::
 First the ``jobInfo`` param of the earlier attempt's progress is loaded and its ``jobId`` logged.
 Then, per action in order: an optional sleep (``paramsMap.sleepMilliseconds`` > 0) in
 ``max(1, ms // 1000)`` iterations, each reporting EXECUTING at ``i / iterations * 100`` with params
-``{"JobId": <process-wide uuid>}`` and then sleeping ``min(1 s, time left)``; then the action:
+``{"JobId": <process-wide uuid>}`` and then sleeping an equal share of the time; then the action:
 ``log`` logs ``logMessage``, ``exception`` fails with ``exceptionMessage``, ``externalExecute``
 runs ``externalArgs`` (an argv list) through the externalLaunchType runtime. Finally the op
 succeeds with ``resultPayload`` (``{}`` when absent).
@@ -88,7 +88,7 @@ def _sleep_with_progress(ctx: HandlerContext, raw_milliseconds: Any) -> None:
     remaining = milliseconds / 1000
     for index in range(iterations):
         ctx.progress(index / iterations * 100, params={"JobId": JOB_ID})
-        step = min(1.0, remaining)
+        step = remaining / (iterations - index)  # the whole requested time, spread evenly
         _sleep(step)
         remaining -= step
 

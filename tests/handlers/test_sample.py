@@ -75,7 +75,8 @@ def test_a_sleep_reports_one_progress_step_per_second(monkeypatch: pytest.Monkey
     executing = [p for p in seen if p.processing_state == ProcessingState.EXECUTING]
     assert [round(p.percent_complete or 0, 1) for p in executing] == [0.0, 33.3, 66.7]
     assert all(p.params == {"JobId": sample.JOB_ID} for p in executing)
-    assert slept == [1.0, 1.0, 1.0]
+    assert [round(step, 4) for step in slept] == [1.1667, 1.1667, 1.1667]
+    assert round(sum(slept), 6) == 3.5
 
 
 def test_a_short_sleep_lasts_the_requested_time() -> None:

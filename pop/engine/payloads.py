@@ -1,0 +1,52 @@
+"""Submit-time payload checks: an op whose handler declares a payload model is validated
+before anything is stored (DESIGN §6), when its payload holds no references yet.
+
+Layer: engine. Called by the api through ``validate_agenda(check_payload=...)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from pop import refs
+from pop.errors import PopError
+from pop.handlers import load_handler, payload_model_of
+from pop.models import Operation
+from pop.registry import Registry
+
+
+def payload_checker(registry: Registry) -> Callable[[Operation], list[str]]:
+    """A function listing the payload problems of one op (empty when fine or not checkable)."""
+    models: dict[str, type[BaseModel] | None] = {}
+
+    def model_for(op_type: str) -> type[BaseModel] | None:
+        if op_type not in models:
+            models[op_type] = None
+            if op_type in registry:
+                entry = registry.lookup(op_type)
+                if entry.handler is not None:
+                    try:
+                        models[op_type] = payload_model_of(load_handler(entry.handler))
+                    except PopError:
+                        models[op_type] = None  # a broken handler reference fails at run time
+        return models[op_type]
+
+    def check(operation: Operation) -> list[str]:
+        model = model_for(operation.type or "")
+        payload: Any = operation.payload
+        if model is None or refs.references_in(payload):
+            return []
+        try:
+            model.model_validate({} if payload is None else payload)
+        except ValidationError as exc:
+            details = "; ".join(
+                f"{'.'.join(str(p) for p in error['loc']) or 'payload'}: {error['msg']}"
+                for error in exc.errors()[:5]
+            )
+            return [f"operation '{operation.name}' has an invalid {operation.type} payload: {details}"]
+        return []
+
+    return check
