@@ -46,7 +46,9 @@ def payload_checker(registry: Registry) -> Callable[[Operation], list[str]]:
                 f"{'.'.join(str(p) for p in error['loc']) or 'payload'}: {error['msg']}"
                 for error in exc.errors()[:5]
             )
-            return [f"operation '{operation.name}' has an invalid {operation.type} payload: {details}"]
+            return [
+                f"operation '{operation.name}' has an invalid {operation.type} payload: {details}"
+            ]
         return []
 
     return check

@@ -111,6 +111,7 @@ async def _launch_and_follow(
     tail: deque[str] = deque(maxlen=TAIL_LINES)
     try:
         handle = await launcher.launch(spec)
+
         async def follow() -> None:
             async for line in handle.lines():
                 tail.append(line)
