@@ -125,6 +125,7 @@ def main() -> None:
                 "tool": tool,
                 "runs": args.runs,
                 "warmup": WARMUP,
+                "targetMet": all(row["targetMet"] is not False for row in rows),
                 "rows": rows,
             }
         )

@@ -150,6 +150,10 @@ class AgendaRunner:
         self._conductor_diagnostics: list[DiagnosticEvent] = []
         self._cpu_used = 0.0
         self._handlers: dict[str, Any] = {}
+        self._entries: dict[str, HandlerEntry] = {}
+        self._resident_record = {"runtime": "resident", "ref": f"pid:{os.getpid()}", "details": {}}
+        self._succeeded_count = 0
+        self._log_dir_ready = False
 
     # -- public ---------------------------------------------------------------------------
 
@@ -224,6 +228,7 @@ class AgendaRunner:
             if earlier is not None:
                 state.attempts = earlier.attempt_count or 0
                 if earlier.succeeded:
+                    self._succeeded_count += 1
                     state.status = DONE_OK
                     state.output = earlier.result_payload
                     state.percent = 100.0
@@ -261,7 +266,7 @@ class AgendaRunner:
                 return
             if not all(name in succeeded for name in dependencies_of(state.operation)):
                 continue
-            entry = self.registry.lookup(state.operation.type or "")
+            entry = self._entry(state.operation.type or "")
             cpu = 0.0 if entry.resident else entry.cpu_request
             if cpu and self._cpu_used > 0 and self._cpu_used + cpu > self.cpus + 1e-9:
                 return  # keep agenda order: later ops wait for the CPU budget too
@@ -273,6 +278,13 @@ class AgendaRunner:
             self._cpu_used += cpu
             task = asyncio.get_running_loop().create_task(self._run_op(state, entry, payload))
             self._tasks[task] = state
+
+    def _entry(self, op_type: str) -> HandlerEntry:
+        """The registry entry of a type, looked up (and copied) once per run."""
+        entry = self._entries.get(op_type)
+        if entry is None:
+            entry = self._entries[op_type] = self.registry.lookup(op_type)
+        return entry
 
     def _substitute(self, state: OpState) -> Any:
         context = dict(self._outputs)
@@ -349,6 +361,8 @@ class AgendaRunner:
                 runtime="resident" if entry.resident else self.launcher.name,
                 log_path=str(log_path) if log_path else None,
             )
+            if entry.resident:
+                self.store.attempts.record_launch(attempt_id, self._resident_record)
             self.store.progress.update_operation(
                 op_id,
                 state=ProcessingState.EXECUTING,
@@ -360,7 +374,6 @@ class AgendaRunner:
             )
         self._emit(RunEvent("op_started", state.name, total=len(self._states)))
         try:
-            place.op_dir.mkdir(parents=True, exist_ok=True)
             if entry.resident:
                 outcome = await self._run_resident(state, entry, payload, place, attempt_id)
             else:
@@ -391,9 +404,6 @@ class AgendaRunner:
         function = self._handlers.get(handler_ref)
         if function is None:
             function = self._handlers[handler_ref] = load_handler(handler_ref)
-        self.store.attempts.record_launch(
-            attempt_id, {"runtime": "resident", "ref": f"pid:{os.getpid()}", "details": {}}
-        )
         loop = asyncio.get_running_loop()
 
         def on_progress(progress: OperationProgress) -> None:
@@ -443,6 +453,11 @@ class AgendaRunner:
             external_launch=self.external_launch,
             timeout_seconds=float(timeout) if timeout else None,
         )
+        # Launched programs start in their attempt folder; resident handlers create it on use.
+        place.op_dir.mkdir(parents=True, exist_ok=True)
+        if log_path is not None and not self._log_dir_ready:
+            log_path.parent.mkdir(parents=True, exist_ok=True)
+            self._log_dir_ready = True
         collector = OutputCollector(
             log_path,
             cap_bytes=self.settings.log_cap_bytes,
@@ -590,6 +605,7 @@ class AgendaRunner:
         state.status = DONE_OK if outcome.succeeded else DONE_FAILED
         state.diagnostics = outcome.diagnostics
         if outcome.succeeded:
+            self._succeeded_count += 1
             state.output = {} if outcome.result is None else outcome.result
             state.percent = 100.0
             self._outputs[f"{state.name}.out"] = state.output
@@ -627,12 +643,12 @@ class AgendaRunner:
     # -- the agenda as a whole -------------------------------------------------------------
 
     def _percent(self) -> float:
+        """(completed*100 + Σ executing percents) / total, in O(running ops)."""
         total = len(self._states)
         if total == 0:
             return 0.0
-        completed = sum(1 for s in self._states if s.status == DONE_OK)
-        running = sum(s.percent for s in self._states if s.status == RUNNING)
-        return (completed * 100.0 + running) / total
+        running = sum(s.percent for s in self._tasks.values() if s.status == RUNNING)
+        return (self._succeeded_count * 100.0 + running) / total
 
     def _finish(self, agenda_attempt: int) -> bool:
         diagnostics: list[DiagnosticEvent] = []

@@ -39,7 +39,6 @@ class OutputCollector:
         self._log: IO[str] | None = None
         self.log_path = log_path
         if log_path is not None:
-            log_path.parent.mkdir(parents=True, exist_ok=True)
             self._log = log_path.open("a", encoding="utf-8", errors="replace")
 
     def feed(self, line: str) -> OperationProgress | None:

@@ -87,6 +87,8 @@ def run_external(
     from pop.runtimes.base import LaunchSpec, Mount
 
     command = [str(arg) for arg in argv]
+    if cwd is not None:
+        cwd.mkdir(parents=True, exist_ok=True)  # resident handlers get their folder on first use
     mounts = [Mount(source=str(work_dir), target=str(work_dir))] if work_dir else []
     spec = LaunchSpec(
         name=spec_name(name or Path(command[0]).name),
