@@ -114,6 +114,7 @@ class Outcome:
     outcome: str = ""
     exit_code: int | None = None
     params: dict[str, Any] | None = None
+    output_tail: list[str] | None = None
 
 
 class AgendaRunner:
@@ -485,11 +486,9 @@ class AgendaRunner:
             await handle.cleanup()
         finally:
             collector.close()
-            self.store.progress.update_operation(
-                operation_progress_id(self.progress_id, state.name),
-                output_tail=collector.last_lines(self.settings.output_tail_lines),
-            )
-        return self._judge(state, entry, status, collector, spec.timeout_seconds)
+        outcome = self._judge(state, entry, status, collector, spec.timeout_seconds)
+        outcome.output_tail = collector.last_lines(self.settings.output_tail_lines)
+        return outcome
 
     async def _read(self, state: OpState, handle: Handle, collector: OutputCollector) -> None:
         async for line in handle.lines():
@@ -622,6 +621,7 @@ class AgendaRunner:
                 set_result=outcome.succeeded,
                 diagnostics=outcome.diagnostics,
                 params={**state.operation.params, **outcome.params} if outcome.params else None,
+                output_tail=outcome.output_tail,
             )
             self.store.attempts.end(
                 attempt_id,
