@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -30,6 +31,23 @@ def loads(text: str | None, default: Any = None) -> Any:
     return json.loads(text)
 
 
+def _enable_wal(connection: sqlite3.Connection) -> None:
+    """Switch to WAL once per database file. Switching needs a moment of exclusive access and
+    SQLite reports "locked" at once (without the busy timeout) when several processes open a
+    new store together, so retry for a while."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            (mode,) = connection.execute("PRAGMA journal_mode").fetchone()
+            if str(mode).lower() != "wal":
+                connection.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+
+
 class Database:
     """A connection to ``pop.db`` with pop's pragmas and a transaction helper."""
 
@@ -45,7 +63,7 @@ class Database:
             )
             self.connection.row_factory = sqlite3.Row
             self.connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            self.connection.execute("PRAGMA journal_mode = WAL")
+            _enable_wal(self.connection)
             self.connection.execute("PRAGMA synchronous = NORMAL")
             self.connection.execute("PRAGMA foreign_keys = ON")
             migrate(self.connection)
