@@ -267,7 +267,11 @@ class AgendaRunner:
                 return
             if not all(name in succeeded for name in dependencies_of(state.operation)):
                 continue
-            entry = self._entry(state.operation.type or "")
+            try:
+                entry = self._entry(state.operation.type or "")
+            except PopError as exc:  # e.g. a generated op or a resumed agenda of an unknown type
+                self._fail_before_launch(state, f"operation '{state.name}': {exc.message}")
+                continue
             cpu = 0.0 if entry.resident else entry.cpu_request
             if cpu and self._cpu_used > 0 and self._cpu_used + cpu > self.cpus + 1e-9:
                 return  # keep agenda order: later ops wait for the CPU budget too

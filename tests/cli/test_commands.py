@@ -476,3 +476,11 @@ def test_handler_run_of_an_unknown_type_is_bad_input(run_pop: RunPop) -> None:
     assert completed.returncode == 2
     assert completed.stderr.startswith("error: ")
     assert "smaple" in completed.stderr.splitlines()[0]
+
+
+def test_status_watch_draws_the_agenda_until_it_is_complete(run_pop: Any, tmp_path: Path) -> None:
+    ran = run_pop("run-local", str(EXAMPLES / "hello.json"), "--json")
+    agenda_id = json.loads(ran.stdout)["agendaId"]
+    watched = run_pop("status", agenda_id[:8], "--watch")
+    assert watched.returncode == 0, watched.stderr
+    assert "COMPLETE/succeeded" in watched.stdout and "combine" in watched.stdout

@@ -360,3 +360,21 @@ def test_resident_handlers_run_inside_the_executor(tmp_path: Path) -> None:
     assert run.progress.succeeded
     assert launcher.launches == []
     assert run.attempts("n")[0]["runtime"] == "resident"
+
+
+def test_an_op_past_its_timeout_is_stopped_and_fails_naming_the_timeout(tmp_path: Path) -> None:
+    agenda = {"operations": [op("slow", sample(seconds=30), timeoutSeconds=0.3)]}
+    run = run_agenda(tmp_path, agenda, FakeLauncher())
+    assert run.progress.failed
+    message = run.op("slow").diagnostic_events[-1].message or ""
+    assert "timed out after 0.3 s" in message
+    assert run.attempts("slow")[0]["outcome"] == "timeout"
+
+
+def test_an_op_of_a_type_the_registry_lacks_fails_without_stopping_the_run(tmp_path: Path) -> None:
+    agenda = {"operations": [op("a", sample()), op("ghost", {}, type_="vanished")]}
+    run = run_agenda(tmp_path, agenda, FakeLauncher())
+    assert run.progress.failed
+    assert run.op("a").succeeded
+    assert "vanished" in (run.op("ghost").diagnostic_events[0].message or "")
+    assert run.store.progress.lease_of(run.agenda_id) == (None, None)
