@@ -29,6 +29,13 @@ from pop.engine.dag import dependencies_of, describe_blocked
 from pop.engine.generated import expand_generated
 from pop.engine.launching import AttemptPlace, build_spec, path_segment
 from pop.engine.output import OutputCollector
+from pop.engine.policy import (
+    backoff_seconds,
+    op_timeout,
+    retry_policy,
+    should_retry,
+    silence_timeout,
+)
 from pop.errors import InputError, LaunchError, PopError
 from pop.handlers import load_handler
 from pop.handlers.resident import run_resident
@@ -100,6 +107,9 @@ class OpState:
     handle: Handle | None = None
     last_write: float = 0.0
     diagnostics: list[DiagnosticEvent] = field(default_factory=list)
+    not_before: float = 0.0  # a retry waits (holding no slot) until this clock time
+    last_output: float = 0.0
+    silenced: float | None = None  # the silence timeout that stopped the attempt
 
     @property
     def name(self) -> str:
@@ -205,10 +215,13 @@ class AgendaRunner:
         )
         self._emit(RunEvent("agenda_started", total=len(self._states)))
         keeper = asyncio.get_running_loop().create_task(self._keep_lease())
+        deadline = self._agenda_deadline()
         try:
             await self._conduct()
         finally:
             keeper.cancel()
+            if deadline is not None:
+                deadline.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await keeper
             for task in list(self._tasks):
@@ -244,14 +257,22 @@ class AgendaRunner:
         while True:
             if self._stop_reason is None and not self._failed:
                 self._start_ready()
-            if not self._tasks:
+            active = self._stop_reason is None and not self._failed
+            retry_at = min(
+                (s.not_before for s in self._states if s.status == PENDING and s.not_before),
+                default=None,
+            )
+            if not self._tasks and (retry_at is None or not active):
                 pending = [s for s in self._states if s.status == PENDING]
-                if pending and self._stop_reason is None and not self._failed:
+                if pending and active:
                     self._deadlock(pending)
                 return
             self._wake.clear()
             waker = asyncio.ensure_future(self._wake.wait())
-            done, _ = await asyncio.wait([*self._tasks, waker], return_when=asyncio.FIRST_COMPLETED)
+            timeout = None if retry_at is None or not active else max(0.0, retry_at - self.clock())
+            done, _ = await asyncio.wait(
+                [*self._tasks, waker], timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+            )
             waker.cancel()
             for task in done:
                 state = self._tasks.pop(task, None)  # type: ignore[arg-type]
@@ -267,6 +288,8 @@ class AgendaRunner:
                 return
             if not all(name in succeeded for name in dependencies_of(state.operation)):
                 continue
+            if state.not_before and state.not_before > self.clock():
+                continue  # a retry still in its backoff
             try:
                 entry = self._entry(state.operation.type or "")
             except PopError as exc:  # e.g. a generated op or a resumed agenda of an unknown type
@@ -313,6 +336,7 @@ class AgendaRunner:
         return _FAILED_BEFORE_LAUNCH
 
     def _fail_before_launch(self, state: OpState, message: str) -> None:
+        """Fail an op that cannot be launched (invalid reference, unknown type): permanent."""
         now = now_ms()
         state.status = DONE_FAILED
         state.diagnostics = [DiagnosticEvent.of(message)]
@@ -386,7 +410,11 @@ class AgendaRunner:
                     state, entry, payload, place, attempt, attempt_id, log_path
                 )
         except PopError as exc:
-            outcome = Outcome(False, diagnostics=[DiagnosticEvent.of(exc.message)], outcome="error")
+            outcome = Outcome(
+                False,
+                diagnostics=[DiagnosticEvent.of(exc.message)],
+                outcome="permanent" if isinstance(exc, InputError) else "error",
+            )
         except OSError as exc:
             outcome = Outcome(
                 False,
@@ -445,7 +473,8 @@ class AgendaRunner:
         attempt_id: int,
         log_path: Path | None,
     ) -> Outcome:
-        timeout = state.operation.params.get("timeoutSeconds", entry.timeout_seconds)
+        timeout = op_timeout(entry, state.operation)
+        silence = silence_timeout(entry, state.operation)
         spec = build_spec(
             agenda=self.agenda,
             operation=state.operation,
@@ -456,7 +485,7 @@ class AgendaRunner:
             place=place,
             launch=self.options.launch,
             external_launch=self.external_launch,
-            timeout_seconds=float(timeout) if timeout else None,
+            timeout_seconds=timeout,
         )
         # Launched programs start in their attempt folder; resident handlers create it on use.
         place.op_dir.mkdir(parents=True, exist_ok=True)
@@ -479,8 +508,17 @@ class AgendaRunner:
             self.store.attempts.record_launch(attempt_id, handle.record.to_json())
             if self._stop_reason is not None:
                 await handle.cancel(self.settings.cancel_grace_seconds)
+            state.last_output = self.clock()
+            state.silenced = None
             reader = asyncio.get_running_loop().create_task(self._read(state, handle, collector))
+            watchdog = (
+                asyncio.get_running_loop().create_task(self._watch_silence(state, handle, silence))
+                if silence
+                else None
+            )
             status = await handle.wait()
+            if watchdog is not None:
+                watchdog.cancel()
             try:
                 await asyncio.wait_for(
                     asyncio.shield(reader), self.settings.handler_complete_grace_seconds
@@ -494,8 +532,18 @@ class AgendaRunner:
         outcome.output_tail = collector.last_lines(self.settings.output_tail_lines)
         return outcome
 
+    async def _watch_silence(self, state: OpState, handle: Handle, silence: float) -> None:
+        """Stop a handler that printed nothing for ``silence`` seconds (it is probably stuck)."""
+        while True:
+            await asyncio.sleep(min(1.0, silence / 4))
+            if self.clock() - state.last_output > silence:
+                state.silenced = silence
+                await handle.cancel(self.settings.cancel_grace_seconds)
+                return
+
     async def _read(self, state: OpState, handle: Handle, collector: OutputCollector) -> None:
         async for line in handle.lines():
+            state.last_output = self.clock()
             progress = collector.feed(line)
             if progress is not None:
                 self._on_progress(state, progress)
@@ -525,6 +573,12 @@ class AgendaRunner:
 
         if status.reason == TIMED_OUT:
             return failed(f"operation '{state.name}' timed out after {timeout:g} s", "timeout")
+        if state.silenced is not None:
+            return failed(
+                f"operation '{state.name}' printed nothing for {state.silenced:g} s "
+                "(silence timeout) and was stopped",
+                "timeout",
+            )
         if status.reason == CANCELLED:
             return failed(f"operation '{state.name}' was cancelled", "cancelled")
         if status.reason != "exited":
@@ -605,6 +659,8 @@ class AgendaRunner:
 
     def _record_outcome(self, state: OpState, outcome: Outcome, attempt_id: int) -> None:
         state.handle = None
+        if not outcome.succeeded and self._retry_later(state, outcome, attempt_id):
+            return
         state.status = DONE_OK if outcome.succeeded else DONE_FAILED
         state.diagnostics = outcome.diagnostics
         if outcome.succeeded:
@@ -644,7 +700,58 @@ class AgendaRunner:
             )
         )
 
+    def _retry_later(self, state: OpState, outcome: Outcome, attempt_id: int) -> bool:
+        """Schedule another attempt after the backoff when the policy allows; True if so."""
+        if self._stop_reason is not None or self._failed:
+            return False
+        try:
+            policy = retry_policy(self._entry(state.operation.type or ""), state.operation)
+        except PopError:
+            return False
+        if not should_retry(policy, attempts=state.attempts, outcome=outcome.outcome or FAILED):
+            return False
+        delay = backoff_seconds(policy, state.attempts)
+        state.status = PENDING
+        state.not_before = self.clock() + delay
+        state.percent = 0.0
+        first = outcome.diagnostics[0].message if outcome.diagnostics else "failed"
+        message = f"attempt {state.attempts} failed; retrying in {delay:g} s"
+        with self.store.transaction():
+            self.store.attempts.end(
+                attempt_id,
+                outcome.outcome or FAILED,
+                exit_code=outcome.exit_code,
+                message=first or "",
+            )
+            self.store.progress.update_operation(
+                operation_progress_id(self.progress_id, state.name),
+                message=message,
+                percent=0.0,
+                diagnostics=outcome.diagnostics,
+                output_tail=outcome.output_tail,
+            )
+            self.store.progress.update_agenda(self.progress_id, percent=self._percent())
+        self._emit(RunEvent("op_retry", state.name, message=f"{message}: {first}"))
+        return True
+
     # -- the agenda as a whole -------------------------------------------------------------
+
+    def _agenda_deadline(self) -> asyncio.TimerHandle | None:
+        """Cancel the whole agenda when its ``params.timeoutSeconds`` has passed."""
+        raw = self.agenda.params.get("timeoutSeconds")
+        if raw is None:
+            return None
+        try:
+            seconds = float(raw)
+        except (TypeError, ValueError):
+            self._conductor_diagnostics.append(
+                DiagnosticEvent.of(f"agenda params.timeoutSeconds {raw!r} is not a number")
+            )
+            self._failed = True
+            return None
+        return asyncio.get_running_loop().call_later(
+            seconds, self.cancel, f"agenda timed out after {seconds:g} s (params.timeoutSeconds)"
+        )
 
     def _percent(self) -> float:
         """(completed*100 + Σ executing percents) / total, in O(running ops)."""

@@ -46,7 +46,7 @@ def handler_argv(entry: HandlerEntry, *, launch: str, external_launch: str) -> l
     """The argv that starts a protocol handler (or the plain command) of ``entry``."""
     standard = ["--launchType", launch, "--externalLaunchType", external_launch]
     if entry.command is not None:
-        return [*entry.command, *(standard if entry.protocol == "pop" else [])]
+        return list(entry.command)  # protocol commands get the standard args after payload args
     if entry.handler is not None:
         python = sys.executable if launch == "local" else "python3"
         return [python, "-m", "pop.handlers", entry.handler, *standard]
@@ -99,11 +99,13 @@ def build_spec(
 ) -> LaunchSpec:
     argv = handler_argv(entry, launch=launch, external_launch=external_launch)
     args: list[str] = []
-    if entry.is_plain_command and isinstance(payload, dict):
+    if entry.command is not None and isinstance(payload, dict):
         extra = payload.get("args")
         if isinstance(extra, list):
             # strings as written; other JSON values as JSON text (true, 2.5, {"a":1})
             args = [item if isinstance(item, str) else json.dumps(item) for item in extra]
+    if entry.command is not None and entry.protocol == "pop":
+        args += ["--launchType", launch, "--externalLaunchType", external_launch]
     labels = {
         "pop.agendaId": agenda.id or "",
         "pop.operation": operation.name or "",

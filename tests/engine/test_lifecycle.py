@@ -1,0 +1,159 @@
+"""Timeouts, silence timeouts, retries with backoff, cancel and agenda timeouts, on real processes."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from pop.engine.executor import AgendaRunner
+from pop.models import now_ms
+from pop.runtimes.local import LocalLauncher
+from pop.store import Store
+from tests.engine.helpers import make_registry, run_agenda
+
+
+def sh(name: str, script: str, **params: Any) -> dict[str, Any]:
+    return {"name": name, "type": "sh", "payload": {"args": [script]}, "params": params}
+
+
+def alive(pid: int) -> bool:
+    """True when ``pid`` runs (a zombie waiting for its parent does not count)."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().split(") ")[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_a_handler_past_its_timeout_is_stopped_with_its_children(tmp_path: Path) -> None:
+    pids = tmp_path / "pids"
+    script = f"sleep 60 & echo $! > {pids}; sleep 60"
+    run = run_agenda(
+        tmp_path, {"operations": [sh("slow", script, timeoutSeconds=1)]}, LocalLauncher()
+    )
+    assert run.progress.failed
+    (attempt,) = run.attempts("slow")
+    assert attempt["outcome"] == "timeout"
+    deadline = attempt["startedTime"] + 1000
+    assert abs(attempt["endedTime"] - deadline) < 2000
+    assert "timed out after 1 s" in (run.op("slow").diagnostic_events[-1].message or "")
+    child = int(pids.read_text())
+    assert not alive(child)
+    assert not alive(attempt["launched"]["details"]["pid"])
+
+
+def test_a_silent_protocol_handler_hits_the_silence_timeout(tmp_path: Path) -> None:
+    code = (
+        "import time\n"
+        'print(\'Progress: {"processingState":"EXECUTING","percentComplete":1}\', flush=True)\n'
+        "time.sleep(60)\n"
+    )
+    agenda = {
+        "operations": [
+            {
+                "name": "mute",
+                "type": "python",
+                "payload": {"args": [code]},
+                "params": {"silenceTimeoutSeconds": 1},
+            }
+        ]
+    }
+    run = run_agenda(tmp_path, agenda, LocalLauncher())
+    assert run.progress.failed
+    message = run.op("mute").diagnostic_events[-1].message or ""
+    assert "printed nothing for 1 s (silence timeout)" in message
+    (attempt,) = run.attempts("mute")
+    assert attempt["endedTime"] - attempt["startedTime"] < 4000
+
+
+def test_a_handler_failing_twice_then_succeeding_is_retried_with_backoff(tmp_path: Path) -> None:
+    counter = tmp_path / "count"
+    script = (
+        f"n=$(cat {counter} 2>/dev/null || echo 0); n=$((n+1)); echo $n > {counter}; "
+        f'echo "attempt $n"; [ $n -ge 3 ]'
+    )
+    retries = {"limit": 3, "backoffSeconds": 1, "factor": 1}
+    run = run_agenda(
+        tmp_path, {"operations": [sh("flaky", script, retries=retries)]}, LocalLauncher()
+    )
+    assert run.progress.succeeded, run.progress.diagnostic_events
+    assert run.op("flaky").attempt_count == 3
+    attempts = run.attempts("flaky")
+    assert [a["outcome"] for a in attempts] == ["failed", "failed", "succeeded"]
+    assert [a["number"] for a in attempts] == [1, 2, 3]
+    for earlier, later in zip(attempts, attempts[1:], strict=False):
+        gap = later["startedTime"] - earlier["endedTime"]
+        assert 900 <= gap < 3000, gap
+
+
+def test_a_permanent_error_is_not_retried(tmp_path: Path) -> None:
+    payload = {"actions": [{"action": "explode"}]}
+    agenda = {
+        "operations": [
+            {"name": "bad", "type": "sample", "payload": payload, "params": {"retries": 3}}
+        ]
+    }
+    run = run_agenda(tmp_path, agenda, LocalLauncher())
+    assert run.progress.failed
+    assert run.op("bad").attempt_count == 1
+    assert run.attempts("bad")[0]["outcome"] == "permanent"
+
+
+def test_a_waiting_retry_holds_no_slot(tmp_path: Path) -> None:
+    registry = make_registry(tmp_path)
+    agenda = {
+        "operations": [
+            sh("flaky", "exit 1", retries={"limit": 1, "backoffSeconds": 1}),
+            sh("other", "sleep 0.2"),
+        ]
+    }
+    from pop.engine.executor import RunOptions
+
+    run = run_agenda(
+        tmp_path, agenda, LocalLauncher(), options=RunOptions(concurrency=1), registry=registry
+    )
+    flaky = run.attempts("flaky")
+    other = run.attempts("other")[0]
+    assert len(flaky) == 2
+    assert flaky[0]["endedTime"] <= other["startedTime"] < flaky[1]["startedTime"]
+
+
+def test_cancel_ends_a_running_agenda_quickly_and_leaves_no_process(tmp_path: Path) -> None:
+    requested: list[int] = []
+    pids = tmp_path / "pids"
+
+    async def cancel_when_running(runner: AgendaRunner, store: Store, agenda_id: str) -> None:
+        while not pids.exists():
+            await asyncio.sleep(0.05)
+        requested.append(now_ms())
+        store.progress.request_cancel(agenda_id)
+
+    script = f"sleep 60 & echo $! > {pids}; sleep 60"
+    run = run_agenda(
+        tmp_path,
+        {"operations": [sh("long", script)]},
+        LocalLauncher(),
+        during=cancel_when_running,
+    )
+    assert run.progress.failed
+    (attempt,) = run.attempts("long")
+    assert attempt["endedTime"] - requested[0] < 2000
+    assert (run.progress.completed_time or 0) - requested[0] < 2000
+    assert not alive(int(pids.read_text()))
+    assert not alive(attempt["launched"]["details"]["pid"])
+    messages = [d.message or "" for d in run.progress.diagnostic_events or []]
+    assert "cancelled by `pop cancel`" in messages
+
+
+def test_an_agenda_past_its_timeout_is_stopped(tmp_path: Path) -> None:
+    agenda = {"params": {"timeoutSeconds": 1}, "operations": [sh("long", "sleep 60")]}
+    started = time.monotonic()
+    run = run_agenda(tmp_path, agenda, LocalLauncher())
+    assert time.monotonic() - started < 5
+    assert run.progress.failed
+    messages = [d.message or "" for d in run.progress.diagnostic_events or []]
+    assert any("agenda timed out after 1 s" in m for m in messages)
+    assert os.path.exists(run.attempts("long")[0]["logPath"])
