@@ -24,7 +24,16 @@ from pop.config import Settings
 from pop.engine.dag import validate_agenda
 from pop.engine.submission import Submission, prepare, store_submission
 from pop.errors import InputError, NotFoundError, PopError
-from pop.models import FAILED, Agenda, AgendaProgress, DiagnosticEvent, ProcessingState, now_ms
+from pop.models import (
+    FAILED,
+    Agenda,
+    AgendaProgress,
+    AgendaTemplate,
+    DiagnosticEvent,
+    ProcessingState,
+    ProgressSummary,
+    now_ms,
+)
 from pop.registry import Registry, validate_file
 from pop.store import Store
 
@@ -173,6 +182,9 @@ class Client:
 
         if resume_id is not None:
             agenda_id = self.store.agendas.resolve_id(resume_id)
+            current = self.store.progress.get(agenda_id, with_operations=False)
+            if current is not None and current.processing_state == ProcessingState.COMPLETE:
+                self.rerun(agenda_id, keep=True, skip_execution=True)  # resume = continue
             stored = self.store.agendas.launch_settings(agenda_id)
             options = options or RunOptions(
                 launch=stored.get("launch") or "local",
@@ -257,6 +269,14 @@ class Client:
             )
         return result
 
+    def progress_summary(self, link_id: str) -> ProgressSummary:
+        """POP's summary over every agenda with this ``linkId``."""
+        from pop.engine.summary import summarize
+
+        if not link_id.strip():
+            raise InputError("a link id is required for a progress summary")
+        return summarize(self.store.progress.list(link_id=link_id))
+
     def attempts(self, agenda_id: str) -> builtins.list[dict[str, Any]]:
         return self.store.attempts.list(self.resolve_id(agenda_id))
 
@@ -280,6 +300,78 @@ class Client:
                     add_diagnostics=[DiagnosticEvent.of("cancelled by `pop cancel`")],
                 )
         return self.status(full_id)
+
+    # -- templates (pop template ...) --------------------------------------------------------
+
+    def template_add(self, source: str | Path | Mapping[str, Any]) -> AgendaTemplate:
+        """Check a template (an agenda with operations, no static parameter named pop.payload or
+        pop.transformRequest) and store it. A given id is kept when free; absent, one is made."""
+        from pop.engine.templates import parse_template
+        from pop.models import new_id
+
+        if isinstance(source, Mapping):
+            template = parse_template(dict(source))
+        else:
+            template = parse_template(read_document(source, what="template"), source=str(source))
+        now = now_ms()
+        template.set(id=template.id or new_id(), added_time=now, updated_time=now)
+        with self.store.transaction():
+            self.store.templates.insert(template)
+        return template
+
+    def template_list(self) -> builtins.list[AgendaTemplate]:
+        return self.store.templates.list()
+
+    def template_get(self, template_id: str) -> AgendaTemplate:
+        """A stored template by id, unique id prefix or unique exact title (NotFoundError)."""
+        return self.store.templates.get(self.store.templates.resolve_id(template_id))
+
+    def template_delete(self, template_id: str) -> AgendaTemplate:
+        full_id = self.store.templates.resolve_id(template_id)
+        with self.store.transaction():
+            return self.store.templates.delete(full_id)
+
+    def template_expand(self, template_id: str, payload: Any) -> Agenda:
+        """The agenda ``pop template run`` would submit (nothing stored): the template filled from
+        ``payload``, then validated like ``submit``; tokens that can never resolve are an error."""
+        from pop.engine.templates import expand_template
+
+        agenda = expand_template(self.template_get(template_id), payload, strict=True)
+        return self.load_agenda(agenda)
+
+    def template_run(
+        self,
+        template_id: str,
+        payload: Any,
+        *,
+        customer_id: str | None = None,
+        link_id: str | None = None,
+    ) -> Submission:
+        """Fill a stored template from ``payload`` and submit the agenda like ``submit``."""
+        agenda = self.template_expand(template_id, payload)
+        return self.submit(agenda, customer_id=customer_id, link_id=link_id)
+
+    # -- rerun (pop rerun) ------------------------------------------------------------------
+
+    def rerun(
+        self,
+        agenda_id: str,
+        *,
+        reset: builtins.list[str] | None = None,
+        reset_all: bool = False,
+        keep: bool = False,
+        skip_execution: bool = False,
+    ) -> AgendaProgress:
+        """Reset a stored agenda (all ops by default, ``reset`` and their dependents, or none
+        with ``keep``) to WAITING/pending and queue it again unless ``skip_execution``."""
+        from pop.engine.rerun import apply_rerun, check_mode, plan_rerun
+
+        check_mode(reset=reset, reset_all=reset_all, keep=keep)
+        full_id = self.resolve_id(agenda_id)
+        plan = plan_rerun(
+            self.store.agendas.get(full_id), reset=reset, reset_all=reset_all, keep=keep
+        )
+        return apply_rerun(self.store, full_id, plan, skip_execution=skip_execution)
 
     # -- registry ---------------------------------------------------------------------------
 

@@ -33,3 +33,55 @@ def test_each_example_runs_with_its_documented_outcome(name: str, tmp_path: Path
 def test_every_example_file_is_exercised() -> None:
     examples = {path.name for path in (ROOT / "examples").glob("*.json")}
     assert examples == set(EXPECTED_EXIT)
+
+
+TEMPLATE_EXAMPLES = ROOT / "examples" / "templates"
+
+
+def run_pop_json(home: Path, *args: str) -> tuple[int, object, str]:
+    done = subprocess.run(
+        [sys.executable, "-m", "pop", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "POP_HOME": str(home)},
+        timeout=120,
+        cwd=ROOT,
+    )
+    return done.returncode, json.loads(done.stdout) if done.stdout else None, done.stderr
+
+
+def test_the_template_example_is_added_run_with_its_payload_and_succeeds(tmp_path: Path) -> None:
+    code, template, stderr = run_pop_json(
+        tmp_path, "template", "add", str(TEMPLATE_EXAMPLES / "hello-template.json"), "--json"
+    )
+    assert code == 0, stderr
+    assert isinstance(template, dict)
+    code, submission, stderr = run_pop_json(
+        tmp_path,
+        "template",
+        "run",
+        template["id"],
+        "--payload",
+        str(TEMPLATE_EXAMPLES / "hello-payload.json"),
+        "--json",
+    )
+    assert code == 0, stderr
+    assert isinstance(submission, dict)
+
+    code, progress, stderr = run_pop_json(
+        tmp_path, "run-local", "--resume", submission["agendaId"], "--json"
+    )
+
+    assert code == 0, stderr
+    assert isinstance(progress, dict)
+    assert (progress["processingState"], progress["processingStateMessage"]) == (
+        "COMPLETE",
+        "succeeded",
+    )
+    outputs = {op["operation"]: op["resultPayload"] for op in progress["operationProgress"]}
+    assert outputs["combine"]["messages"] == ["hello, world!", "hello world..."]
+
+
+def test_every_template_example_file_is_exercised() -> None:
+    files = {path.name for path in TEMPLATE_EXAMPLES.iterdir()}
+    assert files == {"hello-template.json", "hello-payload.json"}

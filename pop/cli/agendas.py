@@ -42,22 +42,12 @@ def submit(
     submission = _client(registry).submit(
         agenda_file, customer_id=customer, link_id=link_id, priority=priority
     )
-    agenda = submission.agenda
     if json_output:
-        from pop.cli.render import print_json
+        from pop.cli.render import print_json, submission_json
 
-        print_json(
-            {
-                "agendaId": agenda.id,
-                "progressId": agenda.progress_id,
-                "customerId": agenda.effective_customer_id,
-                "linkId": agenda.link_id,
-                "insightId": agenda.agenda_insight.insight_id if agenda.agenda_insight else None,
-                "queued": submission.queued,
-            }
-        )
+        print_json(submission_json(submission))
     else:
-        typer.echo(agenda.id)
+        typer.echo(submission.agenda.id)
 
 
 def run_local(
@@ -135,6 +125,9 @@ def status(
 
     client = _client()
     if link_id is not None:
+        if watch and not json_output:
+            render.watch_link(lambda: client.progress_summary(link_id))
+            return
         items = client.list(link_id=link_id)
         if json_output:
             render.print_json(items)

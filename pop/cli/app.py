@@ -9,7 +9,7 @@ import typer
 
 
 def build_app() -> typer.Typer:
-    from pop.cli import agendas, handler, registry
+    from pop.cli import agendas, handler, progress, registry, rerun, templates
 
     app = typer.Typer(
         name="pop",
@@ -22,6 +22,9 @@ def build_app() -> typer.Typer:
         context_settings={"help_option_names": ["-h", "--help"]},
     )
     agendas.register(app)
+    rerun.register(app)
+    app.add_typer(templates.app, name="template")
+    app.add_typer(progress.app, name="progress")
     app.add_typer(registry.app, name="registry")
     app.add_typer(handler.app, name="handler")
 

@@ -90,8 +90,7 @@ def print_progress(progress: AgendaProgress) -> None:
         console.print(f"lease: {lease.get('owner')} until {lease.get('expiresTime')}")
 
 
-def print_list(items: Sequence[AgendaProgress]) -> None:
-    from rich.console import Console
+def _list_table(items: Sequence[AgendaProgress]) -> Any:
     from rich.table import Table
 
     table = Table(expand=False)
@@ -109,7 +108,13 @@ def print_list(items: Sequence[AgendaProgress]) -> None:
             progress.title or "",
             _duration(progress.started_time, progress.completed_time),
         )
-    Console().print(table)
+    return table
+
+
+def print_list(items: Sequence[AgendaProgress]) -> None:
+    from rich.console import Console
+
+    Console().print(_list_table(items))
 
 
 class LiveRun:
@@ -216,6 +221,27 @@ def watch(fetch: Any, *, interval: float = 0.5) -> AgendaProgress:
     return progress
 
 
+def watch_link(fetch: Any, *, interval: float = 0.5) -> Any:
+    """Redraw a link group (one row and bar per agenda) until the group is COMPLETE."""
+    from rich.console import Group
+    from rich.live import Live
+    from rich.text import Text
+
+    def view(summary: Any) -> Any:
+        percent = summary.processing_percent
+        shown = "n/a (a member failed)" if percent is None else f"{percent:.0f}%"
+        header = Text(f"{summary.processing_state.value}  {shown}")
+        return Group(header, _list_table(summary.progress_list))
+
+    summary = fetch()
+    with Live(view(summary), refresh_per_second=4, transient=False) as live:
+        while summary.processing_state.value != "COMPLETE":
+            time.sleep(interval)
+            summary = fetch()
+            live.update(view(summary))
+    return summary
+
+
 def print_logs(logs: Sequence[Any]) -> None:
     out = sys.stdout
     for log in logs:
@@ -231,3 +257,77 @@ def print_logs(logs: Sequence[Any]) -> None:
             text = "".join(line + "\n" for line in log.tail)
         out.write(text)
     out.flush()
+
+
+def submission_json(submission: Any) -> dict[str, Any]:
+    """What ``submit --json`` and ``template run --json`` print for a stored agenda."""
+    agenda = submission.agenda
+    return {
+        "agendaId": agenda.id,
+        "progressId": agenda.progress_id,
+        "customerId": agenda.effective_customer_id,
+        "linkId": agenda.link_id,
+        "insightId": agenda.agenda_insight.insight_id if agenda.agenda_insight else None,
+        "queued": submission.queued,
+    }
+
+
+def _added(epoch_ms: int | None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(epoch_ms / 1000)) if epoch_ms else ""
+
+
+def print_templates(templates: Sequence[Any]) -> None:
+    """``pop template list``: one row per AgendaTemplate."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(expand=False)
+    for column in ("template", "title", "customer", "ops", "static parameters", "added"):
+        table.add_column(
+            column,
+            justify="right" if column == "ops" else "left",
+            overflow="fold" if column == "template" else "ellipsis",
+        )
+    for template in templates:
+        operations = template.agenda.operations if template.agenda else []
+        table.add_row(
+            template.id or "",
+            template.title or "",
+            template.customer_id or "",
+            str(len(operations)),
+            ", ".join(sorted(template.static_parameters)),
+            _added(template.added_time),
+        )
+    Console(markup=False, highlight=False).print(table)
+
+
+def print_template(template: Any) -> None:
+    """``pop template show``: the template's facts, its static parameters and operations."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(markup=False, highlight=False)
+    for label, value in (
+        ("template", template.id),
+        ("title", template.title),
+        ("customer", template.customer_id),
+        ("added", _added(template.added_time)),
+    ):
+        if value:
+            console.print(f"{label}: {value}")
+    if template.static_parameters:
+        parameters = Table(title="static parameters", title_justify="left", expand=False)
+        parameters.add_column("name")
+        parameters.add_column("value")
+        for name, value in sorted(template.static_parameters.items()):
+            parameters.add_row(name, json.dumps(value)[:100])
+        console.print(parameters)
+    from pop.refs import references_in
+
+    operations = Table(title="operations", title_justify="left", expand=False)
+    for column in ("operation", "type", "references"):
+        operations.add_column(column)
+    for operation in template.agenda.operations if template.agenda else []:
+        names = dict.fromkeys(ref.name for ref in references_in(operation.payload))
+        operations.add_row(operation.name or "", operation.type or "", ", ".join(names))
+    console.print(operations)

@@ -108,6 +108,7 @@ class OpState:
     last_write: float = 0.0
     diagnostics: list[DiagnosticEvent] = field(default_factory=list)
     not_before: float = 0.0  # a retry waits (holding no slot) until this clock time
+    tries: int = 0  # attempts in this run (the retry policy counts these; `attempts` spans reruns)
     last_output: float = 0.0
     silenced: float | None = None  # the silence timeout that stopped the attempt
 
@@ -367,6 +368,7 @@ class AgendaRunner:
 
     async def _run_op(self, state: OpState, entry: HandlerEntry, payload: Any) -> None:
         state.attempts += 1
+        state.tries += 1
         attempt = state.attempts
         op_id = operation_progress_id(self.progress_id, state.name)
         place = AttemptPlace(
@@ -708,9 +710,9 @@ class AgendaRunner:
             policy = retry_policy(self._entry(state.operation.type or ""), state.operation)
         except PopError:
             return False
-        if not should_retry(policy, attempts=state.attempts, outcome=outcome.outcome or FAILED):
+        if not should_retry(policy, attempts=state.tries, outcome=outcome.outcome or FAILED):
             return False
-        delay = backoff_seconds(policy, state.attempts)
+        delay = backoff_seconds(policy, state.tries)
         state.status = PENDING
         state.not_before = self.clock() + delay
         state.percent = 0.0

@@ -21,6 +21,7 @@ from pop.store.attempts import AttemptStore
 from pop.store.db import Database
 from pop.store.progress import ProgressStore, operation_progress_id
 from pop.store.queue import DEFAULT_INSIGHT_ID, QueueStore
+from pop.store.templates import TemplateStore
 
 __all__ = ["DEFAULT_INSIGHT_ID", "Store", "operation_progress_id"]
 
@@ -34,6 +35,7 @@ class Store:
         self.progress = ProgressStore(db)
         self.attempts = AttemptStore(db)
         self.queue = QueueStore(db)
+        self.templates = TemplateStore(db)
 
     @classmethod
     def open(cls, path: Path) -> Store:

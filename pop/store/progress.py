@@ -335,3 +335,23 @@ class ProgressStore:
         data["diagnosticEvents"] = loads(row["diagnostics"], [])
         data["params"] = loads(row["params"], {})
         return OperationProgress.model_validate(data)
+
+    # -- rerun -----------------------------------------------------------------------------
+
+    def reset_agenda(self, progress_id: str, *, percent: float) -> None:
+        """Set an AgendaProgress back to WAITING/pending for a rerun: completedTime, its
+        diagnostics, a cancel request and an (expired) lease are cleared; attemptsCompleted and
+        startedTime are kept (the attempt rows hold the history)."""
+        self.db.execute(
+            """UPDATE agenda_progress SET state = :state, message = :message, percent = :percent,
+                 completed_time = NULL, diagnostics = '[]', cancel_requested = 0,
+                 lease_owner = NULL, lease_expires = NULL, updated_time = :now
+               WHERE id = :id""",
+            {
+                "id": progress_id,
+                "state": ProcessingState.WAITING.value,
+                "message": "pending",
+                "percent": percent,
+                "now": now_ms(),
+            },
+        )

@@ -1,8 +1,9 @@
-"""Timeouts, silence timeouts, retries with backoff, cancel and agenda timeouts, on real processes."""
+"""Timeouts, silence timeouts, retries with backoff, cancel, agenda timeouts: real processes."""
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import time
 from pathlib import Path
@@ -84,7 +85,7 @@ def test_a_handler_failing_twice_then_succeeding_is_retried_with_backoff(tmp_pat
     attempts = run.attempts("flaky")
     assert [a["outcome"] for a in attempts] == ["failed", "failed", "succeeded"]
     assert [a["number"] for a in attempts] == [1, 2, 3]
-    for earlier, later in zip(attempts, attempts[1:], strict=False):
+    for earlier, later in itertools.pairwise(attempts):
         gap = later["startedTime"] - earlier["endedTime"]
         assert 900 <= gap < 3000, gap
 
