@@ -42,3 +42,16 @@ def test_a_summary_needs_a_link_id(run_pop: Any) -> None:
     result = run_pop("progress", "summary", "--link-id", " ")
     assert result.returncode == 2
     assert result.stderr.startswith("error:")
+
+
+def test_status_watch_of_a_link_returns_when_the_group_is_complete(
+    run_pop: Any, tmp_path: Path
+) -> None:
+    agenda = json.loads((EXAMPLES / "hello.json").read_text())
+    agenda["linkId"] = "watched"
+    path = tmp_path / "linked.json"
+    path.write_text(json.dumps(agenda))
+    assert run_pop("run-local", str(path), "-q").returncode == 0
+    watched = run_pop("status", "--link-id", "watched", "--watch")
+    assert watched.returncode == 0, watched.stderr
+    assert "COMPLETE  100%" in watched.stdout

@@ -378,3 +378,17 @@ def test_an_op_of_a_type_the_registry_lacks_fails_without_stopping_the_run(tmp_p
     assert run.op("a").succeeded
     assert "vanished" in (run.op("ghost").diagnostic_events[0].message or "")
     assert run.store.progress.lease_of(run.agenda_id) == (None, None)
+
+
+def test_a_log_only_generator_adds_no_operations(tmp_path: Path) -> None:
+    child = {"name": "child", "type": "sample", "payload": {}}
+    generator = {"operationsJsonPointer": "/operations", "logOnly": True}
+    agenda = {
+        "operations": [
+            op("gen", sample({"operations": [child]}), **{"agenda.operation.generator": generator})
+        ]
+    }
+    run = run_agenda(tmp_path, agenda, FakeLauncher())
+    assert run.progress.succeeded
+    assert [o.operation for o in run.progress.operation_progress or []] == ["gen"]
+    assert [o.name for o in run.store.agendas.get(run.agenda_id).operations] == ["gen"]
