@@ -30,6 +30,7 @@ from pop.engine.generated import expand_generated
 from pop.engine.launching import AttemptPlace, build_spec, path_segment
 from pop.engine.output import OutputCollector
 from pop.engine.policy import (
+    PERMANENT_OUTCOMES,
     backoff_seconds,
     op_timeout,
     retry_policy,
@@ -108,6 +109,7 @@ class OpState:
     last_write: float = 0.0
     diagnostics: list[DiagnosticEvent] = field(default_factory=list)
     not_before: float = 0.0  # a retry waits (holding no slot) until this clock time
+    outcome: str = ""  # how the last attempt ended (succeeded, failed, permanent, timeout, ...)
     tries: int = 0  # attempts in this run (the retry policy counts these; `attempts` spans reruns)
     last_output: float = 0.0
     silenced: float | None = None  # the silence timeout that stopped the attempt
@@ -340,6 +342,7 @@ class AgendaRunner:
         """Fail an op that cannot be launched (invalid reference, unknown type): permanent."""
         now = now_ms()
         state.status = DONE_FAILED
+        state.outcome = "invalid"
         state.diagnostics = [DiagnosticEvent.of(message)]
         self._failed = True
         self.store.progress.update_operation(
@@ -664,6 +667,7 @@ class AgendaRunner:
         if not outcome.succeeded and self._retry_later(state, outcome, attempt_id):
             return
         state.status = DONE_OK if outcome.succeeded else DONE_FAILED
+        state.outcome = outcome.outcome or (SUCCEEDED if outcome.succeeded else FAILED)
         state.diagnostics = outcome.diagnostics
         if outcome.succeeded:
             self._succeeded_count += 1
@@ -789,11 +793,23 @@ class AgendaRunner:
             )
             self.store.attempts.end(
                 agenda_attempt,
-                SUCCEEDED if succeeded else ("cancelled" if self._stop_reason else FAILED),
+                SUCCEEDED if succeeded else self._failure_kind(),
                 message=diagnostics[0].message or "" if diagnostics else "",
             )
             self.store.progress.release_lease(self.agenda.id or "", self.executor_id)
         return succeeded
+
+    def _failure_kind(self) -> str:
+        """How the agenda failed, for the retrier: ``cancelled`` and ``permanent`` (an op failed
+        permanently, or a deadlock) are never retried; ``failed`` and ``timeout`` may be."""
+        if self._stop_reason is not None:
+            return "timeout" if "timed out" in self._stop_reason else "cancelled"
+        if self._conductor_diagnostics:
+            return "permanent"
+        outcomes = {s.outcome for s in self._states if s.status == DONE_FAILED}
+        if outcomes & PERMANENT_OUTCOMES:
+            return "permanent"
+        return FAILED
 
     async def _keep_lease(self) -> None:
         agenda_id = self.agenda.id or ""
