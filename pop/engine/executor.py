@@ -803,6 +803,8 @@ class AgendaRunner:
         """How the agenda failed, for the retrier: ``cancelled`` and ``permanent`` (an op failed
         permanently, or a deadlock) are never retried; ``failed`` and ``timeout`` may be."""
         if self._stop_reason is not None:
+            if self._stop_reason.startswith("lease lost"):
+                return "lost"
             return "timeout" if "timed out" in self._stop_reason else "cancelled"
         if self._conductor_diagnostics:
             return "permanent"
