@@ -32,6 +32,7 @@ from pop.models import (
     DiagnosticEvent,
     ProcessingState,
     ProgressSummary,
+    WireModel,
     now_ms,
 )
 from pop.registry import Registry, validate_file
@@ -39,6 +40,11 @@ from pop.store import Store
 
 if TYPE_CHECKING:
     from pop.engine.executor import AgendaRunner, RunEvent, RunOptions
+    from pop.scheduling.facility import Kind as FacilityKind
+    from pop.services.daemon import DaemonOptions, DaemonReport, ExecutorDaemon
+    from pop.services.reaper import ReapReport
+    from pop.services.reclaimer import ReclaimResult
+    from pop.services.retrier import RetryResult
 
 
 @dataclass(frozen=True)
@@ -145,10 +151,25 @@ class Client:
         link_id: str | None = None,
         priority: int | None = None,
     ) -> Submission:
-        """Validate and store an agenda and queue it for ``pop executor``."""
+        """Validate and store an agenda and queue it for ``pop executor`` on the insight that
+        insight selection picks (DESIGN §10); InputError when none matches (nothing stored)."""
+        from pop.scheduling.mapping import select_insight
+
         agenda = self.load_agenda(source)
+        routed = agenda
+        if customer_id is not None or priority is not None:
+            changes: dict[str, Any] = {}
+            if customer_id is not None:
+                changes["customer_id"] = customer_id
+            if priority is not None:
+                changes["params"] = {**agenda.params, "priority": priority}
+            routed = agenda.model_copy(update=changes)
         prepared, progress, operations = prepare(
-            agenda, customer_id=customer_id, link_id=link_id, priority=priority
+            agenda,
+            customer_id=customer_id,
+            link_id=link_id,
+            priority=priority,
+            insight=select_insight(self.store, routed),
         )
         return store_submission(self.store, prepared, progress, operations, queue=True)
 
@@ -212,6 +233,37 @@ class Client:
         try:
             return await runner.run(agenda_id)
         finally:
+            await launcher.close()
+
+    def run_executor(
+        self,
+        options: DaemonOptions,
+        *,
+        on_daemon: Callable[[ExecutorDaemon], None] | None = None,
+        on_finished: Callable[[AgendaProgress], None] | None = None,
+    ) -> DaemonReport:
+        """Claim queued agendas and run them (``pop executor``) until stopped or out of work."""
+        return asyncio.run(self._run_executor(options, on_daemon, on_finished))
+
+    async def _run_executor(
+        self,
+        options: DaemonOptions,
+        on_daemon: Callable[[ExecutorDaemon], None] | None,
+        on_finished: Callable[[AgendaProgress], None] | None,
+    ) -> DaemonReport:
+        from pop.runtimes import create_launcher
+        from pop.services.daemon import ExecutorDaemon
+
+        launcher = create_launcher(options.run.launch, keep=options.run.keep)
+        daemon = ExecutorDaemon(
+            self.store, self.registry, launcher, self.settings, options, on_finished=on_finished
+        )
+        if on_daemon is not None:
+            on_daemon(daemon)
+        try:
+            return await daemon.run()
+        finally:
+            await daemon.close()
             await launcher.close()
 
     def resolve_id(self, agenda_id: str) -> str:
@@ -301,6 +353,60 @@ class Client:
                 )
         return self.status(full_id)
 
+    # -- customers, pools, insights (pop customer|pool|insight ...) ----------------------------
+
+    def _facility_document(
+        self, kind: FacilityKind, fields: Mapping[str, Any] | None, source: str | Path | None
+    ) -> dict[str, Any]:
+        from pop.scheduling.facility import combine
+
+        document = None if source is None else read_document(source, what=kind)
+        return combine(document, fields or {}, source=str(source))
+
+    def facility_add(
+        self,
+        kind: FacilityKind,
+        fields: Mapping[str, Any] | None = None,
+        *,
+        source: str | Path | None = None,
+    ) -> WireModel:
+        """Check a customer, pool or insight with POP's rules and store it. ``source`` is a POP
+        JSON (or YAML) file; ``fields`` (camelCase, e.g. from flags) override its fields."""
+        from pop.scheduling.facility import add_object
+
+        document = self._facility_document(kind, fields, source)
+        return add_object(self.store, kind, document)
+
+    def facility_update(
+        self,
+        kind: FacilityKind,
+        object_id: str,
+        fields: Mapping[str, Any] | None = None,
+        *,
+        source: str | Path | None = None,
+    ) -> WireModel:
+        """POP's PUT: the given fields replace the stored ones; absent fields keep their values."""
+        from pop.scheduling.facility import update_object
+
+        document = self._facility_document(kind, fields, source)
+        return update_object(self.store, kind, object_id, document)
+
+    def facility_get(self, kind: FacilityKind, object_id: str) -> WireModel:
+        from pop.scheduling.facility import get_object
+
+        return get_object(self.store, kind, object_id)
+
+    def facility_list(self, kind: FacilityKind) -> builtins.list[WireModel]:
+        from pop.scheduling.facility import list_objects
+
+        return list_objects(self.store, kind)
+
+    def facility_delete(self, kind: FacilityKind, object_id: str) -> WireModel:
+        """Delete an object; a pool still in use or an insight with queued agendas is refused."""
+        from pop.scheduling.facility import delete_object
+
+        return delete_object(self.store, kind, object_id)
+
     # -- templates (pop template ...) --------------------------------------------------------
 
     def template_add(self, source: str | Path | Mapping[str, Any]) -> AgendaTemplate:
@@ -350,6 +456,31 @@ class Client:
         """Fill a stored template from ``payload`` and submit the agenda like ``submit``."""
         agenda = self.template_expand(template_id, payload)
         return self.submit(agenda, customer_id=customer_id, link_id=link_id)
+
+    # -- services (pop reclaim, pop retry, pop reap data) ---------------------------------
+
+    def reclaim(self, *, older_than: float | None = None) -> builtins.list[ReclaimResult]:
+        """One reclaimer pass: agendas whose executor died (lease expired more than
+        ``older_than`` seconds ago, default the reclaim grace) are requeued or failed."""
+        from pop.services.reclaimer import reclaim_once
+
+        return reclaim_once(self.store, self.settings, older_than=older_than)
+
+    def retry(self) -> builtins.list[RetryResult]:
+        """One retrier pass: retryable failed agendas with attempts left are rerun."""
+        from pop.services.retrier import retry_once
+
+        return retry_once(self.store, self.settings)
+
+    def reap_data(
+        self, *, older_than: float | None = None, batch: int = 25, dry_run: bool = False
+    ) -> ReapReport:
+        """Delete completed agendas (rows, logs, work directories) older than ``older_than``
+        seconds (default the reap age, 3 days); ``dry_run`` only lists them."""
+        from pop.services.reaper import reap_data
+
+        age = self.settings.reap_data_age_seconds if older_than is None else older_than
+        return reap_data(self.store, self.settings, older_than=age, batch=batch, dry_run=dry_run)
 
     # -- rerun (pop rerun) ------------------------------------------------------------------
 

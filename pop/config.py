@@ -4,7 +4,11 @@ Layer: just above ``pop.errors``. Every duration is a default that the environme
 overrides, so tests can run in seconds where production uses minutes.
 
 Environment variables: ``POP_HOME`` (default ``~/.pop``), ``POP_REGISTRY``, ``POP_LEASE_SECONDS``,
-``POP_LEASE_RENEW_SECONDS``, ``POP_LOG_CAP_BYTES``, ``POP_PROGRESS_INTERVAL``.
+``POP_LEASE_RENEW_SECONDS``, ``POP_LOG_CAP_BYTES``, ``POP_PROGRESS_INTERVAL``, and for the
+services ``POP_RECLAIM_GRACE``, ``POP_RETRY_BACKOFF``, ``POP_RETRY_BACKOFF_FACTOR``,
+``POP_RETRY_BACKOFF_MAX``, ``POP_REAP_DATA_AGE``, ``POP_RECLAIM_EVERY``, ``POP_RETRY_EVERY`` and
+``POP_PRIORITY_AGING`` (durations: ``30s``, ``5m``, ``24h``, ``3d``
+or plain seconds).
 """
 
 from __future__ import annotations
@@ -12,6 +16,28 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+
+from pop.errors import InputError
+
+_DURATION_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def parse_duration(text: str, *, what: str = "duration") -> float:
+    """Seconds in ``text``: a number with an optional unit ``s``, ``m``, ``h`` or ``d``
+    (``30s``, ``5m``, ``24h``, ``3d``, ``1.5h``, ``90``). InputError for anything else,
+    including negative numbers."""
+    raw = str(text).strip().lower()
+    unit = _DURATION_UNITS.get(raw[-1:]) if raw else None
+    number = raw[:-1].strip() if unit is not None else raw
+    try:
+        seconds = float(number) * (unit or 1.0)
+    except ValueError:
+        seconds = float("nan")
+    if not seconds >= 0 or seconds == float("inf"):  # also rejects NaN
+        raise InputError(
+            f"invalid {what} {text!r}", hint="give a duration like 30s, 5m, 24h, 3d or seconds"
+        )
+    return seconds
 
 
 def _float_env(name: str, default: float) -> float:
@@ -21,6 +47,16 @@ def _float_env(name: str, default: float) -> float:
     try:
         return float(raw)
     except ValueError:
+        return default
+
+
+def _duration_env(name: str, default: float) -> float:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return parse_duration(raw)
+    except InputError:
         return default
 
 
@@ -39,6 +75,19 @@ class Settings:
     default_concurrency: int = 50
     cancel_grace_seconds: float = 5.0
     handler_complete_grace_seconds: float = 5.0
+    # Services: an agenda is reclaimed this long after its lease expired; a failed agenda is
+    # retried after backoff x factor^(attemptsCompleted - 1) s, at most max; data is reaped
+    # after this age.
+    reclaim_grace_seconds: float = 60.0
+    retry_backoff_seconds: float = 30.0
+    retry_backoff_factor: float = 2.0
+    retry_backoff_max_seconds: float = 600.0
+    reap_data_age_seconds: float = 3 * 86400.0
+    # The executor daemon runs the reclaimer and the retrier this often; priority ages one
+    # level per this many seconds of waiting.
+    reclaim_every_seconds: float = 30.0
+    retry_every_seconds: float = 30.0
+    priority_aging_seconds: float = 60.0
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -64,6 +113,14 @@ class Settings:
             lease_renew_seconds=_float_env("POP_LEASE_RENEW_SECONDS", 10.0),
             progress_interval_seconds=_float_env("POP_PROGRESS_INTERVAL", 1.0),
             log_cap_bytes=int(_float_env("POP_LOG_CAP_BYTES", 10 * 1024 * 1024)),
+            reclaim_grace_seconds=_duration_env("POP_RECLAIM_GRACE", 60.0),
+            retry_backoff_seconds=_duration_env("POP_RETRY_BACKOFF", 30.0),
+            retry_backoff_factor=_float_env("POP_RETRY_BACKOFF_FACTOR", 2.0),
+            retry_backoff_max_seconds=_duration_env("POP_RETRY_BACKOFF_MAX", 600.0),
+            reap_data_age_seconds=_duration_env("POP_REAP_DATA_AGE", 3 * 86400.0),
+            reclaim_every_seconds=_duration_env("POP_RECLAIM_EVERY", 30.0),
+            retry_every_seconds=_duration_env("POP_RETRY_EVERY", 30.0),
+            priority_aging_seconds=_duration_env("POP_PRIORITY_AGING", 60.0),
         )
 
     def with_changes(self, **changes: object) -> Settings:

@@ -9,7 +9,17 @@ import typer
 
 
 def build_app() -> typer.Typer:
-    from pop.cli import agendas, handler, progress, registry, rerun, templates
+    from pop.cli import (
+        agendas,
+        executor,
+        facility,
+        handler,
+        progress,
+        registry,
+        rerun,
+        services,
+        templates,
+    )
 
     app = typer.Typer(
         name="pop",
@@ -22,11 +32,17 @@ def build_app() -> typer.Typer:
         context_settings={"help_option_names": ["-h", "--help"]},
     )
     agendas.register(app)
+    executor.register(app)
     rerun.register(app)
     app.add_typer(templates.app, name="template")
+    app.add_typer(facility.customer_app, name="customer")
+    app.add_typer(facility.pool_app, name="pool")
+    app.add_typer(facility.insight_app, name="insight")
     app.add_typer(progress.app, name="progress")
     app.add_typer(registry.app, name="registry")
     app.add_typer(handler.app, name="handler")
+    services.register(app)
+    app.add_typer(services.reap_app, name="reap")
 
     def show_version(value: bool) -> None:
         if value:

@@ -783,6 +783,10 @@ class AgendaRunner:
             diagnostics.append(DiagnosticEvent.of(self._stop_reason))
         succeeded = not diagnostics and all(s.status == DONE_OK for s in self._states)
         with self.store.transaction():
+            owner, _ = self.store.progress.lease_of(self.agenda.id or "")
+            if owner != self.executor_id:
+                # The lease was taken over (reclaimed): the agenda is someone else's now.
+                return False
             self.store.progress.update_agenda(
                 self.progress_id,
                 state=ProcessingState.COMPLETE,

@@ -19,6 +19,7 @@ from types import TracebackType
 from pop.store.agendas import AgendaStore
 from pop.store.attempts import AttemptStore
 from pop.store.db import Database
+from pop.store.facility import FacilityStore
 from pop.store.progress import ProgressStore, operation_progress_id
 from pop.store.queue import DEFAULT_INSIGHT_ID, QueueStore
 from pop.store.templates import TemplateStore
@@ -36,6 +37,7 @@ class Store:
         self.attempts = AttemptStore(db)
         self.queue = QueueStore(db)
         self.templates = TemplateStore(db)
+        self.facility = FacilityStore(db)
 
     @classmethod
     def open(cls, path: Path) -> Store:

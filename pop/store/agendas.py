@@ -6,7 +6,7 @@ stored launch settings for ``run-local --resume``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pop.errors import InputError, NotFoundError
@@ -76,3 +76,15 @@ class AgendaStore:
             if len(rows) > 1:
                 raise InputError(f"agenda id prefix {given} is ambiguous", hint="give more of it")
         raise NotFoundError(f"no agenda with id {given}", hint="`pop list` shows agendas")
+
+    def delete_many(self, agenda_ids: Sequence[str]) -> None:
+        """Delete agenda rows (data reaper; their progress, attempts and queue rows first)."""
+        for agenda_id in agenda_ids:
+            self.db.execute("DELETE FROM agendas WHERE id = ?", (agenda_id,))
+
+    def using_work_dir(self, work_dir: str) -> list[str]:
+        """Ids of the stored agendas whose ``params.workDir`` is ``work_dir`` (data reaper)."""
+        rows = self.db.query(
+            "SELECT id FROM agendas WHERE json_extract(doc, '$.params.workDir') = ?", (work_dir,)
+        )
+        return [str(row["id"]) for row in rows]

@@ -6,7 +6,8 @@ in-memory timers, so an attempt's launch can be found after its executor died.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import builtins
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pop.models import now_ms
@@ -75,3 +76,12 @@ class AttemptStore:
             }
             for row in rows
         ]
+
+    def open_attempts(self, agenda_id: str) -> builtins.list[dict[str, Any]]:
+        """The agenda's attempt rows that never ended (their executor may have died)."""
+        return [row for row in self.list(agenda_id) if row["endedTime"] is None]
+
+    def delete_for(self, agenda_ids: Sequence[str]) -> None:
+        """Delete every attempt row of these agendas (data reaper)."""
+        for agenda_id in agenda_ids:
+            self.db.execute("DELETE FROM attempts WHERE agenda_id = ?", (agenda_id,))

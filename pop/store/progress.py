@@ -7,6 +7,7 @@ rest of each wire object is kept in a JSON ``doc`` column so unknown fields surv
 
 from __future__ import annotations
 
+import builtins
 import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -355,3 +356,150 @@ class ProgressStore:
                 "now": now_ms(),
             },
         )
+
+    # -- services (reclaimer, retrier, data reaper) ------------------------------------------
+
+    def reclaim_candidates(self, cutoff: int) -> builtins.list[dict[str, Any]]:
+        """Agendas whose executor looks dead at ``cutoff`` (epoch ms): EXECUTING with a lease
+        that expired before it, or with no lease and no update since; WAITING with a lease that
+        expired before it (claimed, then the executor died before it started the agenda)."""
+        rows = self.db.query(
+            """SELECT id, agenda_id, state, lease_owner, lease_expires, updated_time
+               FROM agenda_progress
+               WHERE (state = 'EXECUTING' AND lease_owner IS NOT NULL AND lease_expires < :cutoff)
+                  OR (state = 'EXECUTING' AND lease_owner IS NULL AND updated_time < :cutoff)
+                  OR (state = 'WAITING' AND lease_owner IS NOT NULL AND lease_expires < :cutoff)
+               ORDER BY updated_time, rowid""",
+            {"cutoff": cutoff},
+        )
+        return [
+            {
+                "id": row["id"],
+                "agendaId": row["agenda_id"],
+                "state": row["state"],
+                "leaseOwner": row["lease_owner"],
+                "leaseExpires": row["lease_expires"],
+                "updatedTime": row["updated_time"],
+            }
+            for row in rows
+        ]
+
+    def complete_reclaimed(
+        self,
+        progress_id: str,
+        *,
+        state: str,
+        owner: str | None,
+        expires: int | None,
+        cutoff: int,
+        diagnostic: DiagnosticEvent | None,
+    ) -> bool:
+        """Take an agenda away from its dead executor, only if nothing changed since it was
+        chosen (same state and lease, still expired at ``cutoff``): an EXECUTING agenda becomes
+        COMPLETE/failed with one more attempt completed and ``diagnostic``; a WAITING one only
+        loses its lease. Returns False (and changes nothing) when a live executor renewed, or a
+        completion or another reclaimer got there first. Call inside a transaction."""
+        values: dict[str, Any] = {
+            "id": progress_id,
+            "state": state,
+            "owner": owner,
+            "expires": expires,
+            "cutoff": cutoff,
+            "now": now_ms(),
+        }
+        still_expired = "lease_expires < :cutoff" if owner is not None else "updated_time < :cutoff"
+        if state == ProcessingState.EXECUTING.value:
+            values.update(complete=ProcessingState.COMPLETE.value, failed="failed")
+            assignments = """state = :complete, message = :failed, completed_time = :now,
+                 attempts_completed = attempts_completed + 1,"""
+            if diagnostic is not None:
+                values["diag"] = dumps(diagnostic.to_wire())
+                assignments += " diagnostics = json_insert(diagnostics, '$[#]', json(:diag)),"
+        else:
+            assignments = ""
+        cursor = self.db.execute(
+            f"""UPDATE agenda_progress SET {assignments}
+                 lease_owner = NULL, lease_expires = NULL, updated_time = :now
+               WHERE id = :id AND state = :state AND lease_owner IS :owner
+                 AND lease_expires IS :expires AND {still_expired}""",
+            values,
+        )
+        return cursor.rowcount == 1
+
+    def retry_candidates(
+        self,
+        *,
+        cap: int,
+        default_maximum: int,
+        outcomes: Sequence[str],
+        agenda_id: str | None = None,
+    ) -> builtins.list[dict[str, Any]]:
+        """COMPLETE/failed agendas, not cancelled, with attempts left (``attemptsCompleted``,
+        null counting as 1, below min(``cap``, ``maximumAttempts`` or ``default_maximum``))
+        whose last agenda attempt ended with one of ``outcomes``; oldest completion first.
+        ``agenda_id`` re-checks a single agenda (inside the transaction that reruns it)."""
+        marks = ", ".join(f":outcome{index}" for index in range(len(outcomes))) or "NULL"
+        values: dict[str, Any] = {f"outcome{index}": o for index, o in enumerate(outcomes)}
+        values.update(cap=cap, default_maximum=default_maximum, agenda_id=agenda_id)
+        rows = self.db.query(
+            f"""SELECT * FROM (
+                 SELECT p.id, p.agenda_id, p.attempts_completed, p.maximum_attempts,
+                   p.completed_time, p.rowid AS progress_rowid,
+                   (SELECT a.outcome FROM attempts a
+                     WHERE a.agenda_id = p.agenda_id AND a.operation IS NULL
+                     ORDER BY a.id DESC LIMIT 1) AS last_outcome
+                 FROM agenda_progress p
+                 WHERE p.state = 'COMPLETE' AND lower(coalesce(p.message, '')) = 'failed'
+                   AND coalesce(p.cancel_requested, 0) = 0
+                   AND coalesce(p.attempts_completed, 1)
+                       < min(:cap, coalesce(p.maximum_attempts, :default_maximum))
+                   AND (:agenda_id IS NULL OR p.agenda_id = :agenda_id))
+               WHERE last_outcome IN ({marks})
+               ORDER BY completed_time, progress_rowid""",
+            values,
+        )
+        return [
+            {
+                "id": row["id"],
+                "agendaId": row["agenda_id"],
+                "attemptsCompleted": row["attempts_completed"],
+                "maximumAttempts": row["maximum_attempts"],
+                "completedTime": row["completed_time"],
+                "lastOutcome": row["last_outcome"],
+            }
+            for row in rows
+        ]
+
+    def reap_candidates(
+        self, cutoff: int, *, now: int | None = None, limit: int | None = None
+    ) -> builtins.list[dict[str, Any]]:
+        """COMPLETE agendas completed before ``cutoff`` (epoch ms) that nothing holds: no live
+        lease, no ready-queue row. Oldest first, with the agenda's ``params.workDir``."""
+        sql = """SELECT p.id, p.agenda_id, p.message, p.completed_time,
+                   json_extract(a.doc, '$.params.workDir') AS work_dir
+                 FROM agenda_progress p JOIN agendas a ON a.id = p.agenda_id
+                 WHERE p.state = 'COMPLETE' AND p.completed_time < :cutoff
+                   AND (p.lease_owner IS NULL OR p.lease_expires < :now)
+                   AND NOT EXISTS (SELECT 1 FROM ready_queue q WHERE q.agenda_id = p.agenda_id)
+                 ORDER BY p.completed_time, p.rowid"""
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        rows = self.db.query(sql, {"cutoff": cutoff, "now": now_ms() if now is None else now})
+        return [
+            {
+                "id": row["id"],
+                "agendaId": row["agenda_id"],
+                "message": row["message"],
+                "completedTime": row["completed_time"],
+                "workDir": row["work_dir"],
+            }
+            for row in rows
+        ]
+
+    def delete_agendas_progress(self, progress_ids: Sequence[str]) -> None:
+        """Delete AgendaProgress rows and their OperationProgress rows (data reaper)."""
+        for progress_id in progress_ids:
+            self.db.execute(
+                "DELETE FROM operation_progress WHERE agenda_progress_id = ?", (progress_id,)
+            )
+            self.db.execute("DELETE FROM agenda_progress WHERE id = ?", (progress_id,))

@@ -153,7 +153,19 @@ def _v1_initial(connection: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS: list[Migration] = [_v1_initial]
+def _v2_scheduling(connection: sqlite3.Connection) -> None:
+    """Indexes for the schedulers: round robin reads each customer's oldest queued agenda,
+    priority the oldest of each priority; insights and customers are looked up by pool."""
+    import sqlite_utils
+
+    db = sqlite_utils.Database(connection)
+    db["ready_queue"].create_index(["insight_id", "customer_id", "added"])  # type: ignore[union-attr]
+    db["ready_queue"].create_index(["insight_id", "priority", "added"])  # type: ignore[union-attr]
+    db["customers"].create_index(["resource_pool_id"])  # type: ignore[union-attr]
+    db["insights"].create_index(["resource_pool_id"])  # type: ignore[union-attr]
+
+
+MIGRATIONS: list[Migration] = [_v1_initial, _v2_scheduling]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

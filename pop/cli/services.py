@@ -1,0 +1,130 @@
+"""``pop reclaim``, ``pop retry`` and ``pop reap data``: one pass of a service, on demand.
+
+Layer: cli. Each command parses its options (durations through :func:`pop.config.parse_duration`,
+so a bad one is an ``error:`` line and exit 2), calls one :class:`pop.api.Client` method and prints
+one line per agenda (or, with ``--json``, a JSON array of result objects). The executor daemon runs
+the same passes on intervals.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any
+
+import typer
+
+reap_app = typer.Typer(
+    help="Delete old data: `pop reap data` removes completed agendas, their logs and work "
+    "directories.",
+    no_args_is_help=True,
+)
+
+
+def register(app: typer.Typer) -> None:
+    """Add reclaim and retry to the app (``reap`` is added as ``reap_app``)."""
+    app.command("reclaim")(reclaim)
+    app.command("retry")(retry)
+
+
+def reclaim(
+    older_than: Annotated[
+        str | None,
+        typer.Option(
+            "--older-than",
+            help="Reclaim agendas whose lease expired longer ago than this (30s, 5m, 1h; "
+            "default POP_RECLAIM_GRACE, 60s).",
+        ),
+    ] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print a JSON array.")] = False,
+) -> None:
+    """Take back agendas whose executor died: stop what it launched, requeue the agendas
+    (continue semantics) or fail them "timed out" when their attempts are spent."""
+    from pop.api import Client
+    from pop.config import parse_duration
+
+    seconds = None if older_than is None else parse_duration(older_than, what="--older-than")
+    results = Client().reclaim(older_than=seconds)
+    if _printed_json(json_output, results):
+        return
+    if not results:
+        typer.echo("nothing to reclaim")
+    for result in results:
+        typer.echo(f"{result.action:<9} {result.agenda_id}  {result.message}")
+        for stopped in result.stopped:
+            typer.echo(f"          stopped {stopped}")
+        for problem in result.problems:
+            typer.echo(f"          warning: {problem}")
+
+
+def retry(
+    json_output: Annotated[bool, typer.Option("--json", help="Print a JSON array.")] = False,
+) -> None:
+    """Rerun failed agendas whose failure is retryable (continue semantics) while attempts
+    remain, after their backoff; list those still waiting."""
+    from pop.api import Client
+
+    results = Client().retry()
+    if _printed_json(json_output, results):
+        return
+    if not results:
+        typer.echo("nothing to retry")
+    for result in results:
+        note = result.message
+        if result.action == "waiting":
+            note = (
+                f"after {result.last_outcome}; attempt {result.attempts_completed + 1} of "
+                f"{result.maximum_attempts} at {_clock(result.retry_time)}"
+            )
+        typer.echo(f"{result.action:<9} {result.agenda_id}  {note}")
+
+
+@reap_app.command("data")
+def reap_data(
+    older_than: Annotated[
+        str | None,
+        typer.Option(
+            "--older-than",
+            help="Delete agendas completed longer ago than this (default POP_REAP_DATA_AGE, 3d).",
+        ),
+    ] = None,
+    batch: Annotated[int, typer.Option("--batch", help="Agendas deleted per transaction.")] = 25,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="List what would be deleted; delete nothing.")
+    ] = False,
+    json_output: Annotated[bool, typer.Option("--json", help="Print a JSON array.")] = False,
+) -> None:
+    """Delete completed agendas older than the cutoff: their rows, logs and work directories.
+    Waiting, running and queued agendas are never touched."""
+    from pop.api import Client
+    from pop.config import parse_duration
+
+    seconds = None if older_than is None else parse_duration(older_than, what="--older-than")
+    report = Client().reap_data(older_than=seconds, batch=batch, dry_run=dry_run)
+    if _printed_json(json_output, report.agendas):
+        return
+    verb = "would delete" if dry_run else "deleted"
+    for agenda in report.agendas:
+        typer.echo(
+            f"{verb} {agenda.agenda_id}  COMPLETE/{agenda.message}  "
+            f"completed {_clock(agenda.completed_time)}"
+        )
+        for folder in agenda.folders:
+            typer.echo(f"  {'would remove' if dry_run else 'removed'} {folder}")
+        for kept in agenda.kept:
+            typer.echo(f"  kept {kept}")
+    count = len(report.agendas)
+    summary = f"{verb} {count} agenda{'' if count == 1 else 's'} completed before "
+    summary += _clock(report.cutoff)
+    typer.echo(summary + ("" if dry_run else f" ({report.batches} batches)"))
+
+
+def _printed_json(wanted: bool, results: list[Any]) -> bool:
+    if wanted:
+        from pop.cli.render import print_json
+
+        print_json([result.to_json() for result in results])
+    return wanted
+
+
+def _clock(epoch_ms: int) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(epoch_ms / 1000))

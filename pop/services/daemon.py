@@ -1,0 +1,183 @@
+"""The executor daemon (``pop executor``): claims queued agendas and runs them, several at once.
+
+Layer: services. It claims agendas atomically from the ready queue (``pop.scheduling.claim``),
+runs each with an :class:`pop.engine.executor.AgendaRunner` under the daemon's lease owner id,
+and runs the reclaimer and the retrier on their intervals. SIGTERM stops claiming and lets the
+running agendas finish; a second SIGTERM stops them (they end ``lost`` and are retried later).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from pop.config import Settings
+from pop.engine.executor import AgendaRunner, RunOptions, new_executor_id
+from pop.errors import PopError
+from pop.models import AgendaProgress
+from pop.registry import Registry
+from pop.runtimes.base import Launcher
+from pop.store import Store
+
+
+@dataclass(frozen=True)
+class DaemonOptions:
+    """How the daemon works: which insights, how many agendas at once, when to stop."""
+
+    run: RunOptions = field(default_factory=RunOptions)
+    insight_ids: Sequence[str] | None = None
+    max_running: int = 4
+    max_agendas: int | None = None
+    once: bool = False
+    poll_seconds: float = 1.0
+
+
+@dataclass
+class DaemonReport:
+    """What one daemon run did."""
+
+    agendas: list[str] = field(default_factory=list)
+    succeeded: int = 0
+    failed: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+class ExecutorDaemon:
+    """Claims and runs agendas until told to stop (or, with ``once``, until out of work)."""
+
+    def __init__(
+        self,
+        store: Store,
+        registry: Registry,
+        launcher: Launcher,
+        settings: Settings,
+        options: DaemonOptions,
+        *,
+        owner: str | None = None,
+        on_finished: Callable[[AgendaProgress], None] | None = None,
+    ) -> None:
+        self.store = store
+        self.registry = registry
+        self.launcher = launcher
+        self.settings = settings
+        self.options = options
+        self.owner = owner or new_executor_id()
+        self.on_finished = on_finished
+        self.report = DaemonReport()
+        self._running: dict[asyncio.Task[AgendaProgress], AgendaRunner] = {}
+        self._stopping = False
+        self._wake = asyncio.Event()
+
+    def stop(self) -> None:
+        """First call: claim nothing more, let running agendas finish. Second: stop them too."""
+        if self._stopping:
+            for runner in self._running.values():
+                runner.cancel("lease lost: the executor was stopped")
+        self._stopping = True
+        self._wake.set()
+
+    async def run(self) -> DaemonReport:
+        await self.launcher.check()
+        last_reclaim = last_retry = 0.0
+        while True:
+            now = time.monotonic()
+            if not self._stopping and now - last_reclaim >= self.settings.reclaim_every_seconds:
+                last_reclaim = now
+                await self._service("reclaim")
+            if not self._stopping and now - last_retry >= self.settings.retry_every_seconds:
+                last_retry = now
+                await self._service("retry")
+            claimed = [] if self._stopping else self._claim()
+            for agenda_id in claimed:
+                self._start(agenda_id)
+            if not self._running:
+                if self._stopping or self._quota_spent():
+                    break
+                if self.options.once and not claimed:
+                    break
+            self._wake.clear()
+            waker = asyncio.ensure_future(self._wake.wait())
+            done, _ = await asyncio.wait(
+                [*self._running, waker],
+                timeout=self.options.poll_seconds,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+            waker.cancel()
+            for task in list(self._running):
+                if task in done:
+                    self._collect(task)
+        return self.report
+
+    # -- internals --------------------------------------------------------------------------
+
+    def _quota_spent(self) -> bool:
+        limit = self.options.max_agendas
+        return limit is not None and len(self.report.agendas) >= limit
+
+    def _claim(self) -> list[str]:
+        free = self.options.max_running - len(self._running)
+        if self.options.max_agendas is not None:
+            free = min(free, self.options.max_agendas - len(self.report.agendas))
+        if free <= 0:
+            return []
+        from pop.scheduling.claim import claim_next
+
+        return claim_next(
+            self.store,
+            owner=self.owner,
+            lease_seconds=self.settings.lease_seconds,
+            limit=free,
+            insight_ids=self.options.insight_ids,
+            aging_seconds=self.settings.priority_aging_seconds,
+        )
+
+    def _start(self, agenda_id: str) -> None:
+        runner = AgendaRunner(
+            self.store,
+            self.registry,
+            self.launcher,
+            self.settings,
+            self.options.run,
+            executor_id=self.owner,
+        )
+        task = asyncio.get_running_loop().create_task(runner.run(agenda_id))
+        self._running[task] = runner
+        self.report.agendas.append(agenda_id)
+
+    def _collect(self, task: asyncio.Task[AgendaProgress]) -> None:
+        self._running.pop(task)
+        try:
+            progress = task.result()
+        except PopError as exc:
+            self.report.errors.append(exc.message)
+            self.report.failed += 1
+            return
+        if progress.succeeded:
+            self.report.succeeded += 1
+        else:
+            self.report.failed += 1
+        if self.on_finished is not None:
+            self.on_finished(progress)
+
+    async def _service(self, name: str) -> None:
+        """Run one pass of the reclaimer or the retrier; their errors never stop the daemon."""
+        try:
+            if name == "reclaim":
+                from pop.services.reclaimer import reclaim_once_async
+
+                await reclaim_once_async(self.store, self.settings)
+            else:
+                from pop.services.retrier import retry_once
+
+                retry_once(self.store, self.settings)
+        except PopError as exc:
+            self.report.errors.append(f"{name}: {exc.message}")
+
+    async def close(self) -> None:
+        for task in list(self._running):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, PopError):
+                await task

@@ -1,0 +1,225 @@
+"""The reclaimer: takes agendas back from executors that died, stops what they launched and
+requeues the agendas (continue semantics) or fails them when their attempts are spent.
+
+Layer: services. Called by ``pop reclaim`` (one pass, through :mod:`pop.api`) and by the executor
+daemon on an interval (await :func:`reclaim_once_async` there). It reads the store only: leases
+and the attempt rows, whose ``launched`` records say what each attempt started (a process group,
+a container, a pod), so a process that never met the dead executor can stop its launches.
+
+An agenda is reclaimed when its executor looks dead for longer than the grace period
+(``Settings.reclaim_grace_seconds``, ``pop reclaim --older-than``):
+
+- EXECUTING with a lease that expired before ``now - grace``;
+- EXECUTING with no lease and no update since ``now - grace`` (an executor that died before it
+  took its lease);
+- WAITING with a lease that expired before ``now - grace`` (claimed, then the executor died
+  before it started the agenda): the lease is dropped and the agenda queued again; no attempt
+  is counted, since none ran.
+
+For an EXECUTING agenda, each launch of an attempt that never ended is stopped through its
+runtime (resident handlers died with their executor; a runtime that cannot be reached is
+reported in the result and does not stop the pass), the attempt rows end ``lost``, ops left
+EXECUTING become COMPLETE/failed "lost: its executor stopped" (so the rerun hands them their
+progress as ``LAST_PROGRESS`` and launches them again) and the agenda completes an attempt. While
+``attemptsCompleted`` < min(20, ``maximumAttempts``) it is reset with continue semantics and
+queued on its insight (as ``pop rerun --continue``); otherwise it stays COMPLETE/failed with
+POP's diagnostic "AgendaProgress timed out. (its executor stopped)".
+
+Races: the state change is one transaction whose UPDATE re-checks the state and the lease
+(same owner, same expiry, still expired), so an executor that renewed its lease or completed the
+agenda meanwhile, or another reclaimer that got there first, is never overwritten: that agenda
+is reported ``skipped``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
+
+from pop.config import Settings
+from pop.engine.rerun import RerunPlan, apply_rerun
+from pop.errors import PopError
+from pop.models import FAILED, AgendaProgress, DiagnosticEvent, ProcessingState, now_ms
+from pop.runtimes import Launcher, LaunchRecord, create_launcher
+from pop.services.retrier import retry_allowed
+from pop.store import Store
+
+LOST = "lost"
+LOST_MESSAGE = "lost: its executor stopped"
+TIMED_OUT_MESSAGE = "AgendaProgress timed out. (its executor stopped)"
+REQUEUED, RESET, FAILED_ACTION, RELEASED, SKIPPED = (
+    "requeued",
+    "reset",
+    "failed",
+    "released",
+    "skipped",
+)
+
+
+@dataclass(frozen=True)
+class ReclaimResult:
+    """What one pass did with one agenda whose executor looked dead.
+
+    ``action``: ``requeued`` (reset with continue semantics and queued), ``reset`` (the same for
+    a ``doNotRun`` agenda: not queued), ``failed`` (attempts spent: COMPLETE/failed),
+    ``released`` (a WAITING agenda whose lease lapsed: queued again) or ``skipped`` (it changed
+    meanwhile: renewed, completed, or reclaimed by another process). ``stopped`` lists the
+    launches that were still running and were stopped; ``problems`` those that could not be.
+    """
+
+    agenda_id: str
+    action: str
+    previous_state: str
+    lease_owner: str | None
+    attempts_completed: int | None = None
+    maximum_attempts: int | None = None
+    stopped: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    message: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "agendaId": self.agenda_id,
+            "action": self.action,
+            "previousState": self.previous_state,
+            "leaseOwner": self.lease_owner,
+            "attemptsCompleted": self.attempts_completed,
+            "maximumAttempts": self.maximum_attempts,
+            "stopped": list(self.stopped),
+            "problems": list(self.problems),
+            "message": self.message,
+        }
+
+
+def reclaim_once(
+    store: Store, settings: Settings, *, now: int | None = None, older_than: float | None = None
+) -> list[ReclaimResult]:
+    """One pass (see the module docstring); ``older_than`` (seconds) replaces the grace period
+    and ``now`` (epoch ms) the current time. For code outside an event loop."""
+    return asyncio.run(reclaim_once_async(store, settings, now=now, older_than=older_than))
+
+
+async def reclaim_once_async(
+    store: Store, settings: Settings, *, now: int | None = None, older_than: float | None = None
+) -> list[ReclaimResult]:
+    """:func:`reclaim_once` for callers that run an event loop (the executor daemon)."""
+    now = now_ms() if now is None else now
+    grace = settings.reclaim_grace_seconds if older_than is None else older_than
+    cutoff = now - int(grace * 1000)
+    launchers: dict[str, Launcher] = {}
+    results: list[ReclaimResult] = []
+    try:
+        for candidate in store.progress.reclaim_candidates(cutoff):
+            results.append(await _reclaim(store, settings, candidate, cutoff, launchers))
+    finally:
+        for launcher in launchers.values():
+            await launcher.close()
+    return results
+
+
+async def _reclaim(
+    store: Store,
+    settings: Settings,
+    candidate: dict[str, Any],
+    cutoff: int,
+    launchers: dict[str, Launcher],
+) -> ReclaimResult:
+    agenda_id, progress_id = candidate["agendaId"], candidate["id"]
+    state, owner, expires = candidate["state"], candidate["leaseOwner"], candidate["leaseExpires"]
+    stopped: list[str] = []
+    problems: list[str] = []
+
+    def result(action: str, message: str, progress: AgendaProgress | None = None) -> ReclaimResult:
+        return ReclaimResult(
+            agenda_id=agenda_id,
+            action=action,
+            previous_state=state,
+            lease_owner=owner,
+            attempts_completed=progress.attempts_completed if progress else None,
+            maximum_attempts=progress.maximum_attempts if progress else None,
+            stopped=stopped,
+            problems=problems,
+            message=message,
+        )
+
+    # Stop the dead executor's launches first (slow: outside any transaction), unless its lease
+    # moved meanwhile: then the executor is alive after all and its launches are its own.
+    if store.progress.lease_of(agenda_id) != (owner, expires):
+        return result(SKIPPED, "its lease changed: the executor is alive")
+    for attempt in store.attempts.open_attempts(agenda_id):
+        await _stop_launch(attempt, settings, launchers, stopped, problems)
+    executing = state == ProcessingState.EXECUTING.value
+    with store.transaction():
+        if not store.progress.complete_reclaimed(
+            progress_id,
+            state=state,
+            owner=owner,
+            expires=expires,
+            cutoff=cutoff,
+            diagnostic=DiagnosticEvent.of(TIMED_OUT_MESSAGE) if executing else None,
+        ):
+            return result(SKIPPED, "it changed meanwhile (renewed, completed or reclaimed)")
+        _end_lost_work(store, agenda_id, progress_id, owner)
+        progress = store.progress.get(agenda_id, with_operations=False)
+        assert progress is not None
+        if executing and not retry_allowed(progress.attempts_completed, progress.maximum_attempts):
+            return result(FAILED_ACTION, TIMED_OUT_MESSAGE, progress)
+        do_not_run = "doNotRun" in store.agendas.get(agenda_id).params
+        apply_rerun(store, agenda_id, RerunPlan(reset=[], delete=[]))
+    if not executing:
+        return result(RELEASED, "its lease lapsed before it started; queued again", progress)
+    message = (
+        f"{LOST_MESSAGE}; attempt {(progress.attempts_completed or 0) + 1} of "
+        f"{progress.maximum_attempts} "
+        + ("reset (doNotRun: not queued)" if do_not_run else "queued")
+    )
+    return result(RESET if do_not_run else REQUEUED, message, progress)
+
+
+def _end_lost_work(store: Store, agenda_id: str, progress_id: str, owner: str | None) -> None:
+    """End the agenda's open attempt rows ``lost`` and fail its ops left EXECUTING."""
+    ended = f"{LOST_MESSAGE} (the lease of {owner or 'no executor'} lapsed)"
+    for attempt in store.attempts.open_attempts(agenda_id):
+        store.attempts.end(attempt["id"], LOST, message=ended)
+    for operation in store.progress.operations(progress_id):
+        if operation.processing_state == ProcessingState.EXECUTING:
+            store.progress.update_operation(
+                operation.id or "",
+                state=ProcessingState.COMPLETE,
+                message=FAILED,
+                completed_time=now_ms(),
+                diagnostics=[
+                    *(operation.diagnostic_events or []),
+                    DiagnosticEvent.of(LOST_MESSAGE),
+                ],
+            )
+
+
+async def _stop_launch(
+    attempt: dict[str, Any],
+    settings: Settings,
+    launchers: dict[str, Launcher],
+    stopped: list[str],
+    problems: list[str],
+) -> None:
+    """Stop what one open attempt launched; a problem is noted in ``problems``, never raised."""
+    launched = attempt.get("launched")
+    if not launched or attempt.get("operation") is None:
+        return
+    where = f"{attempt['operation']} attempt {attempt['number']}"
+    try:
+        record = LaunchRecord.from_json(launched)
+    except (KeyError, TypeError, AttributeError):
+        problems.append(f"{where}: unreadable launch record {launched!r}")
+        return
+    if record.runtime == "resident":
+        return  # it ran inside the executor process and died with it
+    try:
+        launcher = launchers.get(record.runtime)
+        if launcher is None:
+            launcher = launchers[record.runtime] = create_launcher(record.runtime)
+        if await launcher.stop(record, settings.cancel_grace_seconds):
+            stopped.append(f"{where}: {record.runtime} {record.ref}")
+    except PopError as exc:
+        problems.append(f"{where}: cannot stop {record.runtime} {record.ref}: {exc.message}")
