@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from pop import refs
 from pop.errors import AgendaValidationError
-from pop.models import Agenda, Operation
+from pop.models import Agenda, DiagnosticEvent, Operation
 
 EXECUTOR_NAMES = frozenset({"pop.agendaId", "pop.operationName", "pop.workDir"})
 TEMPLATE_NAMES = frozenset({"pop.payload", "pop.transformRequest"})
@@ -158,3 +158,28 @@ def describe_blocked(
             parts.append(name if name in known else f"{name} (no such operation)")
         lines.append(f"{operation.name} waits for {', '.join(parts) or 'nothing'}")
     return lines
+
+
+def deadlock_diagnostic(
+    pending: Iterable[Operation], succeeded: set[str], known: set[str]
+) -> DiagnosticEvent:
+    """The agenda diagnostic of a deadlock: every blocked op and what it waits for."""
+    blocked = describe_blocked(pending, succeeded, known)
+    return DiagnosticEvent.of(
+        "agenda deadlock: operations are pending but none can become ready: " + "; ".join(blocked),
+        payload=blocked,
+    )
+
+
+def unresolved_problem(operation_name: str, resolution: refs.Resolution) -> str | None:
+    """Why a ready op's payload cannot be used (invalid or still-missing references), or None."""
+    if resolution.invalid:
+        return f"operation '{operation_name}' has invalid references: " + ", ".join(
+            resolution.invalid
+        )
+    if resolution.missing:
+        return (
+            f"operation '{operation_name}': all dependencies completed but references are "
+            "still unresolved: " + ", ".join(resolution.missing)
+        )
+    return None

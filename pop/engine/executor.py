@@ -15,119 +15,56 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import socket
 import time
-import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pop import refs
 from pop.config import Settings
-from pop.engine.dag import dependencies_of, describe_blocked
-from pop.engine.generated import expand_generated
+from pop.engine.attempts import LaunchedAttempt, run_resident_attempt
+from pop.engine.dag import deadlock_diagnostic, dependencies_of, unresolved_problem
+from pop.engine.generated import store_generated
 from pop.engine.launching import AttemptPlace, build_spec, path_segment
-from pop.engine.output import OutputCollector
+from pop.engine.lease import keep_lease
 from pop.engine.policy import (
-    PERMANENT_OUTCOMES,
+    agenda_timeout,
     backoff_seconds,
     op_timeout,
     retry_policy,
     should_retry,
     silence_timeout,
 )
-from pop.errors import InputError, LaunchError, PopError
+from pop.engine.state import (
+    DONE_FAILED,
+    DONE_OK,
+    PENDING,
+    RUNNING,
+    OpState,
+    Outcome,
+    RunEvent,
+    RunOptions,
+    agenda_diagnostics,
+    failure_kind,
+    new_executor_id,
+)
+from pop.errors import InputError, PopError
 from pop.handlers import load_handler
-from pop.handlers.resident import run_resident
 from pop.models import (
     FAILED,
     RUNNING_OPERATIONS,
     SUCCEEDED,
-    Agenda,
     AgendaProgress,
     DiagnosticEvent,
-    Operation,
     OperationProgress,
     ProcessingState,
     now_ms,
 )
 from pop.registry import HandlerEntry, Registry
-from pop.runtimes.base import CANCELLED, TIMED_OUT, ExitStatus, Handle, Launcher
+from pop.runtimes.base import Launcher
 from pop.store import Store, operation_progress_id
 
-PENDING, RUNNING, DONE_OK, DONE_FAILED = "pending", "running", "succeeded", "failed"
-
-
-def new_executor_id() -> str:
-    """An owner id for leases: host, pid and a random part."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-
-
-@dataclass(frozen=True)
-class RunOptions:
-    """How to run: runtime names, op concurrency, CPU budget, keep launches after they end."""
-
-    launch: str = "local"
-    external_launch: str | None = None
-    concurrency: int = 50
-    cpus: float | None = None
-    keep: bool = False
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "launch": self.launch,
-            "externalLaunch": self.external_launch,
-            "concurrency": self.concurrency,
-            "cpus": self.cpus,
-            "keep": self.keep,
-        }
-
-
-@dataclass(frozen=True)
-class RunEvent:
-    """What the executor tells an observer (the CLI's live view)."""
-
-    kind: str  # agenda_started | op_started | op_progress | op_finished | agenda_finished
-    operation: str | None = None
-    percent: float = 0.0
-    message: str | None = None
-    succeeded: bool | None = None
-    total: int = 0
-
-
-@dataclass
-class OpState:
-    operation: Operation
-    status: str = PENDING
-    output: Any = None
-    prior: OperationProgress | None = None
-    attempts: int = 0
-    percent: float = 0.0
-    cpu: float = 0.0
-    handle: Handle | None = None
-    last_write: float = 0.0
-    diagnostics: list[DiagnosticEvent] = field(default_factory=list)
-    not_before: float = 0.0  # a retry waits (holding no slot) until this clock time
-    outcome: str = ""  # how the last attempt ended (succeeded, failed, permanent, timeout, ...)
-    tries: int = 0  # attempts in this run (the retry policy counts these; `attempts` spans reruns)
-    last_output: float = 0.0
-    silenced: float | None = None  # the silence timeout that stopped the attempt
-
-    @property
-    def name(self) -> str:
-        return self.operation.name or ""
-
-
-@dataclass
-class Outcome:
-    succeeded: bool
-    result: Any = None
-    diagnostics: list[DiagnosticEvent] = field(default_factory=list)
-    outcome: str = ""
-    exit_code: int | None = None
-    params: dict[str, Any] | None = None
-    output_tail: list[str] | None = None
+__all__ = ["AgendaRunner", "RunEvent", "RunOptions", "new_executor_id"]
 
 
 class AgendaRunner:
@@ -217,7 +154,9 @@ class AgendaRunner:
             percent=self._percent(),
         )
         self._emit(RunEvent("agenda_started", total=len(self._states)))
-        keeper = asyncio.get_running_loop().create_task(self._keep_lease())
+        keeper = asyncio.get_running_loop().create_task(
+            keep_lease(self.store, agenda_id, self.executor_id, self.settings, self.cancel)
+        )
         deadline = self._agenda_deadline()
         try:
             await self._conduct()
@@ -323,16 +262,7 @@ class AgendaRunner:
         context["pop.operationName"] = state.name
         context["pop.workDir"] = str(self.work_dir)
         resolution = refs.substitute(state.operation.payload, context)
-        problem = None
-        if resolution.invalid:
-            problem = f"operation '{state.name}' has invalid references: " + ", ".join(
-                resolution.invalid
-            )
-        elif resolution.missing:
-            problem = (
-                f"operation '{state.name}': all dependencies completed but references are "
-                "still unresolved: " + ", ".join(resolution.missing)
-            )
+        problem = unresolved_problem(state.name, resolution)
         if problem is None:
             return resolution.value
         self._fail_before_launch(state, problem)
@@ -357,14 +287,8 @@ class AgendaRunner:
     def _deadlock(self, pending: list[OpState]) -> None:
         succeeded = {s.name for s in self._states if s.status == DONE_OK}
         known = {s.name for s in self._states}
-        blocked = describe_blocked((s.operation for s in pending), succeeded, known)
-        self._conductor_diagnostics.append(
-            DiagnosticEvent.of(
-                "agenda deadlock: operations are pending but none can become ready: "
-                + "; ".join(blocked),
-                payload=blocked,
-            )
-        )
+        operations = [s.operation for s in pending]
+        self._conductor_diagnostics.append(deadlock_diagnostic(operations, succeeded, known))
         self._failed = True
 
     # -- one op ---------------------------------------------------------------------------
@@ -409,7 +333,7 @@ class AgendaRunner:
         self._emit(RunEvent("op_started", state.name, total=len(self._states)))
         try:
             if entry.resident:
-                outcome = await self._run_resident(state, entry, payload, place, attempt_id)
+                outcome = await self._run_resident(state, entry, payload, place)
             else:
                 outcome = await self._run_launched(
                     state, entry, payload, place, attempt, attempt_id, log_path
@@ -431,12 +355,7 @@ class AgendaRunner:
         self._record_outcome(state, outcome, attempt_id)
 
     async def _run_resident(
-        self,
-        state: OpState,
-        entry: HandlerEntry,
-        payload: Any,
-        place: AttemptPlace,
-        attempt_id: int,
+        self, state: OpState, entry: HandlerEntry, payload: Any, place: AttemptPlace
     ) -> Outcome:
         handler_ref = entry.handler or ""
         function = self._handlers.get(handler_ref)
@@ -444,28 +363,16 @@ class AgendaRunner:
             function = self._handlers[handler_ref] = load_handler(handler_ref)
         loop = asyncio.get_running_loop()
 
-        def on_progress(progress: OperationProgress) -> None:
+        def on_progress(progress: OperationProgress) -> None:  # called on the worker thread
             loop.call_soon_threadsafe(self._on_progress, state, progress)
 
-        result = await asyncio.to_thread(
-            run_resident,
+        return await run_resident_attempt(
             function,
             payload,
-            operation_name=state.name,
+            state,
+            place,
+            external_launch=self.external_launch,
             on_progress=on_progress,
-            last_progress=state.prior,
-            work_dir=place.work_dir,
-            op_dir=place.op_dir,
-            external_launch_type=self.external_launch,
-        )
-        final = result.progress
-        if final.succeeded:
-            return Outcome(True, result=result.result, outcome=SUCCEEDED, params=final.params)
-        return Outcome(
-            False,
-            diagnostics=list(final.diagnostic_events or []),
-            outcome="permanent" if result.permanent else FAILED,
-            params=final.params,
         )
 
     async def _run_launched(
@@ -478,8 +385,6 @@ class AgendaRunner:
         attempt_id: int,
         log_path: Path | None,
     ) -> Outcome:
-        timeout = op_timeout(entry, state.operation)
-        silence = silence_timeout(entry, state.operation)
         spec = build_spec(
             agenda=self.agenda,
             operation=state.operation,
@@ -490,132 +395,24 @@ class AgendaRunner:
             place=place,
             launch=self.options.launch,
             external_launch=self.external_launch,
-            timeout_seconds=timeout,
+            timeout_seconds=op_timeout(entry, state.operation),
         )
         # Launched programs start in their attempt folder; resident handlers create it on use.
         place.op_dir.mkdir(parents=True, exist_ok=True)
         if log_path is not None and not self._log_dir_ready:
             log_path.parent.mkdir(parents=True, exist_ok=True)
             self._log_dir_ready = True
-        collector = OutputCollector(
-            log_path,
-            cap_bytes=self.settings.log_cap_bytes,
-            tail_lines=max(self.settings.output_tail_lines, self.settings.diagnostic_tail_lines),
+        attempt_run = LaunchedAttempt(
+            self.launcher,
+            self.settings,
+            clock=self.clock,
+            on_progress=lambda progress: self._on_progress(state, progress),
+            record_launch=lambda record: self.store.attempts.record_launch(attempt_id, record),
+            stopping=lambda: self._stop_reason is not None,
         )
-        try:
-            try:
-                handle = await self.launcher.launch(spec)
-            except LaunchError as exc:
-                return Outcome(
-                    False, diagnostics=[DiagnosticEvent.of(exc.message)], outcome="launch"
-                )
-            state.handle = handle
-            self.store.attempts.record_launch(attempt_id, handle.record.to_json())
-            if self._stop_reason is not None:
-                await handle.cancel(self.settings.cancel_grace_seconds)
-            state.last_output = self.clock()
-            state.silenced = None
-            reader = asyncio.get_running_loop().create_task(self._read(state, handle, collector))
-            watchdog = (
-                asyncio.get_running_loop().create_task(self._watch_silence(state, handle, silence))
-                if silence
-                else None
-            )
-            status = await handle.wait()
-            if watchdog is not None:
-                watchdog.cancel()
-            try:
-                await asyncio.wait_for(
-                    asyncio.shield(reader), self.settings.handler_complete_grace_seconds
-                )
-            except TimeoutError:
-                reader.cancel()
-            await handle.cleanup()
-        finally:
-            collector.close()
-        outcome = self._judge(state, entry, status, collector, spec.timeout_seconds)
-        outcome.output_tail = collector.last_lines(self.settings.output_tail_lines)
-        return outcome
-
-    async def _watch_silence(self, state: OpState, handle: Handle, silence: float) -> None:
-        """Stop a handler that printed nothing for ``silence`` seconds (it is probably stuck)."""
-        while True:
-            await asyncio.sleep(min(1.0, silence / 4))
-            if self.clock() - state.last_output > silence:
-                state.silenced = silence
-                await handle.cancel(self.settings.cancel_grace_seconds)
-                return
-
-    async def _read(self, state: OpState, handle: Handle, collector: OutputCollector) -> None:
-        async for line in handle.lines():
-            state.last_output = self.clock()
-            progress = collector.feed(line)
-            if progress is not None:
-                self._on_progress(state, progress)
-
-    def _judge(
-        self,
-        state: OpState,
-        entry: HandlerEntry,
-        status: ExitStatus,
-        collector: OutputCollector,
-        timeout: float | None,
-    ) -> Outcome:
-        tail = collector.last_lines(self.settings.diagnostic_tail_lines)
-        final = collector.final_progress
-        params = final.params if final is not None else None
-        code = status.code
-
-        def failed(message: str, outcome: str = FAILED) -> Outcome:
-            own = list(final.diagnostic_events or []) if final is not None else []
-            return Outcome(
-                False,
-                diagnostics=[*own, DiagnosticEvent.of(message, payload=tail)],
-                outcome=outcome,
-                exit_code=code,
-                params=params,
-            )
-
-        if status.reason == TIMED_OUT:
-            return failed(f"operation '{state.name}' timed out after {timeout:g} s", "timeout")
-        if state.silenced is not None:
-            return failed(
-                f"operation '{state.name}' printed nothing for {state.silenced:g} s "
-                "(silence timeout) and was stopped",
-                "timeout",
-            )
-        if status.reason == CANCELLED:
-            return failed(f"operation '{state.name}' was cancelled", "cancelled")
-        if status.reason != "exited":
-            return failed(f"operation '{state.name}' ended: {status.reason} {status.message}")
-        result = collector.result if collector.has_result else None
-        if entry.protocol != "pop":
-            if final is not None and not final.succeeded:
-                return failed(f"command reported failure and exited with code {code}")
-            if code != 0:
-                return failed(
-                    f"command {entry.command[0] if entry.command else ''!s} exited with code {code}"
-                )
-            return Outcome(
-                True,
-                result=result if collector.has_result else {"exitCode": code},
-                outcome=SUCCEEDED,
-                exit_code=code,
-                params=params,
-            )
-        if final is None:
-            return failed(f"handler exited with code {code} without reporting completion")
-        if not final.succeeded:
-            return failed(
-                f"handler reported {final.processing_state_message or 'failure'} "
-                f"and exited with code {code}",
-                "permanent" if code == 2 else FAILED,
-            )
-        if code != 0:
-            return failed(f"handler reported succeeded but exited with code {code}")
-        if not collector.completed_marker:
-            return failed("handler exited without printing HandlerComplete")
-        return Outcome(True, result=result, outcome=SUCCEEDED, exit_code=code, params=params)
+        return await attempt_run.run(
+            state, entry, spec, log_path, silence=silence_timeout(entry, state.operation)
+        )
 
     def _on_progress(self, state: OpState, progress: OperationProgress) -> None:
         if progress.processing_state != ProcessingState.EXECUTING or state.status != RUNNING:
@@ -646,20 +443,17 @@ class AgendaRunner:
 
     def _expand(self, state: OpState, outcome: Outcome) -> Outcome:
         try:
-            added = expand_generated(self.agenda, state.operation, outcome.result)
+            added = store_generated(
+                self.store,
+                self.agenda,
+                self.progress_id,
+                state.operation,
+                outcome.result,
+                first_seq=len(self._states),
+            )
         except PopError as exc:
             return Outcome(False, diagnostics=[DiagnosticEvent.of(exc.message)], outcome=FAILED)
-        if added:
-            from pop.engine.submission import new_operation_progress
-
-            with self.store.transaction():
-                self.store.agendas.update(self.agenda)
-                self.store.progress.insert_operations(
-                    self.progress_id,
-                    [new_operation_progress(self.progress_id, op) for op in added],
-                    first_seq=len(self._states),
-                )
-            self._states.extend(OpState(operation=op) for op in added)
+        self._states.extend(OpState(operation=op) for op in added)
         return outcome
 
     def _record_outcome(self, state: OpState, outcome: Outcome, attempt_id: int) -> None:
@@ -744,20 +538,16 @@ class AgendaRunner:
 
     def _agenda_deadline(self) -> asyncio.TimerHandle | None:
         """Cancel the whole agenda when its ``params.timeoutSeconds`` has passed."""
-        raw = self.agenda.params.get("timeoutSeconds")
-        if raw is None:
-            return None
         try:
-            seconds = float(raw)
-        except (TypeError, ValueError):
-            self._conductor_diagnostics.append(
-                DiagnosticEvent.of(f"agenda params.timeoutSeconds {raw!r} is not a number")
-            )
+            seconds = agenda_timeout(self.agenda.params)
+        except InputError as exc:
+            self._conductor_diagnostics.append(DiagnosticEvent.of(exc.message))
             self._failed = True
             return None
-        return asyncio.get_running_loop().call_later(
-            seconds, self.cancel, f"agenda timed out after {seconds:g} s (params.timeoutSeconds)"
-        )
+        if seconds is None:
+            return None
+        reason = f"agenda timed out after {seconds:g} s (params.timeoutSeconds)"
+        return asyncio.get_running_loop().call_later(seconds, self.cancel, reason)
 
     def _percent(self) -> float:
         """(completed*100 + Σ executing percents) / total, in O(running ops)."""
@@ -768,19 +558,9 @@ class AgendaRunner:
         return (self._succeeded_count * 100.0 + running) / total
 
     def _finish(self, agenda_attempt: int) -> bool:
-        diagnostics: list[DiagnosticEvent] = []
-        for state in self._states:
-            if state.status == DONE_FAILED:
-                first = state.diagnostics[0].message if state.diagnostics else "failed"
-                diagnostics.append(
-                    DiagnosticEvent.of(
-                        f"operation '{state.name}' failed: {first}",
-                        payload=[d.to_wire() for d in state.diagnostics],
-                    )
-                )
-        diagnostics.extend(self._conductor_diagnostics)
-        if self._stop_reason is not None:
-            diagnostics.append(DiagnosticEvent.of(self._stop_reason))
+        diagnostics = agenda_diagnostics(
+            self._states, self._conductor_diagnostics, self._stop_reason
+        )
         succeeded = not diagnostics and all(s.status == DONE_OK for s in self._states)
         with self.store.transaction():
             owner, _ = self.store.progress.lease_of(self.agenda.id or "")
@@ -797,40 +577,13 @@ class AgendaRunner:
             )
             self.store.attempts.end(
                 agenda_attempt,
-                SUCCEEDED if succeeded else self._failure_kind(),
+                SUCCEEDED
+                if succeeded
+                else failure_kind(self._states, self._conductor_diagnostics, self._stop_reason),
                 message=diagnostics[0].message or "" if diagnostics else "",
             )
             self.store.progress.release_lease(self.agenda.id or "", self.executor_id)
         return succeeded
-
-    def _failure_kind(self) -> str:
-        """How the agenda failed, for the retrier: ``cancelled`` and ``permanent`` (an op failed
-        permanently, or a deadlock) are never retried; ``failed`` and ``timeout`` may be."""
-        if self._stop_reason is not None:
-            if self._stop_reason.startswith("lease lost"):
-                return "lost"
-            return "timeout" if "timed out" in self._stop_reason else "cancelled"
-        if self._conductor_diagnostics:
-            return "permanent"
-        outcomes = {s.outcome for s in self._states if s.status == DONE_FAILED}
-        if outcomes & PERMANENT_OUTCOMES:
-            return "permanent"
-        return FAILED
-
-    async def _keep_lease(self) -> None:
-        agenda_id = self.agenda.id or ""
-        poll = min(0.5, self.settings.lease_renew_seconds)
-        last_renew = self.clock()
-        while True:
-            await asyncio.sleep(poll)
-            if self._stop_reason is None and self.store.progress.cancel_requested(agenda_id):
-                self.cancel("cancelled by `pop cancel`")
-            if self.clock() - last_renew >= self.settings.lease_renew_seconds:
-                last_renew = self.clock()
-                if not self.store.progress.renew_lease(
-                    agenda_id, self.executor_id, self.settings.lease_seconds
-                ):
-                    self.cancel("lease lost: another executor reclaimed this agenda")
 
     def _emit(self, event: RunEvent) -> None:
         if self.observer is not None:
@@ -838,7 +591,3 @@ class AgendaRunner:
 
 
 _FAILED_BEFORE_LAUNCH: Any = object()
-
-
-def agenda_of(store: Store, agenda_id: str) -> Agenda:
-    return store.agendas.get(agenda_id)

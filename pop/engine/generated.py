@@ -13,6 +13,7 @@ import jsonpointer
 from pop.engine.dag import dependencies_of, find_cycles
 from pop.errors import PopError
 from pop.models import GENERATED_PARENT_PARAM, Agenda, Operation
+from pop.store import Store
 
 
 def expand_generated(agenda: Agenda, generator: Operation, output: Any) -> list[Operation]:
@@ -61,4 +62,29 @@ def expand_generated(agenda: Agenda, generator: Operation, output: Any) -> list[
     if find_cycles(graph):
         raise PopError(f"operation '{generator.name}' generated operations that form a cycle")
     agenda.operations.extend(added)
+    return added
+
+
+def store_generated(
+    store: Store,
+    agenda: Agenda,
+    progress_id: str,
+    generator: Operation,
+    output: Any,
+    *,
+    first_seq: int,
+) -> list[Operation]:
+    """Expand a generator's output into ``agenda`` and store the new ops with their progress
+    rows in one transaction; returns the added ops."""
+    from pop.engine.submission import new_operation_progress
+
+    added = expand_generated(agenda, generator, output)
+    if added:
+        with store.transaction():
+            store.agendas.update(agenda)
+            store.progress.insert_operations(
+                progress_id,
+                [new_operation_progress(progress_id, op) for op in added],
+                first_seq=first_seq,
+            )
     return added

@@ -9,6 +9,7 @@ maxBackoffSeconds}`` (missing keys keep the registry's values).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -52,6 +53,17 @@ def silence_timeout(entry: HandlerEntry, operation: Operation) -> float | None:
         value = operation.params["silenceTimeoutSeconds"]
         return _seconds(value, "silenceTimeoutSeconds", operation)
     return entry.silence_timeout_seconds if entry.protocol == "pop" else None
+
+
+def agenda_timeout(params: Mapping[str, Any]) -> float | None:
+    """The agenda's ``params.timeoutSeconds`` (None when absent); InputError when not a number."""
+    raw = params.get("timeoutSeconds")
+    if raw is None:
+        return None
+    try:
+        return float(raw)
+    except (TypeError, ValueError):
+        raise InputError(f"agenda params.timeoutSeconds {raw!r} is not a number") from None
 
 
 def retry_policy(entry: HandlerEntry, operation: Operation) -> RetryPolicy:

@@ -1,0 +1,130 @@
+"""The executor's small types: run options, observer events, per-op state, attempt outcomes.
+
+Layer: engine. Used by the executor, the attempt runner and the executor daemon; the CLI builds
+RunOptions and renders RunEvents.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pop.models import FAILED, DiagnosticEvent, Operation, OperationProgress
+from pop.runtimes.base import Handle
+
+PENDING, RUNNING, DONE_OK, DONE_FAILED = "pending", "running", "succeeded", "failed"
+
+
+def new_executor_id() -> str:
+    """An owner id for leases: host, pid and a random part."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How to run: runtime names, op concurrency, CPU budget, keep launches after they end."""
+
+    launch: str = "local"
+    external_launch: str | None = None
+    concurrency: int = 50
+    cpus: float | None = None
+    keep: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "launch": self.launch,
+            "externalLaunch": self.external_launch,
+            "concurrency": self.concurrency,
+            "cpus": self.cpus,
+            "keep": self.keep,
+        }
+
+
+@dataclass(frozen=True)
+class RunEvent:
+    """What the executor tells an observer (the CLI's live view)."""
+
+    kind: str  # agenda_started | op_started | op_progress | op_finished | agenda_finished
+    operation: str | None = None
+    percent: float = 0.0
+    message: str | None = None
+    succeeded: bool | None = None
+    total: int = 0
+
+
+@dataclass
+class OpState:
+    operation: Operation
+    status: str = PENDING
+    output: Any = None
+    prior: OperationProgress | None = None
+    attempts: int = 0
+    percent: float = 0.0
+    cpu: float = 0.0
+    handle: Handle | None = None
+    last_write: float = 0.0
+    diagnostics: list[DiagnosticEvent] = field(default_factory=list)
+    not_before: float = 0.0  # a retry waits (holding no slot) until this clock time
+    outcome: str = ""  # how the last attempt ended (succeeded, failed, permanent, timeout, ...)
+    tries: int = 0  # attempts in this run (the retry policy counts these; `attempts` spans reruns)
+    last_output: float = 0.0
+    silenced: float | None = None  # the silence timeout that stopped the attempt
+
+    @property
+    def name(self) -> str:
+        return self.operation.name or ""
+
+
+@dataclass
+class Outcome:
+    succeeded: bool
+    result: Any = None
+    diagnostics: list[DiagnosticEvent] = field(default_factory=list)
+    outcome: str = ""
+    exit_code: int | None = None
+    params: dict[str, Any] | None = None
+    output_tail: list[str] | None = None
+
+
+def agenda_diagnostics(
+    states: Sequence[OpState],
+    conductor: Sequence[DiagnosticEvent],
+    stop_reason: str | None,
+) -> list[DiagnosticEvent]:
+    """The agenda's diagnostics at its end: one per failed op (with the op's own as payload),
+    then the conductor's (deadlock, ...), then why the run was stopped."""
+    diagnostics: list[DiagnosticEvent] = []
+    for state in states:
+        if state.status == DONE_FAILED:
+            first = state.diagnostics[0].message if state.diagnostics else "failed"
+            diagnostics.append(
+                DiagnosticEvent.of(
+                    f"operation '{state.name}' failed: {first}",
+                    payload=[d.to_wire() for d in state.diagnostics],
+                )
+            )
+    diagnostics.extend(conductor)
+    if stop_reason is not None:
+        diagnostics.append(DiagnosticEvent.of(stop_reason))
+    return diagnostics
+
+
+def failure_kind(
+    states: Sequence[OpState], conductor: Sequence[DiagnosticEvent], stop_reason: str | None
+) -> str:
+    """How an agenda failed, for the retrier: ``cancelled`` and ``permanent`` (an op failed
+    permanently, or a deadlock) are never retried; ``failed``, ``timeout`` and ``lost`` may be."""
+    from pop.engine.policy import PERMANENT_OUTCOMES
+
+    if stop_reason is not None:
+        if stop_reason.startswith("lease lost"):
+            return "lost"
+        return "timeout" if "timed out" in stop_reason else "cancelled"
+    if conductor:
+        return "permanent"
+    outcomes = {s.outcome for s in states if s.status == DONE_FAILED}
+    return "permanent" if outcomes & PERMANENT_OUTCOMES else FAILED
