@@ -57,11 +57,13 @@ def test_packaged_registry_has_no_problems() -> None:
     assert validate_file(PACKAGED_REGISTRY) == []
 
 
-def test_built_in_types_are_sample_log_messages_and_noop(settings: Settings, workdir: Path) -> None:
+def test_built_in_types_are_sample_log_messages_noop_and_the_media_handlers(
+    settings: Settings, workdir: Path
+) -> None:
     registry = Registry.load(settings=settings, cwd=workdir)
 
     assert registry.sources == ["built-in"]
-    assert registry.types() == ["logMessages", "noop", "sample"]
+    assert registry.types() == ["analysis", "logMessages", "noop", "sample", "transcode"]
     assert registry.lookup("sample").handler == "pop.handlers.sample:run"
     assert not registry.lookup("sample").resident
     assert registry.lookup("logMessages").handler == "pop.handlers.log:run"
@@ -400,7 +402,7 @@ def test_a_registry_file_adds_types_and_overrides_built_in_ones(
 
     registry = Registry.load(settings=settings, cwd=workdir)
 
-    assert registry.types() == ["logMessages", "noop", "sample", "true"]
+    assert registry.types() == ["analysis", "logMessages", "noop", "sample", "transcode", "true"]
     assert registry.lookup("sample").command == ("echo",)
     assert registry.lookup("logMessages").resident
 
@@ -556,7 +558,13 @@ def test_an_empty_file_is_a_registry_without_types(tmp_path: Path, settings: Set
     path.write_text("# nothing yet\n", encoding="utf-8")
 
     assert validate_file(path) == []
-    assert Registry.load(path, settings=settings).types() == ["logMessages", "noop", "sample"]
+    assert Registry.load(path, settings=settings).types() == [
+        "analysis",
+        "logMessages",
+        "noop",
+        "sample",
+        "transcode",
+    ]
 
 
 def test_from_documents_raises_with_every_problem_of_the_document() -> None:

@@ -1,0 +1,126 @@
+"""Probing media files with PyAV into the shape the analysis handler outputs.
+
+Layer: handlers. Used by the analysis handler and by transcode (input duration, output QC).
+Every duration is in seconds (a float); bitrates are bits per second; values a file does not
+carry are null.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import av
+import av.error
+
+from pop.errors import PermanentError
+
+
+class ProbeError(PermanentError):
+    """The file could not be read as media; the message quotes the decoder's error."""
+
+
+@dataclass
+class ProbeResult:
+    """One file: its ``inputs`` entry and its video and audio streams (analysis shape)."""
+
+    input: dict[str, Any]
+    video: list[dict[str, Any]] = field(default_factory=list)
+    audio: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def duration(self) -> float | None:
+        value = self.input.get("duration")
+        return float(value) if value is not None else None
+
+    @property
+    def frame_rate(self) -> float | None:
+        for stream in self.video:
+            rate = stream["params"].get("frameRate")
+            if rate:
+                return float(rate)
+        return None
+
+
+def _seconds(value: int | None, time_base: Fraction | None) -> float | None:
+    if value is None or time_base is None:
+        return None
+    return round(float(value * time_base), 6)
+
+
+def _ratio(value: Fraction | None) -> str | None:
+    if not value:
+        return None
+    return f"{value.numerator}:{value.denominator}"
+
+
+def probe(path: Path, *, url: str | None = None) -> ProbeResult:
+    """Probe ``path``; ProbeError quoting the decoder when it is not readable media."""
+    try:
+        with av.open(str(path)) as container:
+            duration = _seconds(container.duration, Fraction(1, av.time_base))
+            result = ProbeResult(
+                input={
+                    "url": url or str(path),
+                    "container": container.format.name,
+                    "duration": duration,
+                    "size": path.stat().st_size,
+                    "bitrate": container.bit_rate or None,
+                }
+            )
+            result.video = [_video(container, s, duration) for s in container.streams.video]
+            result.audio = [_audio(s, duration) for s in container.streams.audio]
+    except av.error.FFmpegError as exc:
+        raise ProbeError(f"Cannot read {url or path} as media: {exc}") from exc
+    if not result.video and not result.audio:
+        raise ProbeError(f"{url or path} has no video or audio stream")
+    return result
+
+
+def _video(container: Any, stream: Any, duration: float | None) -> dict[str, Any]:
+    rate = stream.average_rate or stream.guessed_rate
+    return {
+        "index": stream.index,
+        "params": {
+            "codec": stream.codec_context.name,
+            "width": stream.width,
+            "height": stream.height,
+            "frameRate": round(float(rate), 6) if rate else None,
+            "displayAspectRatio": _ratio(stream.display_aspect_ratio),
+            "rotation": _rotation(container, stream),
+            "bitrate": stream.bit_rate or None,
+            "duration": _seconds(stream.duration, stream.time_base) or duration,
+        },
+    }
+
+
+def _audio(stream: Any, duration: float | None) -> dict[str, Any]:
+    return {
+        "index": stream.index,
+        "params": {
+            "codec": stream.codec_context.name,
+            "channels": stream.codec_context.layout.nb_channels or stream.channels,
+            "sampleRate": stream.sample_rate,
+            "bitrate": stream.bit_rate or None,
+            "language": stream.language if stream.language not in (None, "und") else None,
+            "duration": _seconds(stream.duration, stream.time_base) or duration,
+        },
+    }
+
+
+def _rotation(container: Any, stream: Any) -> float:
+    """Degrees the display matrix rotates by: from the ``rotate`` tag, else the first frame."""
+    tag = stream.metadata.get("rotate")
+    if tag:
+        try:
+            return float(tag)
+        except ValueError:
+            pass
+    try:
+        for frame in container.decode(stream):
+            return float(getattr(frame, "rotation", 0) or 0)
+    except av.error.FFmpegError as exc:
+        raise ProbeError(f"Cannot decode video stream {stream.index}: {exc}") from exc
+    return 0.0
