@@ -18,6 +18,7 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
 from pop.engine.dag import dependencies_of
+from pop.engine.submission import queue_agenda
 from pop.errors import InputError
 from pop.models import (
     GENERATED_PARENT_PARAM,
@@ -28,7 +29,7 @@ from pop.models import (
     ProcessingState,
     now_ms,
 )
-from pop.store import DEFAULT_INSIGHT_ID, Store, operation_progress_id
+from pop.store import Store, operation_progress_id
 
 
 @dataclass(frozen=True)
@@ -176,14 +177,7 @@ def apply_rerun(
         if skip_execution or "doNotRun" in agenda.params:
             store.queue.remove(agenda_id)
         else:
-            priority = agenda.params.get("priority", 0)
-            store.queue.enqueue(
-                agenda_id,
-                insight_id=(agenda.agenda_insight.insight_id if agenda.agenda_insight else None)
-                or DEFAULT_INSIGHT_ID,
-                customer_id=agenda.effective_customer_id,
-                priority=int(priority) if isinstance(priority, int | float) else 0,
-            )
+            queue_agenda(store, agenda)
     final = store.progress.get(agenda_id)
     assert final is not None
     return final

@@ -115,12 +115,17 @@ def store_submission(
         store.agendas.insert(agenda, launch=launch)
         store.progress.insert(progress, operations)
         if queued:
-            priority = agenda.params.get("priority", 0)
-            store.queue.enqueue(
-                agenda.id or "",
-                insight_id=(agenda.agenda_insight.insight_id if agenda.agenda_insight else None)
-                or DEFAULT_INSIGHT_ID,
-                customer_id=agenda.effective_customer_id,
-                priority=int(priority) if isinstance(priority, int | float) else 0,
-            )
+            queue_agenda(store, agenda)
     return Submission(agenda=agenda, progress=progress, queued=queued)
+
+
+def queue_agenda(store: Store, agenda: Agenda) -> None:
+    """Put an agenda on its insight's ready queue with its priority (inside a transaction)."""
+    priority = agenda.params.get("priority", 0)
+    store.queue.enqueue(
+        agenda.id or "",
+        insight_id=(agenda.agenda_insight.insight_id if agenda.agenda_insight else None)
+        or DEFAULT_INSIGHT_ID,
+        customer_id=agenda.effective_customer_id,
+        priority=int(priority) if isinstance(priority, int | float) else 0,
+    )
