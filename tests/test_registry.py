@@ -63,7 +63,15 @@ def test_built_in_types_are_sample_log_messages_noop_and_the_media_handlers(
     registry = Registry.load(settings=settings, cwd=workdir)
 
     assert registry.sources == ["built-in"]
-    assert registry.types() == ["analysis", "logMessages", "noop", "sample", "transcode"]
+    assert registry.types() == [
+        "analysis",
+        "filmstrip",
+        "logMessages",
+        "noop",
+        "sample",
+        "thumbnail",
+        "transcode",
+    ]
     assert registry.lookup("sample").handler == "pop.handlers.sample:run"
     assert not registry.lookup("sample").resident
     assert registry.lookup("logMessages").handler == "pop.handlers.log:run"
@@ -402,7 +410,16 @@ def test_a_registry_file_adds_types_and_overrides_built_in_ones(
 
     registry = Registry.load(settings=settings, cwd=workdir)
 
-    assert registry.types() == ["analysis", "logMessages", "noop", "sample", "transcode", "true"]
+    assert registry.types() == [
+        "analysis",
+        "filmstrip",
+        "logMessages",
+        "noop",
+        "sample",
+        "thumbnail",
+        "transcode",
+        "true",
+    ]
     assert registry.lookup("sample").command == ("echo",)
     assert registry.lookup("logMessages").resident
 
@@ -560,9 +577,11 @@ def test_an_empty_file_is_a_registry_without_types(tmp_path: Path, settings: Set
     assert validate_file(path) == []
     assert Registry.load(path, settings=settings).types() == [
         "analysis",
+        "filmstrip",
         "logMessages",
         "noop",
         "sample",
+        "thumbnail",
         "transcode",
     ]
 
