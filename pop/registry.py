@@ -110,6 +110,25 @@ class HandlerEntry:
     fields: Mapping[str, Any]
 
     @property
+    def external_cpus(self) -> dict[str, float]:
+        """CPUs each declared external binary asks for (absent: as much as the handler)."""
+        return {
+            name: _cpu_count(settings["cpuMinRequestCount"])
+            if settings.get("cpuMinRequestCount") is not None
+            else self.cpu_request
+            for name, settings in self.external.items()
+        }
+
+    def external_settings(self) -> dict[str, dict[str, Any]]:
+        """What a handler needs to launch each external binary: its ``cpus`` and ``image``
+        (absent: the handler's own), as handlers read them from ``POP_EXTERNAL``."""
+        cpus = self.external_cpus
+        return {
+            name: {"cpus": cpus[name], "image": settings.get("image", self.image)}
+            for name, settings in self.external.items()
+        }
+
+    @property
     def is_plain_command(self) -> bool:
         """A ``command:`` entry that does not speak the handler protocol."""
         return self.command is not None and self.protocol is None

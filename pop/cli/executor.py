@@ -32,7 +32,10 @@ def executor(
     concurrency: Annotated[
         int, typer.Option("--concurrency", min=1, help="Ops at once within an agenda.")
     ] = 50,
-    cpus: Annotated[float | None, typer.Option("--cpus", help="CPU budget per agenda.")] = None,
+    cpus: Annotated[
+        float | None,
+        typer.Option("--cpus", help="CPU budget shared by every agenda this executor runs."),
+    ] = None,
     max_agendas: Annotated[
         int | None, typer.Option("--max-agendas", min=1, help="Stop after N agendas.")
     ] = None,

@@ -30,6 +30,7 @@ async def run_resident_attempt(
     *,
     external_launch: str,
     on_progress: Callable[[OperationProgress], None],
+    env: Mapping[str, str] | None = None,
 ) -> Outcome:
     """Run a resident handler on a worker thread inside the executor; ``on_progress`` is called
     from that thread."""
@@ -43,6 +44,7 @@ async def run_resident_attempt(
         work_dir=place.work_dir,
         op_dir=place.op_dir,
         external_launch_type=external_launch,
+        env=env,
     )
     final = result.progress
     if final.succeeded:

@@ -23,9 +23,16 @@ from typing import Any
 from pop import refs
 from pop.config import Settings
 from pop.engine.attempts import LaunchedAttempt, run_resident_attempt
+from pop.engine.budget import CpuBudget, op_cpus
 from pop.engine.dag import deadlock_diagnostic, dependencies_of, unresolved_problem
 from pop.engine.generated import store_generated
-from pop.engine.launching import AttemptPlace, build_spec, path_segment
+from pop.engine.launching import (
+    EXTERNAL_ENV,
+    AttemptPlace,
+    build_spec,
+    external_env_value,
+    path_segment,
+)
 from pop.engine.lease import keep_lease
 from pop.engine.policy import (
     agenda_timeout,
@@ -81,6 +88,7 @@ class AgendaRunner:
         executor_id: str | None = None,
         observer: Callable[[RunEvent], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        budget: CpuBudget | None = None,
     ) -> None:
         self.store = store
         self.registry = registry
@@ -90,7 +98,7 @@ class AgendaRunner:
         self.executor_id = executor_id or new_executor_id()
         self.observer = observer
         self.clock = clock
-        self.cpus = float(options.cpus or os.cpu_count() or 1)
+        self.budget = budget or CpuBudget(options.cpus)
         self.external_launch = options.external_launch or options.launch
         self._states: list[OpState] = []
         self._tasks: dict[asyncio.Task[None], OpState] = {}
@@ -99,11 +107,11 @@ class AgendaRunner:
         self._stop_reason: str | None = None
         self._wake = asyncio.Event()
         self._conductor_diagnostics: list[DiagnosticEvent] = []
-        self._cpu_used = 0.0
         self._handlers: dict[str, Any] = {}
         self._entries: dict[str, HandlerEntry] = {}
         self._resident_record = {"runtime": "resident", "ref": f"pid:{os.getpid()}", "details": {}}
         self._succeeded_count = 0
+        self._cpu_wait = False
         self._log_dir_ready = False
 
     # -- public ---------------------------------------------------------------------------
@@ -166,8 +174,10 @@ class AgendaRunner:
                 deadline.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await keeper
-            for task in list(self._tasks):
+            for task, state in list(self._tasks.items()):
                 task.cancel()
+                self.budget.give(state.cpu)
+                state.cpu = 0.0
         succeeded = self._finish(agenda_attempt)
         self._emit(RunEvent("agenda_finished", succeeded=succeeded, percent=self._percent()))
         final = self.store.progress.get(agenda_id)
@@ -196,7 +206,15 @@ class AgendaRunner:
             self._states.append(state)
 
     async def _conduct(self) -> None:
+        stop_listening = self.budget.listen(self._wake.set)
+        try:
+            await self._walk()
+        finally:
+            stop_listening()
+
+    async def _walk(self) -> None:
         while True:
+            self._cpu_wait = False
             if self._stop_reason is None and not self._failed:
                 self._start_ready()
             active = self._stop_reason is None and not self._failed
@@ -204,7 +222,11 @@ class AgendaRunner:
                 (s.not_before for s in self._states if s.status == PENDING and s.not_before),
                 default=None,
             )
-            if not self._tasks and (retry_at is None or not active):
+            if (
+                not self._tasks
+                and not (active and self._cpu_wait)
+                and (retry_at is None or not active)
+            ):
                 pending = [s for s in self._states if s.status == PENDING]
                 if pending and active:
                     self._deadlock(pending)
@@ -219,7 +241,8 @@ class AgendaRunner:
             for task in done:
                 state = self._tasks.pop(task, None)  # type: ignore[arg-type]
                 if state is not None:
-                    self._cpu_used -= state.cpu
+                    self.budget.give(state.cpu)
+                    state.cpu = 0.0
 
     def _start_ready(self) -> None:
         succeeded = {s.name for s in self._states if s.status == DONE_OK}
@@ -237,15 +260,16 @@ class AgendaRunner:
             except PopError as exc:  # e.g. a generated op or a resumed agenda of an unknown type
                 self._fail_before_launch(state, f"operation '{state.name}': {exc.message}")
                 continue
-            cpu = 0.0 if entry.resident else entry.cpu_request
-            if cpu and self._cpu_used > 0 and self._cpu_used + cpu > self.cpus + 1e-9:
+            cpu = op_cpus(entry)
+            if not self.budget.try_take(cpu):
+                self._cpu_wait = True  # other agendas hold the CPU; their release wakes us
                 return  # keep agenda order: later ops wait for the CPU budget too
             payload = self._substitute(state)
             if payload is _FAILED_BEFORE_LAUNCH:
+                self.budget.give(cpu)
                 continue
             state.status = RUNNING
             state.cpu = cpu
-            self._cpu_used += cpu
             task = asyncio.get_running_loop().create_task(self._run_op(state, entry, payload))
             self._tasks[task] = state
 
@@ -373,7 +397,20 @@ class AgendaRunner:
             place,
             external_launch=self.external_launch,
             on_progress=on_progress,
+            env=self._resident_env(state, entry),
         )
+
+    def _resident_env(self, state: OpState, entry: HandlerEntry) -> dict[str, str]:
+        """What a resident handler's ``ctx.launch_data`` sees: the ids and ``POP_EXTERNAL``."""
+        env = {
+            "AGENDA_ID": self.agenda.id or "",
+            "PROGRESS_ID": self.progress_id,
+            "OPERATION_NAME": state.name,
+            "CUSTOMER_ID": self.agenda.effective_customer_id or "",
+        }
+        if entry.external:
+            env[EXTERNAL_ENV] = external_env_value(entry)
+        return {key: value for key, value in env.items() if value}
 
     async def _run_launched(
         self,

@@ -81,7 +81,17 @@ def handler_env(
     env.update({key: value for key, value in ids.items() if value})
     if last_progress is not None:
         env["LAST_PROGRESS"] = last_progress.to_json()
+    if entry.external:
+        env[EXTERNAL_ENV] = external_env_value(entry)
     return env
+
+
+EXTERNAL_ENV = "POP_EXTERNAL"
+
+
+def external_env_value(entry: HandlerEntry) -> str:
+    """``POP_EXTERNAL``: how the handler's external binaries launch (cpus, image), as JSON."""
+    return json.dumps(entry.external_settings(), separators=(",", ":"))
 
 
 def build_spec(

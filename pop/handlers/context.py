@@ -15,6 +15,7 @@ every later report, the final one included, so a rerun finds them in ``LAST_PROG
 
 from __future__ import annotations
 
+import json
 import sys
 import traceback
 from collections.abc import Callable, Mapping, Sequence
@@ -37,6 +38,7 @@ from pop.models import (
     now_ms,
 )
 
+EXTERNAL_ENV = "POP_EXTERNAL"  # set by the engine from the registry entry's ``external``
 Diagnostics = str | DiagnosticEvent | Sequence[str | DiagnosticEvent]
 HandlerFunction = Callable[["HandlerContext"], Any]
 
@@ -225,13 +227,26 @@ class HandlerContext:
 
     # -- external binaries --------------------------------------------------------------------
 
+    def external_settings(self, name: str) -> dict[str, Any]:
+        """The registry's launch settings for external binary ``name`` (``cpus``, ``image``), from
+        ``POP_EXTERNAL``; empty when the registry declares none."""
+        raw = self.launch_data.env.get(EXTERNAL_ENV)
+        if not raw:
+            return {}
+        try:
+            declared = json.loads(raw)
+        except ValueError:
+            return {}
+        settings = declared.get(name) if isinstance(declared, dict) else None
+        return dict(settings) if isinstance(settings, dict) else {}
+
     def launch_external(
         self,
         argv: Sequence[str],
         *,
         name: str | None = None,
         env: Mapping[str, str] | None = None,
-        cpus: float = 1.0,
+        cpus: float | None = None,
         timeout_seconds: float | None = None,
         on_line: Callable[[str], None] | None = None,
     ) -> ExternalResult:
@@ -240,7 +255,8 @@ class HandlerContext:
         The launch runs in the op's folder (``op_dir``) with the work directory mounted. Output
         lines go to ``on_line``, else to the log prefixed with the program name. A non-zero exit
         is returned, not raised; PermanentError for an empty argv; the runtime's LaunchError when
-        the program cannot start.
+        the program cannot start. ``cpus`` (and the image on image runtimes) default to the
+        registry's ``external.<name>`` settings (``POP_EXTERNAL``), else one CPU.
         """
         if not argv:
             raise PermanentError("launch_external needs a command (argv is empty)")
@@ -258,6 +274,9 @@ class HandlerContext:
             )
             if value
         }
+        settings = self.external_settings(name or Path(str(argv[0])).name)
+        if cpus is None:
+            cpus = float(settings.get("cpus") or 1.0)
         return run_external(
             self.launch_data.external_launch_type,
             argv,

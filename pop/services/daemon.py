@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from pop.config import Settings
+from pop.engine.budget import CpuBudget
 from pop.engine.executor import AgendaRunner, RunOptions, new_executor_id
 from pop.errors import PopError
 from pop.models import AgendaProgress
@@ -70,6 +71,8 @@ class ExecutorDaemon:
         self._running: dict[asyncio.Task[AgendaProgress], AgendaRunner] = {}
         self._stopping = False
         self._wake = asyncio.Event()
+        # one budget for every agenda this daemon runs: N agendas never oversubscribe the cores
+        self.budget = CpuBudget(options.run.cpus)
 
     def stop(self) -> None:
         """First call: claim nothing more, let running agendas finish. Second: stop them too."""
@@ -142,6 +145,7 @@ class ExecutorDaemon:
             self.settings,
             self.options.run,
             executor_id=self.owner,
+            budget=self.budget,
         )
         task = asyncio.get_running_loop().create_task(runner.run(agenda_id))
         self._running[task] = runner

@@ -215,3 +215,14 @@ def test_last_progress_params_are_readable_from_the_context() -> None:
     ctx = HandlerContext(CallbackReporter(lambda p: None), LaunchData(), last_progress=last)
     assert ctx.last_progress_param("jobInfo") == {"jobId": "j9"}
     assert ctx.last_progress_param("other") is None
+
+
+def test_external_settings_come_from_pop_external() -> None:
+    env = {"POP_EXTERNAL": json.dumps({"ffmpeg": {"cpus": 2.5, "image": "pop-ffmpeg:1"}})}
+    ctx = HandlerContext(CallbackReporter(lambda progress: None), LaunchData(env=env))
+    assert ctx.external_settings("ffmpeg") == {"cpus": 2.5, "image": "pop-ffmpeg:1"}
+    assert ctx.external_settings("ffprobe") == {}
+    broken = HandlerContext(
+        CallbackReporter(lambda progress: None), LaunchData(env={"POP_EXTERNAL": "{not json"})
+    )
+    assert broken.external_settings("ffmpeg") == {}
