@@ -41,6 +41,7 @@ from pop.store import Store
 if TYPE_CHECKING:
     from pop.engine.executor import AgendaRunner, RunEvent, RunOptions
     from pop.scheduling.facility import Kind as FacilityKind
+    from pop.services.batch import BatchItem, BatchReport, BatchRunner
     from pop.services.daemon import DaemonOptions, DaemonReport, ExecutorDaemon
     from pop.services.reaper import ReapReport
     from pop.services.reclaimer import ReclaimResult
@@ -94,6 +95,32 @@ def parse_agenda(document: Any, *, source: str = "agenda") -> Agenda:
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"])
         raise InputError(f"{source}: {where}: {first['msg']}") from None
+
+
+def batch_inputs(inputs: builtins.list[str | Path], glob: str | None) -> builtins.list[Path]:
+    """The files of a batch, absolute, each once, in the order given: files as named; in each
+    directory (or the current one when no input is named) the files matching ``glob``."""
+    if not inputs and glob is None:
+        raise InputError("no input files", hint="name input files, or give --glob PATTERN")
+    found: builtins.list[Path] = []
+    for given in inputs or ["."]:
+        path = Path(given).expanduser()
+        if path.is_dir():
+            if glob is None:
+                raise InputError(
+                    f"{given} is a directory", hint="give --glob '*.mp4' to pick files"
+                )
+            found.extend(sorted(p for p in path.glob(glob) if p.is_file()))
+        elif path.is_file():
+            found.append(path)
+        else:
+            raise InputError(f"input file not found: {given}")
+    if not found:
+        raise InputError(f"no input files match {glob!r}")
+    unique: dict[Path, None] = {}
+    for path in found:
+        unique.setdefault(path.resolve(), None)
+    return builtins.list(unique)
 
 
 class Client:
@@ -456,6 +483,127 @@ class Client:
         """Fill a stored template from ``payload`` and submit the agenda like ``submit``."""
         agenda = self.template_expand(template_id, payload)
         return self.submit(agenda, customer_id=customer_id, link_id=link_id)
+
+    # -- batches (pop batch) ----------------------------------------------------------------
+
+    def batch_plan(
+        self,
+        template: str | Path | Mapping[str, Any],
+        inputs: builtins.list[str | Path],
+        *,
+        glob: str | None = None,
+        link_id: str | None = None,
+    ) -> BatchReport:
+        """Store what a batch needs: per input file (``glob`` picks files inside directories) a
+        new agenda from ``template`` with payload ``{"input": path, "name": stem}``, linked by
+        ``link_id`` (default ``batch-<template fingerprint>``). An input whose agenda in the link
+        already succeeded (same file size and time, same template) is skipped; one whose agenda
+        failed or stopped is resumed. Every agenda is checked before any is stored."""
+        from pop.services.batch import (
+            NEW,
+            RESUME,
+            BatchItem,
+            BatchReport,
+            input_identity,
+            link_history,
+            plan_item,
+            template_fingerprint,
+        )
+
+        loaded = self._batch_template(template)
+        fingerprint = template_fingerprint(loaded)
+        link = link_id or f"batch-{fingerprint[:12]}"
+        history = link_history(self.store, link)
+        items = []
+        for path in batch_inputs(inputs, glob):
+            item = BatchItem(input=str(path), identity=input_identity(path, fingerprint))
+            plan_item(item, history.get(str(path), []))
+            items.append(item)
+        agendas = {
+            id(item): self._batch_agenda(loaded, item) for item in items if item.action == NEW
+        }
+        for item in items:
+            if item.action == NEW:
+                prepared, progress, operations = prepare(agendas[id(item)], link_id=link)
+                store_submission(self.store, prepared, progress, operations, queue=False)
+                item.agenda_id = prepared.id
+            elif item.action == RESUME:
+                current = self.store.progress.get(item.agenda_id or "", with_operations=False)
+                if current is not None and current.processing_state == ProcessingState.COMPLETE:
+                    self.rerun(item.agenda_id or "", keep=True, skip_execution=True)
+        return BatchReport(link_id=link, items=items)
+
+    def batch(
+        self,
+        template: str | Path | Mapping[str, Any],
+        inputs: builtins.list[str | Path],
+        *,
+        glob: str | None = None,
+        link_id: str | None = None,
+        concurrency: int | None = None,
+        options: RunOptions | None = None,
+        on_change: Callable[[BatchReport], None] | None = None,
+        on_runner: Callable[[BatchRunner], None] | None = None,
+    ) -> BatchReport:
+        """:meth:`batch_plan`, then run the batch's agendas here, ``concurrency`` at once
+        (default: the number of cores) within one CPU budget. ``on_change`` sees the report
+        whenever an item moves."""
+        report = self.batch_plan(template, inputs, glob=glob, link_id=link_id)
+        return asyncio.run(self.batch_run(report, concurrency, options, on_change, on_runner))
+
+    async def batch_run(
+        self,
+        report: BatchReport,
+        concurrency: int | None = None,
+        options: RunOptions | None = None,
+        on_change: Callable[[BatchReport], None] | None = None,
+        on_runner: Callable[[BatchRunner], None] | None = None,
+    ) -> BatchReport:
+        """Run a planned batch in this event loop (see :meth:`batch`)."""
+        import os
+
+        from pop.engine.executor import RunOptions
+        from pop.runtimes import create_launcher
+        from pop.services.batch import BatchRunner
+
+        options = options or RunOptions(concurrency=self.settings.default_concurrency)
+        launcher = create_launcher(options.launch, keep=options.keep)
+        runner = BatchRunner(
+            self.store,
+            self.registry,
+            launcher,
+            self.settings,
+            options,
+            concurrency=concurrency or os.cpu_count() or 1,
+            on_change=on_change,
+        )
+        if on_runner is not None:
+            on_runner(runner)
+        try:
+            return await runner.run(report)
+        finally:
+            await launcher.close()
+
+    def _batch_template(self, template: str | Path | Mapping[str, Any]) -> AgendaTemplate:
+        """A template from a dict, a file, or the store (id, id prefix or title)."""
+        from pop.engine.templates import parse_template
+
+        if isinstance(template, Mapping):
+            return parse_template(dict(template))
+        if Path(template).is_file():
+            return parse_template(read_document(template, what="template"), source=str(template))
+        return self.template_get(str(template))
+
+    def _batch_agenda(self, template: AgendaTemplate, item: BatchItem) -> Agenda:
+        from pop.engine.templates import expand_template
+
+        path = Path(item.input)
+        agenda = expand_template(template, {"input": str(path), "name": path.stem}, strict=True)
+        agenda.params = {**agenda.params, "externalId": str(path), "batch": item.identity}
+        try:
+            return self.load_agenda(agenda)
+        except InputError as exc:
+            raise InputError(f"{path}: {exc.message}", hint=exc.hint) from None
 
     # -- services (pop reclaim, pop retry, pop reap data) ---------------------------------
 

@@ -11,6 +11,7 @@ import typer
 def build_app() -> typer.Typer:
     from pop.cli import (
         agendas,
+        batch,
         executor,
         facility,
         handler,
@@ -34,6 +35,7 @@ def build_app() -> typer.Typer:
     agendas.register(app)
     executor.register(app)
     rerun.register(app)
+    batch.register(app)
     app.add_typer(templates.app, name="template")
     app.add_typer(facility.customer_app, name="customer")
     app.add_typer(facility.pool_app, name="pool")

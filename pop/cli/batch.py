@@ -1,0 +1,212 @@
+"""``pop batch``: one agenda per input file from a template, N at a time, with a live view.
+
+Layer: cli. The work is :meth:`pop.api.Client.batch_plan` and :meth:`pop.api.Client.batch_run`;
+this module draws the overall progress (files done, running files, ETA) on stderr while it runs
+and prints the summary table (or ``--json``) on stdout at the end. Exit 0 when every input
+succeeded (or was already done), 1 when any failed, 130 when interrupted.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from pop.cli.agendas import JsonFlag, _client
+
+if TYPE_CHECKING:
+    from pop.services.batch import BatchReport, BatchRunner
+
+REFRESH_SECONDS = 0.5
+
+
+def register(app: typer.Typer) -> None:
+    app.command("batch")(batch)
+
+
+def batch(
+    template: Annotated[
+        str, typer.Argument(help="Template file, or a stored template's id/title.")
+    ],
+    inputs: Annotated[
+        list[str] | None, typer.Argument(help="Input files (or directories with --glob).")
+    ] = None,
+    glob: Annotated[
+        str | None,
+        typer.Option("--glob", help="Pick the files matching PATTERN in each directory given."),
+    ] = None,
+    concurrency: Annotated[
+        int | None,
+        typer.Option("--concurrency", min=1, help="Agendas at once (default: cores)."),
+    ] = None,
+    link_id: Annotated[
+        str | None, typer.Option("--link-id", help="Link id (default: batch-<template hash>).")
+    ] = None,
+    launch: Annotated[str, typer.Option("--launch", help="local|docker|kubernetes")] = "local",
+    external_launch: Annotated[
+        str | None, typer.Option("--external-launch", help="Runtime for external binaries.")
+    ] = None,
+    cpus: Annotated[
+        float | None,
+        typer.Option("--cpus", help="CPU budget shared by every agenda (default: cores)."),
+    ] = None,
+    registry: Annotated[Path | None, typer.Option("--registry", help="Registry file.")] = None,
+    keep: Annotated[bool, typer.Option("--keep", help="Keep containers/pods.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No live progress.")] = False,
+    json_output: JsonFlag = False,
+) -> None:
+    """Run TEMPLATE once per input file (payload {"input": PATH, "name": STEM}), all linked;
+    inputs whose agenda already succeeded are skipped. Exit 1 if any input failed."""
+    from pop.cli.render import print_json
+    from pop.engine.executor import RunOptions
+    from pop.errors import EXIT_INTERRUPTED
+
+    client = _client(registry)
+    report = client.batch_plan(template, list(inputs or []), glob=glob, link_id=link_id)
+    options = RunOptions(
+        launch=launch, external_launch=external_launch, cpus=cpus, keep=keep, concurrency=50
+    )
+    interrupted: list[int] = []
+
+    def on_runner(runner: BatchRunner) -> None:
+        import asyncio
+
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, _interrupt, runner, signum)
+
+    def _interrupt(runner: BatchRunner, signum: int) -> None:
+        interrupted.append(signum)
+        runner.cancel("interrupted (Ctrl-C)" if signum == signal.SIGINT else "stopped (SIGTERM)")
+
+    import asyncio
+
+    with BatchView(enabled=not quiet and not json_output) as view:
+        view.started(report)
+        asyncio.run(
+            client.batch_run(
+                report, concurrency, options, on_change=view.update, on_runner=on_runner
+            )
+        )
+    if json_output:
+        print_json(report.to_json())
+    else:
+        print_summary(report)
+    if interrupted:
+        raise typer.Exit(EXIT_INTERRUPTED)
+    raise typer.Exit(0 if report.ok else 1)
+
+
+class BatchView:
+    """The live view on stderr: on a terminal, an overall bar with files done and ETA plus one
+    line per running file; otherwise one line per finished file."""
+
+    def __init__(self, *, enabled: bool) -> None:
+        from rich.console import Console
+
+        self.console = Console(stderr=True)
+        self.enabled = enabled
+        self.interactive = enabled and self.console.is_terminal
+        self._live: Any = None
+        self._last = 0.0
+        self._reported: set[int] = set()
+
+    def __enter__(self) -> BatchView:
+        if self.interactive:
+            from rich.live import Live
+
+            self._live = Live(console=self.console, transient=True, auto_refresh=False)
+            self._live.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._live is not None:
+            self._live.stop()
+
+    def started(self, report: BatchReport) -> None:
+        if not self.enabled:
+            return
+        skipped = report.count("skipped")
+        text = f"batch {report.link_id}: {len(report.items)} inputs"
+        if skipped:
+            text += f", {skipped} already succeeded (skipped)"
+        self.console.print(text, highlight=False)
+
+    def update(self, report: BatchReport) -> None:
+        if not self.enabled:
+            return
+        if self._live is None:
+            for index, item in enumerate(report.items):
+                if item.state in ("succeeded", "failed") and index not in self._reported:
+                    self._reported.add(index)
+                    done = len(self._reported) + report.count("skipped")
+                    self.console.print(
+                        f"[{done}/{len(report.items)}] {item.state:<9} {item.input}",
+                        highlight=False,
+                    )
+            return
+        now = time.monotonic()
+        if now - self._last < REFRESH_SECONDS and report.ended is None:
+            return
+        self._last = now
+        self._live.update(self._render(report), refresh=True)
+
+    def _render(self, report: BatchReport) -> Any:
+        from rich.progress_bar import ProgressBar
+        from rich.table import Table
+
+        total = len(report.items)
+        finished = sum(1 for item in report.items if item.finished)
+        overall = sum(100.0 if item.finished else item.percent for item in report.items)
+        eta = report.eta_seconds()
+        grid = Table.grid(padding=(0, 1))
+        grid.add_row(
+            f"files {finished}/{total}",
+            ProgressBar(total=100 * total, completed=overall, width=30),
+            f"{overall / max(total, 1):3.0f}%",
+            f"failed {report.count('failed')}",
+            "ETA " + (_duration(eta) if eta is not None else "--:--"),
+        )
+        for item in report.items:
+            if item.state == "running":
+                grid.add_row(f"  {Path(item.input).name}", "", f"{item.percent:3.0f}%", "", "")
+        return grid
+
+
+def _duration(seconds: float) -> str:
+    whole = round(seconds)
+    return (
+        f"{whole // 60}:{whole % 60:02d}"
+        if whole < 3600
+        else f"{whole // 3600}h{whole % 3600 // 60:02d}m"
+    )
+
+
+def print_summary(report: BatchReport) -> None:
+    """The table at the end: one row per input, then the counts."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(soft_wrap=True)
+    table = Table(box=None, pad_edge=False, show_edge=False)
+    for column in ("INPUT", "STATE", "AGENDA", "TIME", "DETAIL"):
+        table.add_column(column, overflow="fold" if column == "DETAIL" else "ellipsis")
+    for item in report.items:
+        seconds = item.seconds
+        table.add_row(
+            item.input,
+            item.state,
+            (item.agenda_id or "")[:8],
+            f"{seconds:.1f}s" if seconds is not None else "",
+            item.message or "" if item.state != "succeeded" else "",
+        )
+    console.print(table, highlight=False)
+    elapsed = (report.ended or time.monotonic()) - report.started
+    console.print(
+        f"{report.count('succeeded')} succeeded, {report.count('failed')} failed, "
+        f"{report.count('skipped')} skipped in {elapsed:.1f}s (link {report.link_id})",
+        highlight=False,
+    )

@@ -1,0 +1,286 @@
+"""Batches (``pop batch``): one agenda per input file from a template, run N at a time.
+
+Layer: services. :func:`plan_batch` decides what each input needs by looking at the agendas
+already in the batch's link (succeeded with the same file and template: skip; stopped or failed:
+resume, keeping the ops that succeeded; otherwise: a new agenda). :class:`BatchRunner` runs the
+agendas in this process, at most ``concurrency`` at once, all sharing one CPU budget, and keeps a
+:class:`BatchItem` per input that observers (the CLI's live view) read.
+
+Each agenda of a batch carries ``params.externalId`` = the input's absolute path and
+``params.batch`` = ``{"input", "size", "mtimeNs", "template"}`` (the template's fingerprint), which
+is how a later run of the same batch recognises it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pop.config import Settings
+from pop.engine.budget import CpuBudget
+from pop.engine.executor import AgendaRunner, RunEvent, RunOptions
+from pop.errors import PopError
+from pop.models import AgendaProgress, AgendaTemplate
+from pop.registry import Registry
+from pop.runtimes.base import Launcher
+from pop.store import Store
+
+SKIPPED, WAITING, RUNNING, SUCCEEDED, FAILED = (
+    "skipped",
+    "waiting",
+    "running",
+    "succeeded",
+    "failed",
+)
+NEW, RESUME = "new", "resume"
+
+
+def template_fingerprint(template: AgendaTemplate) -> str:
+    """A short hash of what the template would build (its agenda and static parameters)."""
+    document = template.to_wire()
+    stable = {key: document.get(key) for key in ("agenda", "staticParameters")}
+    text = json.dumps(stable, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def input_identity(path: Path, template: str) -> dict[str, Any]:
+    """What ``params.batch`` records for one input: path, size, mtime and template."""
+    stat = path.stat()
+    return {
+        "input": str(path),
+        "size": stat.st_size,
+        "mtimeNs": stat.st_mtime_ns,
+        "template": template,
+    }
+
+
+@dataclass
+class BatchItem:
+    """One input of a batch and how it is doing."""
+
+    input: str
+    identity: dict[str, Any]
+    action: str = NEW  # new | resume | skip
+    agenda_id: str | None = None
+    state: str = WAITING
+    percent: float = 0.0
+    started: float | None = None
+    ended: float | None = None
+    message: str | None = None
+    operations: int = 0
+    done_ops: int = 0
+    op_percents: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def finished(self) -> bool:
+        return self.state in (SKIPPED, SUCCEEDED, FAILED)
+
+    @property
+    def seconds(self) -> float | None:
+        if self.started is None or self.ended is None:
+            return None
+        return self.ended - self.started
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "input": self.input,
+            "agendaId": self.agenda_id,
+            "state": self.state,
+            "percent": round(self.percent, 1),
+            "seconds": None if self.seconds is None else round(self.seconds, 3),
+            "message": self.message,
+        }
+
+
+@dataclass
+class BatchReport:
+    """Every item of a batch, with counts the live view and the summary use."""
+
+    link_id: str
+    items: list[BatchItem]
+    started: float = field(default_factory=time.monotonic)
+    ended: float | None = None
+
+    def count(self, state: str) -> int:
+        return sum(1 for item in self.items if item.state == state)
+
+    @property
+    def failed(self) -> list[BatchItem]:
+        return [item for item in self.items if item.state == FAILED]
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+    def eta_seconds(self, now: float | None = None) -> float | None:
+        """Seconds left, from the work done so far (None until some is done)."""
+        work = [item for item in self.items if item.state != SKIPPED]
+        if not work:
+            return 0.0
+        done = sum(1.0 if item.finished else item.percent / 100 for item in work)
+        elapsed = (now or time.monotonic()) - self.started
+        if done <= 0 or elapsed <= 0:
+            return None
+        return max(0.0, elapsed * (len(work) - done) / done)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "linkId": self.link_id,
+            "succeeded": self.count(SUCCEEDED),
+            "failed": self.count(FAILED),
+            "skipped": self.count(SKIPPED),
+            "seconds": None if self.ended is None else round(self.ended - self.started, 3),
+            "items": [item.to_json() for item in self.items],
+        }
+
+
+def plan_item(item: BatchItem, earlier: Sequence[tuple[AgendaProgress, dict[str, Any]]]) -> None:
+    """Decide ``item.action`` from the agendas of the link with the same input (oldest first):
+    the newest one with the same file and template decides; none: a new agenda."""
+    for progress, identity in reversed(earlier):
+        if identity != item.identity:
+            continue
+        item.agenda_id = progress.agenda_id
+        if progress.succeeded:
+            item.action, item.state, item.percent = "skip", SKIPPED, 100.0
+            item.message = "already succeeded"
+        else:
+            item.action = RESUME
+        return
+    item.action = NEW
+
+
+def link_history(
+    store: Store, link_id: str
+) -> dict[str, list[tuple[AgendaProgress, dict[str, Any]]]]:
+    """The agendas of a link that a batch made, by input path (oldest first)."""
+    history: dict[str, list[tuple[AgendaProgress, dict[str, Any]]]] = {}
+    for progress in store.progress.list(link_id=link_id, with_operations=False):
+        agenda = store.agendas.get(progress.agenda_id or "")
+        identity = agenda.params.get("batch")
+        if isinstance(identity, dict) and isinstance(identity.get("input"), str):
+            history.setdefault(identity["input"], []).append((progress, identity))
+    return history
+
+
+class BatchRunner:
+    """Runs the agendas of a batch in this process, ``concurrency`` at a time, one CPU budget."""
+
+    def __init__(
+        self,
+        store: Store,
+        registry: Registry,
+        launcher: Launcher,
+        settings: Settings,
+        options: RunOptions,
+        *,
+        concurrency: int,
+        on_change: Callable[[BatchReport], None] | None = None,
+    ) -> None:
+        self.store = store
+        self.registry = registry
+        self.launcher = launcher
+        self.settings = settings
+        self.options = options
+        self.concurrency = max(1, concurrency)
+        self.on_change = on_change
+        self.budget = CpuBudget(options.cpus)
+        self._runners: list[AgendaRunner] = []
+
+    def cancel(self, reason: str = "cancelled") -> None:
+        for runner in self._runners:
+            runner.cancel(reason)
+
+    async def run(self, report: BatchReport) -> BatchReport:
+        await self.launcher.check()
+        report.started = time.monotonic()
+        todo = [item for item in report.items if not item.finished and item.agenda_id]
+        slots = asyncio.Semaphore(self.concurrency)
+
+        async def one(item: BatchItem) -> None:
+            async with slots:
+                await self._run_item(item, report)
+
+        tasks = [asyncio.ensure_future(one(item)) for item in todo]
+        try:
+            if tasks:
+                await asyncio.gather(*tasks)
+        finally:
+            for task in tasks:
+                task.cancel()
+            report.ended = time.monotonic()
+            self._changed(report)
+        return report
+
+    async def _run_item(self, item: BatchItem, report: BatchReport) -> None:
+        def observe(event: RunEvent) -> None:
+            _follow(item, event)
+            self._changed(report)
+
+        runner = AgendaRunner(
+            self.store,
+            self.registry,
+            self.launcher,
+            self.settings,
+            self.options,
+            observer=observe,
+            budget=self.budget,
+        )
+        self._runners.append(runner)
+        item.state, item.started = RUNNING, time.monotonic()
+        self._changed(report)
+        try:
+            final = await runner.run(item.agenda_id or "")
+        except PopError as exc:
+            item.state, item.message = FAILED, exc.message
+        else:
+            item.state = SUCCEEDED if final.succeeded else FAILED
+            item.percent = 100.0 if final.succeeded else item.percent
+            if not final.succeeded:
+                item.message = _first_diagnostic(final)
+        finally:
+            item.ended = time.monotonic()
+            self._runners.remove(runner)
+            self._changed(report)
+
+    def _changed(self, report: BatchReport) -> None:
+        if self.on_change is not None:
+            self.on_change(report)
+
+
+def _follow(item: BatchItem, event: RunEvent) -> None:
+    """Keep the item's percent as the agenda's: (done ops * 100 + running percents) / ops."""
+    if event.kind == "agenda_started":
+        item.operations = event.total
+        item.done_ops, item.op_percents = 0, {}
+    elif event.kind == "op_started" and event.total:
+        item.operations = event.total
+    elif event.kind == "op_progress" and event.operation:
+        item.op_percents[event.operation] = event.percent
+    elif event.kind == "op_finished" and event.operation:
+        item.op_percents.pop(event.operation, None)
+        if event.succeeded:
+            item.done_ops += 1
+    if item.operations:
+        running = sum(item.op_percents.values())
+        item.percent = min(100.0, (item.done_ops * 100 + running) / item.operations)
+
+
+def _first_diagnostic(progress: AgendaProgress) -> str:
+    """The message that best says why an agenda failed: the first failed op's diagnostic."""
+    for operation in progress.operation_progress or []:
+        if operation.succeeded:
+            continue
+        for event in operation.diagnostic_events or []:
+            if event.message:
+                return f"{operation.operation}: {event.message}"
+    for event in progress.diagnostic_events or []:
+        if event.message:
+            return event.message
+    return progress.processing_state_message or "failed"
