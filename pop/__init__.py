@@ -1,9 +1,36 @@
 """pop — Priority Operation Processing: store, schedule and run agendas (workflows of typed
 operations) as local processes, Docker containers or Kubernetes pods.
 
-The public library API lives here; the CLI (``pop``) is a thin layer over :mod:`pop.api`.
+The public library API lives here (loaded on first use, so ``pop --help`` stays fast); the CLI
+(``pop``) is a thin layer over :mod:`pop.api`::
+
+    import pop
+
+    client = pop.Client()
+    progress = client.run_local("examples/hello.json")
+    report = client.batch("examples/templates/transcode-360p.json", ["media/"], glob="*.mp4")
 """
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+__all__ = ["BatchReport", "Client", "PopError", "__version__"]
+
+if TYPE_CHECKING:
+    from pop.api import Client
+    from pop.errors import PopError
+    from pop.services.batch import BatchReport
+
+_LAZY = {"Client": "pop.api", "PopError": "pop.errors", "BatchReport": "pop.services.batch"}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'pop' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module), name)

@@ -186,27 +186,26 @@ def _duration(seconds: float) -> str:
 
 
 def print_summary(report: BatchReport) -> None:
-    """The table at the end: one row per input, then the counts."""
-    from rich.console import Console
-    from rich.table import Table
-
-    console = Console(soft_wrap=True)
-    table = Table(box=None, pad_edge=False, show_edge=False)
-    for column in ("INPUT", "STATE", "AGENDA", "TIME", "DETAIL"):
-        table.add_column(column, overflow="fold" if column == "DETAIL" else "ellipsis")
+    """The table at the end (plain aligned columns, never cut, so it pipes well): one row per
+    input, then the counts."""
+    rows = [("INPUT", "STATE", "AGENDA", "TIME", "DETAIL")]
     for item in report.items:
         seconds = item.seconds
-        table.add_row(
-            item.input,
-            item.state,
-            (item.agenda_id or "")[:8],
-            f"{seconds:.1f}s" if seconds is not None else "",
-            item.message or "" if item.state != "succeeded" else "",
+        rows.append(
+            (
+                item.input,
+                item.state,
+                (item.agenda_id or "")[:8],
+                f"{seconds:.1f}s" if seconds is not None else "",
+                " ".join((item.message or "").split()) if item.state != "succeeded" else "",
+            )
         )
-    console.print(table, highlight=False)
+    widths = [max(len(row[column]) for row in rows) for column in range(4)]
+    for row in rows:
+        cells = [cell.ljust(width) for cell, width in zip(row[:4], widths, strict=True)]
+        typer.echo("  ".join([*cells, row[4]]).rstrip())
     elapsed = (report.ended or time.monotonic()) - report.started
-    console.print(
+    typer.echo(
         f"{report.count('succeeded')} succeeded, {report.count('failed')} failed, "
-        f"{report.count('skipped')} skipped in {elapsed:.1f}s (link {report.link_id})",
-        highlight=False,
+        f"{report.count('skipped')} skipped in {elapsed:.1f}s (link {report.link_id})"
     )

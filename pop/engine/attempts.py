@@ -7,6 +7,7 @@ Launcher protocol, never which runtime it drives.
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -31,22 +32,55 @@ async def run_resident_attempt(
     external_launch: str,
     on_progress: Callable[[OperationProgress], None],
     env: Mapping[str, str] | None = None,
+    timeout: float | None = None,
+    log_path: Path | None = None,
 ) -> Outcome:
     """Run a resident handler on a worker thread inside the executor; ``on_progress`` is called
-    from that thread."""
-    result = await asyncio.to_thread(
-        run_resident,
-        function,
-        payload,
-        operation_name=state.name,
-        on_progress=on_progress,
-        last_progress=state.prior,
-        work_dir=place.work_dir,
-        op_dir=place.op_dir,
-        external_launch_type=external_launch,
-        env=env,
-    )
+    from that thread. The executor's cancel and ``timeout`` set the run's stop event, which
+    stops its external launches; its log lines go to ``log_path`` (opened on the first line)."""
+    stop = threading.Event()
+    state.stop_event, state.stop_why = stop, None
+
+    def time_out() -> None:
+        state.stop_why = state.stop_why or "timeout"
+        stop.set()
+
+    timer = asyncio.get_running_loop().call_later(timeout, time_out) if timeout else None
+    log = _LazyLog(log_path) if log_path is not None else None
+    try:
+        result = await asyncio.to_thread(
+            run_resident,
+            function,
+            payload,
+            operation_name=state.name,
+            on_progress=on_progress,
+            last_progress=state.prior,
+            work_dir=place.work_dir,
+            op_dir=place.op_dir,
+            external_launch_type=external_launch,
+            env=env,
+            on_log=log.write if log is not None else None,
+            stop_event=stop,
+        )
+    finally:
+        if timer is not None:
+            timer.cancel()
+        if log is not None:
+            log.close()
+        state.stop_event = None
     final = result.progress
+    if state.stop_why is not None and not final.succeeded:
+        own = list(final.diagnostic_events or [])
+        if state.stop_why == "timeout":
+            message = f"operation '{state.name}' timed out after {timeout:g} s"
+        else:
+            message = f"operation '{state.name}' was cancelled"
+        return Outcome(
+            False,
+            diagnostics=[*own, DiagnosticEvent.of(message)],
+            outcome="timeout" if state.stop_why == "timeout" else "cancelled",
+            params=final.params,
+        )
     if final.succeeded:
         return Outcome(True, result=result.result, outcome=SUCCEEDED, params=final.params)
     return Outcome(
@@ -204,3 +238,23 @@ class LaunchedAttempt:
         if not collector.completed_marker:
             return failed("handler exited without printing HandlerComplete")
         return Outcome(True, result=result, outcome=SUCCEEDED, exit_code=code, params=params)
+
+
+class _LazyLog:
+    """A resident attempt's log file, created on the first line (most resident ops log nothing)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._file: Any = None
+
+    def write(self, line: str) -> None:
+        if self._file is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 (closed in close)
+        self._file.write(line + "\n")
+        self._file.flush()
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None

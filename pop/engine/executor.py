@@ -121,6 +121,9 @@ class AgendaRunner:
         if self._stop_reason is None:
             self._stop_reason = reason
         for state in self._tasks.values():
+            if state.stop_event is not None:  # a resident run: stops its external launches
+                state.stop_why = state.stop_why or "cancelled"
+                state.stop_event.set()
             if state.handle is not None:
                 handle = state.handle
                 asyncio.get_running_loop().create_task(
@@ -327,9 +330,7 @@ class AgendaRunner:
             op_dir=self.work_dir / path_segment(state.name) / str(attempt),
         )
         log_path = (
-            None
-            if entry.resident
-            else self.settings.logs_dir
+            self.settings.logs_dir
             / (self.agenda.id or "")
             / f"{path_segment(state.name)}.{attempt}.log"
         )
@@ -357,7 +358,7 @@ class AgendaRunner:
         self._emit(RunEvent("op_started", state.name, total=len(self._states)))
         try:
             if entry.resident:
-                outcome = await self._run_resident(state, entry, payload, place)
+                outcome = await self._run_resident(state, entry, payload, place, log_path)
             else:
                 outcome = await self._run_launched(
                     state, entry, payload, place, attempt, attempt_id, log_path
@@ -379,7 +380,12 @@ class AgendaRunner:
         self._record_outcome(state, outcome, attempt_id)
 
     async def _run_resident(
-        self, state: OpState, entry: HandlerEntry, payload: Any, place: AttemptPlace
+        self,
+        state: OpState,
+        entry: HandlerEntry,
+        payload: Any,
+        place: AttemptPlace,
+        log_path: Path,
     ) -> Outcome:
         handler_ref = entry.handler or ""
         function = self._handlers.get(handler_ref)
@@ -398,6 +404,8 @@ class AgendaRunner:
             external_launch=self.external_launch,
             on_progress=on_progress,
             env=self._resident_env(state, entry),
+            timeout=op_timeout(entry, state.operation),
+            log_path=log_path,
         )
 
     def _resident_env(self, state: OpState, entry: HandlerEntry) -> dict[str, str]:

@@ -73,6 +73,8 @@ class OpState:
     tries: int = 0  # attempts in this run (the retry policy counts these; `attempts` spans reruns)
     last_output: float = 0.0
     silenced: float | None = None  # the silence timeout that stopped the attempt
+    stop_event: Any = None  # a running resident attempt's threading.Event: set to stop it
+    stop_why: str | None = None  # why it was set: "cancelled" or "timeout"
 
     @property
     def name(self) -> str:

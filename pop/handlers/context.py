@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
 import traceback
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -75,6 +76,7 @@ class HandlerContext:
         "operation_name",
         "payload",
         "raw_payload_text",
+        "stop_event",
         "work_dir",
     )
 
@@ -90,8 +92,10 @@ class HandlerContext:
         work_dir: Path | None = None,
         op_dir: Path | None = None,
         log: Callable[[str], None] | None = None,
+        stop_event: threading.Event | None = None,
     ) -> None:
         self._reporter = reporter
+        self.stop_event = stop_event
         self.launch_data = launch_data
         self.payload = payload
         self.raw_payload_text = raw_payload
@@ -227,6 +231,12 @@ class HandlerContext:
 
     # -- external binaries --------------------------------------------------------------------
 
+    @property
+    def stopping(self) -> bool:
+        """True once the executor asked this (resident) run to stop: cancel or timeout. Long
+        handlers check it between steps; ``launch_external`` stops its launch by itself."""
+        return self.stop_event is not None and self.stop_event.is_set()
+
     def external_settings(self, name: str) -> dict[str, Any]:
         """The registry's launch settings for external binary ``name`` (``cpus``, ``image``), from
         ``POP_EXTERNAL``; empty when the registry declares none."""
@@ -288,6 +298,7 @@ class HandlerContext:
             cpus=cpus,
             timeout_seconds=timeout_seconds,
             on_line=on_line,
+            stop=self.stop_event,
         )
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import re
 import shlex
+import threading
 import uuid
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
@@ -22,10 +23,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from pop.runtimes.base import Launcher, LaunchSpec
+    from pop.runtimes.base import Handle, Launcher, LaunchSpec
 
 # The same value as pop.runtimes.base.EXITED (not imported, to keep handler start-up light).
 EXITED = "exited"
+CANCELLED = "cancelled"
 TAIL_LINES = 10
 _NAME_UNSAFE = re.compile(r"[^a-z0-9-]+")
 
@@ -77,16 +79,21 @@ def run_external(
     cpus: float = 1.0,
     timeout_seconds: float | None = None,
     on_line: Callable[[str], None] | None = None,
+    stop: threading.Event | None = None,
 ) -> ExternalResult:
     """Launch ``argv`` on the ``launch_type`` runtime, wait for it and return how it ended.
 
     Synchronous (runs its own event loop; do not call it from a running loop). Every output line
-    goes to ``on_line``; the work directory, when given, is mounted at its own path.
+    goes to ``on_line``; the work directory, when given, is mounted at its own path. Setting
+    ``stop`` (the executor does, for a resident op that is cancelled or timed out) cancels the
+    launch; the result then says ``cancelled``.
     """
     from pop.runtimes import create_launcher
     from pop.runtimes.base import LaunchSpec, Mount
 
     command = [str(arg) for arg in argv]
+    if stop is not None and stop.is_set():
+        return ExternalResult(exit_code=None, reason=CANCELLED, argv=tuple(command))
     if cwd is not None:
         cwd.mkdir(parents=True, exist_ok=True)  # resident handlers get their folder on first use
     mounts = [Mount(source=str(work_dir), target=str(work_dir))] if work_dir else []
@@ -101,14 +108,24 @@ def run_external(
         timeout_seconds=timeout_seconds,
     )
     launcher = create_launcher(launch_type)
-    return asyncio.run(_launch_and_follow(launcher, spec, on_line))
+    return asyncio.run(_launch_and_follow(launcher, spec, on_line, stop))
 
 
 READ_GRACE_SECONDS = 2.0
+STOP_POLL_SECONDS = 0.1
+
+
+async def _watch_stop(stop: threading.Event, handle: Handle) -> None:
+    while not stop.is_set():
+        await asyncio.sleep(STOP_POLL_SECONDS)
+    await handle.cancel()
 
 
 async def _launch_and_follow(
-    launcher: Launcher, spec: LaunchSpec, on_line: Callable[[str], None] | None
+    launcher: Launcher,
+    spec: LaunchSpec,
+    on_line: Callable[[str], None] | None,
+    stop: threading.Event | None = None,
 ) -> ExternalResult:
     tail: deque[str] = deque(maxlen=TAIL_LINES)
     try:
@@ -124,7 +141,12 @@ async def _launch_and_follow(
             # Follow output beside wait(): a background child that keeps the pipes open must
             # not keep a finished program "running"; cleanup() ends the stream after exit.
             reader = asyncio.ensure_future(follow())
-            status = await handle.wait()
+            watcher = asyncio.ensure_future(_watch_stop(stop, handle)) if stop else None
+            try:
+                status = await handle.wait()
+            finally:
+                if watcher is not None:
+                    watcher.cancel()
             try:
                 await asyncio.wait_for(asyncio.shield(reader), READ_GRACE_SECONDS)
             except TimeoutError:

@@ -14,6 +14,7 @@ permanently with "Failed to translate payload to <Model>: ...". ``startedTime`` 
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,6 +66,7 @@ def run_resident(
     env: Mapping[str, str] | None = None,
     external_launch_type: str = "local",
     on_log: Callable[[str], None] | None = None,
+    stop_event: threading.Event | None = None,
 ) -> ResidentOutcome:
     """Run ``func`` on ``payload`` (the op payload, references resolved) in this thread.
 
@@ -84,6 +86,7 @@ def run_resident(
         work_dir=work_dir,
         op_dir=op_dir,
         log=on_log,
+        stop_event=stop_event,
     )
     model = payload_model_of(func)
     prefix = RESIDENT_FAILURE + operation_name

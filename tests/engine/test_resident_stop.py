@@ -1,0 +1,111 @@
+"""Resident handlers that run external binaries: a timeout or a cancel stops the binary (a real
+process), the op fails saying which, and the handler's log lines go to the attempt's log file."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from pop.engine.executor import AgendaRunner, RunOptions
+from pop.runtimes.fake import FakeLauncher
+from pop.store import Store
+from tests.engine.helpers import make_registry, make_settings, run_agenda
+
+# the op itself runs resident; its external binary is a real local process
+LOCAL_EXTERNALS = RunOptions(launch="fake", external_launch="local")
+RESIDENT_SAMPLE = {"residentSample": {"handler": "pop.handlers.sample:run", "resident": True}}
+
+
+def sleeper(pid_file: Path, **extra: Any) -> dict[str, Any]:
+    """A resident op whose external command records its pid, then sleeps for a minute."""
+    script = f"echo $$ > {pid_file}; exec sleep 60"
+    return {
+        "name": "slow",
+        "type": "residentSample",
+        "payload": {
+            "actions": [
+                {"action": "externalExecute", "paramsMap": {"externalArgs": ["sh", "-c", script]}}
+            ]
+        },
+        **extra,
+    }
+
+
+def process_gone(pid: int, within: float = 5.0) -> bool:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def wait_for_file(path: Path, within: float = 10.0) -> None:
+    deadline = time.monotonic() + within
+    while not (path.exists() and path.read_text().strip()):
+        assert time.monotonic() < deadline, f"{path} never appeared"
+        time.sleep(0.02)
+
+
+def test_a_resident_op_past_its_timeout_stops_its_external_binary(tmp_path: Path) -> None:
+    pid_file = tmp_path / "pid"
+    agenda = {"operations": [sleeper(pid_file, params={"timeoutSeconds": 1})]}
+    started = time.monotonic()
+    run = run_agenda(
+        tmp_path,
+        agenda,
+        FakeLauncher(),
+        registry=make_registry(tmp_path, RESIDENT_SAMPLE),
+        options=LOCAL_EXTERNALS,
+    )
+    assert time.monotonic() - started < 20
+    assert run.progress.failed
+    messages = [event.message for event in run.op("slow").diagnostic_events]
+    assert "operation 'slow' timed out after 1 s" in messages
+    assert run.attempts("slow")[0]["outcome"] == "timeout"
+    assert process_gone(int(pid_file.read_text()))
+
+
+def test_cancelling_stops_a_resident_ops_external_binary(tmp_path: Path) -> None:
+    pid_file = tmp_path / "pid"
+    agenda = {"operations": [sleeper(pid_file)]}
+
+    async def cancel_when_started(runner: AgendaRunner, store: Store, agenda_id: str) -> None:
+        await asyncio.to_thread(wait_for_file, pid_file)
+        runner.cancel("cancelled by the test")
+
+    run = run_agenda(
+        tmp_path,
+        agenda,
+        FakeLauncher(),
+        registry=make_registry(tmp_path, RESIDENT_SAMPLE),
+        options=LOCAL_EXTERNALS,
+        during=cancel_when_started,
+    )
+    assert run.progress.failed
+    messages = [event.message for event in run.op("slow").diagnostic_events]
+    assert "operation 'slow' was cancelled" in messages
+    assert process_gone(int(pid_file.read_text()))
+
+
+def test_resident_log_lines_go_to_the_attempts_log_file(tmp_path: Path) -> None:
+    agenda = {
+        "operations": [
+            {"name": "say", "type": "logMessages", "payload": {"logMessages": ["first", "second"]}},
+            {"name": "quiet", "type": "noop", "payload": {}},
+        ]
+    }
+    settings = make_settings(tmp_path)
+    run = run_agenda(tmp_path, agenda, FakeLauncher(), settings=settings)
+    assert run.progress.succeeded
+    log_path = Path(run.attempts("say")[0]["logPath"])
+    text = log_path.read_text()
+    assert "first" in text and "second" in text
+    assert log_path.parent.parent == settings.logs_dir
+    # a resident op that logs nothing leaves no file behind
+    assert not Path(run.attempts("quiet")[0]["logPath"]).exists()
