@@ -208,16 +208,40 @@ def watch(fetch: Any, *, interval: float = 0.5) -> AgendaProgress:
         parts: list[Any] = [progress_table(progress)]
         for op in progress.operation_progress or []:
             if getattr(op.processing_state, "value", None) == "EXECUTING":
-                parts.append(Text(f"{op.operation}  {op.percent_complete or 0:.0f}%"))
+                message = op.processing_state_message or ""
+                parts.append(Text(f"{op.operation}  {op.percent_complete or 0:.0f}%  {message}"))
                 parts.append(ProgressBar(total=100, completed=op.percent_complete or 0, width=40))
         return Group(*parts)
 
     progress: AgendaProgress = fetch()
+    if not sys.stdout.isatty():
+        return _watch_lines(fetch, progress, interval)
     with Live(view(progress), refresh_per_second=4, transient=False) as live:
         while getattr(progress.processing_state, "value", None) != "COMPLETE":
             time.sleep(interval)
             progress = fetch()
             live.update(view(progress))
+    return progress
+
+
+def _watch_lines(fetch: Any, progress: AgendaProgress, interval: float) -> AgendaProgress:
+    """``--watch`` into a pipe or file: one line whenever a running op's percent or message
+    moves (``HH:MM:SS op percent% message``), then the final table."""
+    seen: dict[str, tuple[float, str]] = {}
+    while True:
+        for op in progress.operation_progress or []:
+            if getattr(op.processing_state, "value", None) != "EXECUTING":
+                continue
+            now = (round(op.percent_complete or 0.0, 1), op.processing_state_message or "")
+            if seen.get(op.operation or "") != now:
+                seen[op.operation or ""] = now
+                stamp = time.strftime("%H:%M:%S")
+                print(f"{stamp} {op.operation} {now[0]:.1f}% {now[1]}".rstrip(), flush=True)
+        if getattr(progress.processing_state, "value", None) == "COMPLETE":
+            break
+        time.sleep(interval)
+        progress = fetch()
+    print_progress(progress)
     return progress
 
 
