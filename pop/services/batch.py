@@ -201,6 +201,9 @@ class BatchRunner:
         await self.launcher.check()
         report.started = time.monotonic()
         todo = [item for item in report.items if not item.finished and item.agenda_id]
+        for item in todo:
+            if item.action == RESUME:
+                await self._take_back(item)
         slots = asyncio.Semaphore(self.concurrency)
 
         async def one(item: BatchItem) -> None:
@@ -217,6 +220,16 @@ class BatchRunner:
             report.ended = time.monotonic()
             self._changed(report)
         return report
+
+    async def _take_back(self, item: BatchItem) -> None:
+        """An agenda whose earlier batch process died (``kill -9``, a reboot) still holds that
+        process's lease: reclaim it now (stop its launches, end its attempts ``lost``, queue it
+        again) instead of waiting for the lease to lapse."""
+        from pop.services.reclaimer import owner_is_dead, reclaim_agenda_async
+
+        owner, _ = self.store.progress.lease_of(item.agenda_id or "")
+        if owner_is_dead(owner):
+            await reclaim_agenda_async(self.store, self.settings, item.agenda_id or "")
 
     async def _run_item(self, item: BatchItem, report: BatchReport) -> None:
         def observe(event: RunEvent) -> None:

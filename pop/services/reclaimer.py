@@ -34,6 +34,8 @@ is reported ``skipped``.
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -116,6 +118,48 @@ async def reclaim_once_async(
         for launcher in launchers.values():
             await launcher.close()
     return results
+
+
+async def reclaim_agenda_async(
+    store: Store, settings: Settings, agenda_id: str
+) -> ReclaimResult | None:
+    """Reclaim one agenda now, however long its lease still runs: for a caller that knows the
+    lease owner is dead (``pop batch`` resuming after its earlier run was killed). None when
+    the agenda holds no lease and is not EXECUTING."""
+    cutoff = now_ms() + FOREVER_MS
+    launchers: dict[str, Launcher] = {}
+    try:
+        for candidate in store.progress.reclaim_candidates(cutoff):
+            if candidate["agendaId"] == agenda_id:
+                return await _reclaim(store, settings, candidate, cutoff, launchers)
+    finally:
+        for launcher in launchers.values():
+            await launcher.close()
+    return None
+
+
+def owner_is_dead(owner: str | None) -> bool:
+    """Whether a lease owner id (``host:pid:random``) names a process of this host that no
+    longer exists. Owners on other hosts are never judged dead here."""
+    if not owner:
+        return False
+    host, _, rest = owner.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+FOREVER_MS = 10 * 365 * 24 * 3600 * 1000
 
 
 async def _reclaim(

@@ -9,6 +9,7 @@ import json
 import os
 import sqlite3
 import subprocess
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -234,3 +235,40 @@ def test_the_library_api_reports_progress_as_it_goes(
     assert report.eta_seconds() == 0.0 or report.eta_seconds() is not None
     assert all(item.seconds is not None and item.seconds > 0 for item in report.items)
     assert os.path.isabs(report.items[0].input)
+
+
+def test_after_kill_9_the_next_run_takes_the_agendas_back_at_once(
+    start_pop: Callable[..., subprocess.Popen[str]],
+    run_pop: RunPop,
+    workspace: Path,
+    pop_home: Path,
+    wait_for: Callable[..., Any],
+) -> None:
+    """The batch process dies while its agendas run; the next run does not wait for their
+    leases to lapse: it reclaims them (their launches stopped) and resumes the same agendas."""
+    slow = dict(HANDLERS["handlers"])
+    slow["hold"] = {"command": ["sh", "-c", "sleep 30"], "cpuMinRequestCount": "1.0"}
+    (workspace / "slow.yaml").write_text(yaml.safe_dump({"handlers": slow}))
+    args = ("batch", "--registry", str(workspace / "slow.yaml"), str(workspace / "hold.json"))
+    first = start_pop(*args, "media", "--glob", "clip[01].mov", "--link-id", "K", "-q")
+
+    def both_running() -> bool:
+        try:
+            return len(op_attempts(pop_home)) == 2
+        except sqlite3.Error:  # not created yet
+            return False
+
+    wait_for(both_running, what="both agendas running")
+    first.kill()
+    first.wait(timeout=10)
+
+    fast = ("batch", "--registry", str(workspace / "registry.yaml"), str(workspace / "hold.json"))
+    started = time.monotonic()
+    again = run_pop(*fast, "media", "--glob", "clip[01].mov", "--link-id", "K", "--json")
+    assert again.returncode == 0, again.stderr
+    assert time.monotonic() - started < 20  # no waiting for the 30 s leases
+    report = json.loads(again.stdout)
+    assert [item["state"] for item in report["items"]] == ["succeeded", "succeeded"]
+    assert len(agenda_rows(pop_home)) == 2  # resumed, not duplicated
+    lost = [row for row in op_attempts(pop_home) if row["outcome"] == "lost"]
+    assert len(lost) == 2
