@@ -3,8 +3,10 @@
 Layer: handlers. Registered as ``analysis`` (``pop.handlers.media.analysis:run``); probing runs
 in-process with PyAV.
 
-Payload: ``{"inputs": ["path or file:// URL", ...]}``. Every input is checked to exist before
-any is probed (PermanentError naming the missing ones). Output::
+Payload: ``{"inputs": ["path, file:// or http(s):// URL", ...]}``. Every local input is checked
+to exist before anything else (PermanentError naming the missing ones); http(s) inputs are then
+downloaded into the op's folder (:mod:`.inputs`; the first half of the percent), probed, and
+deleted when the op ends. Output::
 
     {"inputs": [{"url", "container", "duration", "size", "bitrate"}],
      "inputStreams": {"video": [{"index", "input", "params": {"codec", "width", "height",
@@ -14,6 +16,8 @@ any is probed (PermanentError naming the missing ones). Output::
 
 ``index`` is the stream's index in its file and ``input`` the file's position in ``inputs``;
 durations are seconds, so ``@<analysis.out::/inputStreams/video/0/params/duration>`` is a number.
+``rotation`` is the clockwise turn a player applies (90 for a portrait phone recording; width and
+height are the coded ones); ``frameRate`` is the average rate, also for a variable frame rate.
 """
 
 from __future__ import annotations
@@ -24,9 +28,11 @@ from pydantic import Field
 
 from pop.handlers import handler
 from pop.handlers.context import HandlerContext
-from pop.handlers.media.inputs import existing_files
+from pop.handlers.media.inputs import DownloadProgress, fetched_inputs, is_remote
 from pop.handlers.media.probe import probe
 from pop.models import WireModel
+
+DOWNLOAD_SHARE = 50.0  # percent of the op the downloads of http(s) inputs stand for
 
 
 class AnalysisPayload(WireModel):
@@ -39,14 +45,22 @@ class AnalysisPayload(WireModel):
 def run(ctx: HandlerContext) -> Any:
     """Probe every input; the result in the shape above."""
     payload: AnalysisPayload = ctx.payload
-    paths = existing_files(payload.inputs)
+    count = len(payload.inputs)
+    probe_start = DOWNLOAD_SHARE if any(is_remote(url) for url in payload.inputs) else 0.0
     inputs: list[dict[str, Any]] = []
     video: list[dict[str, Any]] = []
     audio: list[dict[str, Any]] = []
-    for position, (url, path) in enumerate(zip(payload.inputs, paths, strict=True)):
-        result = probe(path, url=url)
-        inputs.append(result.input)
-        video.extend({**stream, "input": position} for stream in result.video)
-        audio.extend({**stream, "input": position} for stream in result.audio)
-        ctx.progress((position + 1) / len(paths) * 100, f"probed {url}")
+    with fetched_inputs(
+        payload.inputs,
+        folder=ctx.op_dir,
+        on_progress=DownloadProgress(ctx.progress, count=count, span=(0.0, probe_start)),
+        should_stop=lambda: ctx.stopping,
+    ) as paths:
+        for position, (url, path) in enumerate(zip(payload.inputs, paths, strict=True)):
+            result = probe(path, url=url)
+            inputs.append(result.input)
+            video.extend({**stream, "input": position} for stream in result.video)
+            audio.extend({**stream, "input": position} for stream in result.audio)
+            percent = probe_start + (position + 1) / count * (100.0 - probe_start)
+            ctx.progress(percent, f"probed {url}")
     return {"inputs": inputs, "inputStreams": {"video": video, "audio": audio}}

@@ -36,8 +36,6 @@ from pop.handlers.media.progress import ProgressParser
 from pop.handlers.media.thumbnail import IMAGE_FORMATS, image_output_argv
 from pop.models import WireModel
 
-FFMPEG_CPUS = 1.0
-
 
 class FilmstripPayload(WireModel):
     """The filmstrip handler's payload: one input, the interval, tile width, columns, format."""
@@ -115,7 +113,7 @@ def run(ctx: HandlerContext) -> Any:
         elif update.percent is not None:
             ctx.progress(update.percent, f"filmstrip: {update.message()}")
 
-    result = ctx.launch_external(argv, name="ffmpeg", cpus=FFMPEG_CPUS, on_line=on_line)
+    result = ctx.launch_external(argv, name="ffmpeg", on_line=on_line)
     if not result.ok or not temporary.is_file():
         temporary.unlink(missing_ok=True)
         raise HandlerError(f"Filmstrip: {result.describe()}")

@@ -111,16 +111,19 @@ def _audio(stream: Any, duration: float | None) -> dict[str, Any]:
 
 
 def _rotation(container: Any, stream: Any) -> float:
-    """Degrees the display matrix rotates by: from the ``rotate`` tag, else the first frame."""
+    """Degrees clockwise a player turns the coded picture to show it upright (0, 90, 180, 270):
+    the convention of the ``rotate`` tag phones write (90 for a portrait recording). From that
+    tag when the demuxer exports it, else from the first frame's display matrix (which libav
+    gives counter-clockwise, hence the sign change)."""
     tag = stream.metadata.get("rotate")
     if tag:
         try:
-            return float(tag)
+            return float(tag) % 360
         except ValueError:
             pass
     try:
         for frame in container.decode(stream):
-            return float(getattr(frame, "rotation", 0) or 0)
+            return float(-(getattr(frame, "rotation", 0) or 0) % 360)
     except av.error.FFmpegError as exc:
         raise ProbeError(f"Cannot decode video stream {stream.index}: {exc}") from exc
     return 0.0

@@ -1,52 +1,69 @@
 """The ``transcode`` handler: one input to one or more renditions, each probed and checked.
 
 Layer: handlers. Registered as ``transcode`` (``pop.handlers.media.transcode:run``). ffmpeg runs
-through ``ctx.launch_external`` (one run per rendition) with ``-progress pipe:1 -nostats``; its
-progress becomes percent (of the whole op, against the probed input duration), fps and speed.
+through ``ctx.launch_external`` (one run per rendition, plus one per rendition for picture QC)
+with ``-progress pipe:1 -nostats``; its progress becomes percent (of the whole op, against the
+probed input duration), fps and speed. The CPUs an ffmpeg run gets come from the registry's
+``external.ffmpeg`` settings.
 
 Payload::
 
-    {"input": "path or file:// URL",
+    {"input": "path, file:// or http(s):// URL", "audioTrack": 0, "qc": {"ssim": 0.95},
      "renditions": [{"name": "360p", "width": 640, "height": 360, "videoCodec": "h264",
                      "crf": 23, "videoBitrate": "800k", "preset": "veryfast", "fps": null,
-                     "audioCodec": "aac", "audioBitrate": "128k"}]}
+                     "audioCodec": "aac", "audioBitrate": "128k", "audioTrack": null,
+                     "qc": null}]}
 
 ``videoCodec`` is h264, h265, vp9 or av1 (libx264, libx265, libvpx-vp9, libsvtav1; PermanentError
 when the ffmpeg build lacks the encoder); ``audioCodec`` aac or opus. Give one of width/height to
-keep the aspect ratio. Each rendition is written to ``<op_dir>/<name>.tmp.mp4`` and renamed to
-``<op_dir>/<name>.mp4`` once it passed QC: duration within one frame (1/fps, at least 0.05 s) of
-the input, and no empty stream. Output: ``{"renditions": [{"name", "path", "size", "duration",
-"params": {"video": {...}, "audio": {...}}}]}`` with the probed params of the analysis handler.
+keep the aspect ratio; sizes apply to the displayed (autorotated) picture. ``audioTrack`` picks
+the n-th audio stream of the input (0-based; default 0), a rendition's value overriding the
+payload's. ``qc`` (payload default, a rendition's own replacing it) sets SSIM/VMAF thresholds
+(:mod:`.qc`). An http(s) input is downloaded first (:mod:`.inputs`; the first 10% of the
+percent). Each rendition is written to ``<op_dir>/<name>.tmp.<ext>`` (``mp4``, or ``m4a`` when
+the input has no video) and renamed to ``<op_dir>/<name>.<ext>`` once it passed QC: duration
+within one frame (1/fps, at least 0.05 s) of the input, no empty stream, and the QC thresholds.
+Output: ``{"renditions": [{"name", "path", "size", "duration", "params": {"video": {...},
+"audio": {...}}, "qc": {"ssim": 0.98}}]}`` with the probed params of the analysis handler
+(``qc`` only when thresholds were given; empty for a rendition without video), and
+``"timings": {"download", "probe", "ffmpeg", "qc"}``: seconds spent on each (the benchmarks break
+pop's overhead down with it).
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, PositiveInt, field_validator, model_validator
+from pydantic import Field, NonNegativeInt, PositiveInt, field_validator, model_validator
 
 from pop.errors import HandlerError, PermanentError
 from pop.handlers import handler
 from pop.handlers.context import HandlerContext
+from pop.handlers.media import capabilities, qc
 from pop.handlers.media.ffmpeg import find_ffmpeg
-from pop.handlers.media.inputs import existing_files
+from pop.handlers.media.inputs import DownloadProgress, fetched_inputs, is_remote
 from pop.handlers.media.probe import ProbeResult, probe
 from pop.handlers.media.progress import ProgressParser
+from pop.handlers.media.qc import QcThresholds
 from pop.models import WireModel
 
 VIDEO_ENCODERS = {"h264": "libx264", "h265": "libx265", "vp9": "libvpx-vp9", "av1": "libsvtav1"}
 AUDIO_ENCODERS = {"aac": "aac", "opus": "libopus"}
 PRESET_ENCODERS = {"libx264", "libx265"}
 MIN_DURATION_TOLERANCE = 0.05
-FFMPEG_CPUS = 2.0
+DOWNLOAD_SHARE = 10.0  # percent of the op a download of an http(s) input stands for
 _BITRATE = re.compile(r"^[0-9]+(\.[0-9]+)?[kKmM]?$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
 class Rendition(WireModel):
-    """One output: its file name (without extension), size, codecs and rate control."""
+    """One output: its file name (without extension), size, codecs, rate control, audio track
+    and QC thresholds."""
 
     name: str
     width: PositiveInt | None = None
@@ -58,6 +75,8 @@ class Rendition(WireModel):
     fps: float | None = Field(default=None, gt=0)
     audio_codec: Literal["aac", "opus"] = "aac"
     audio_bitrate: str | None = "128k"
+    audio_track: NonNegativeInt | None = None
+    qc: QcThresholds | None = None
 
     @field_validator("name")
     @classmethod
@@ -81,10 +100,13 @@ class Rendition(WireModel):
 
 
 class TranscodePayload(WireModel):
-    """The transcode handler's payload: one input and its renditions (unique names)."""
+    """The transcode handler's payload: one input, its renditions (unique names), and the
+    defaults the renditions may override (audio track, QC thresholds)."""
 
     input: str
     renditions: list[Rendition] = Field(min_length=1)
+    audio_track: NonNegativeInt | None = None
+    qc: QcThresholds | None = None
 
     @model_validator(mode="after")
     def _unique_names(self) -> TranscodePayload:
@@ -93,54 +115,109 @@ class TranscodePayload(WireModel):
             raise ValueError("rendition names must be unique")
         return self
 
+    def audio_track_of(self, rendition: Rendition) -> int | None:
+        """The rendition's audio track, else the payload's; None when neither says."""
+        return rendition.audio_track if rendition.audio_track is not None else self.audio_track
+
+    def thresholds_of(self, rendition: Rendition) -> dict[str, float]:
+        """The rendition's QC thresholds, else the payload's; {} for no picture QC."""
+        chosen = rendition.qc or self.qc
+        return chosen.metrics() if chosen else {}
+
 
 @handler(payload_model=TranscodePayload)
 def run(ctx: HandlerContext) -> Any:
     """Transcode the input to every rendition, probe and check each, publish by rename."""
     payload: TranscodePayload = ctx.payload
-    (source,) = existing_files([payload.input])
-    source_probe = probe(source, url=payload.input)
     ffmpeg = find_ffmpeg()
-    _check_encoders(ctx, ffmpeg, payload.renditions)
-    out_dir = ctx.op_dir or Path.cwd()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    outputs = []
-    for position, rendition in enumerate(payload.renditions):
-        outputs.append(
-            _transcode_one(
-                ctx,
-                ffmpeg,
-                source,
-                source_probe,
-                rendition,
-                out_dir=out_dir,
-                share=(position, len(payload.renditions)),
+    remote = is_remote(payload.input)
+    timings = dict.fromkeys(("download", "probe", "ffmpeg", "qc"), 0.0)
+    started = time.perf_counter()
+    download_progress = DownloadProgress(ctx.progress, count=1, span=(0.0, DOWNLOAD_SHARE))
+    with fetched_inputs(
+        [payload.input],
+        folder=ctx.op_dir,
+        on_progress=download_progress,
+        should_stop=lambda: ctx.stopping,
+    ) as (source,):
+        timings["download"] = time.perf_counter() - started
+        with _timed(timings, "probe"):
+            source_probe = probe(source, url=payload.input)
+        _check_audio_tracks(payload, source_probe)
+        _check_capabilities(ctx, ffmpeg, payload, has_video=bool(source_probe.video))
+        out_dir = ctx.op_dir or Path.cwd()
+        out_dir.mkdir(parents=True, exist_ok=True)
+        start = DOWNLOAD_SHARE if remote else 0.0
+        outputs = []
+        for position, rendition in enumerate(payload.renditions):
+            outputs.append(
+                _transcode_one(
+                    ctx,
+                    ffmpeg,
+                    (source, source_probe),
+                    rendition,
+                    payload=payload,
+                    out_dir=out_dir,
+                    share=(start, position, len(payload.renditions)),
+                    timings=timings,
+                )
             )
-        )
-    return {"renditions": outputs}
+    return {"renditions": outputs, "timings": {k: round(v, 4) for k, v in timings.items()}}
 
 
-def _check_encoders(ctx: HandlerContext, ffmpeg: str, renditions: list[Rendition]) -> None:
-    wanted = {VIDEO_ENCODERS[r.video_codec] for r in renditions}
-    wanted |= {AUDIO_ENCODERS[r.audio_codec] for r in renditions}
-    listed: list[str] = []
-    result = ctx.launch_external(
-        [ffmpeg, "-hide_banner", "-nostdin", "-encoders"], name="ffmpeg", on_line=listed.append
-    )
-    if not result.ok:
-        raise HandlerError(result.describe())
-    available = {line.split()[1] for line in listed if len(line.split()) > 1}
-    missing = sorted(wanted - available)
-    if missing:
-        raise PermanentError(f"This ffmpeg build ({ffmpeg}) has no encoder {', '.join(missing)}")
+@contextlib.contextmanager
+def _timed(timings: dict[str, float], key: str) -> Iterator[None]:
+    """Add the wall time of the block to ``timings[key]`` (seconds)."""
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        timings[key] += time.perf_counter() - started
+
+
+def _check_audio_tracks(payload: TranscodePayload, source_probe: ProbeResult) -> None:
+    tracks = len(source_probe.audio)
+    for rendition in payload.renditions:
+        track = payload.audio_track_of(rendition)
+        if track is not None and track >= tracks:
+            have = f"{tracks} audio track{'s' if tracks != 1 else ''}"
+            raise PermanentError(
+                f"Rendition {rendition.name}: audioTrack {track} does not exist "
+                f"(the input has {have}; tracks count from 0)"
+            )
+
+
+def _check_capabilities(
+    ctx: HandlerContext, ffmpeg: str, payload: TranscodePayload, *, has_video: bool
+) -> None:
+    renditions = payload.renditions
+    wanted = {AUDIO_ENCODERS[r.audio_codec] for r in renditions}
+    if has_video:
+        wanted |= {VIDEO_ENCODERS[r.video_codec] for r in renditions}
+    capabilities.require(ctx, ffmpeg, "encoders", wanted)
+    metrics = {metric for r in renditions for metric in payload.thresholds_of(r)}
+    if has_video and metrics:
+        filters = {qc.FILTERS[metric] for metric in metrics}
+        why = " (VMAF QC needs an ffmpeg built with --enable-libvmaf)" if "vmaf" in metrics else ""
+        capabilities.require(ctx, ffmpeg, "filters", filters, why=why)
 
 
 def ffmpeg_argv(
-    ffmpeg: str, source: Path, rendition: Rendition, output: Path, *, has_video: bool
+    ffmpeg: str,
+    source: Path,
+    rendition: Rendition,
+    output: Path,
+    *,
+    has_video: bool,
+    audio_track: int = 0,
+    language: str | None = None,
 ) -> list[str]:
-    """The ffmpeg command line for one rendition (progress on stdout, errors only on stderr)."""
+    """The ffmpeg command line for one rendition (progress on stdout, errors only on stderr).
+
+    ffmpeg's autorotation stays on: a rotated input is turned upright before ``scale``, so the
+    requested size is the displayed one and the output carries no rotation."""
     argv = [ffmpeg, "-hide_banner", "-nostdin", "-y", "-loglevel", "error", "-i", str(source)]
-    argv += ["-map", "0:v:0?", "-map", "0:a:0?", "-map_metadata", "-1"]
+    argv += ["-map", "0:v:0?", "-map", f"0:a:{audio_track}?", "-map_metadata", "-1"]
     if has_video:
         encoder = VIDEO_ENCODERS[rendition.video_codec]
         argv += ["-c:v", encoder, "-pix_fmt", "yuv420p"]
@@ -162,6 +239,8 @@ def ffmpeg_argv(
     argv += ["-c:a", AUDIO_ENCODERS[rendition.audio_codec]]
     if rendition.audio_bitrate:
         argv += ["-b:a", rendition.audio_bitrate]
+    if language:
+        argv += ["-metadata:s:a:0", f"language={language}"]
     argv += ["-f", "mp4", "-progress", "pipe:1", "-nostats", str(output)]
     return argv
 
@@ -169,17 +248,23 @@ def ffmpeg_argv(
 def _transcode_one(
     ctx: HandlerContext,
     ffmpeg: str,
-    source: Path,
-    source_probe: ProbeResult,
+    source_and_probe: tuple[Path, ProbeResult],
     rendition: Rendition,
     *,
+    payload: TranscodePayload,
     out_dir: Path,
-    share: tuple[int, int],
+    share: tuple[float, int, int],
+    timings: dict[str, float],
 ) -> dict[str, Any]:
-    position, count = share
-    temporary = out_dir / f"{rendition.name}.tmp.mp4"
-    final = out_dir / f"{rendition.name}.mp4"
+    source, source_probe = source_and_probe
+    start, position, count = share
+    extension = "mp4" if source_probe.video else "m4a"
+    temporary = out_dir / f"{rendition.name}.tmp.{extension}"
+    final = out_dir / f"{rendition.name}.{extension}"
     parser = ProgressParser(source_probe.duration)
+
+    def overall(fraction: float) -> float:
+        return start + (position + fraction) / count * (100.0 - start)
 
     def on_line(line: str) -> None:
         update = parser.feed(line)
@@ -188,21 +273,39 @@ def _transcode_one(
                 ctx.log(f"[ffmpeg {rendition.name}] {line}")
             return
         if update.percent is not None:
-            overall = (position + update.percent / 100) / count * 100
-            ctx.progress(overall, f"{rendition.name}: {update.message()}")
+            ctx.progress(overall(update.percent / 100), f"{rendition.name}: {update.message()}")
 
-    argv = ffmpeg_argv(ffmpeg, source, rendition, temporary, has_video=bool(source_probe.video))
-    result = ctx.launch_external(argv, name="ffmpeg", cpus=FFMPEG_CPUS, on_line=on_line)
+    track = payload.audio_track_of(rendition) or 0
+    language = source_probe.audio[track]["params"]["language"] if source_probe.audio else None
+    argv = ffmpeg_argv(
+        ffmpeg,
+        source,
+        rendition,
+        temporary,
+        has_video=bool(source_probe.video),
+        audio_track=track,
+        language=language,
+    )
+    with _timed(timings, "ffmpeg"):
+        result = ctx.launch_external(argv, name="ffmpeg", on_line=on_line)
     if not result.ok:
         temporary.unlink(missing_ok=True)
         raise HandlerError(f"Rendition {rendition.name}: {result.describe()}")
-    output_probe = probe(temporary)
-    problem = quality_problem(source_probe, output_probe, rendition)
-    if problem:
+    try:
+        with _timed(timings, "probe"):
+            output_probe = probe(temporary)
+        problem = quality_problem(source_probe, output_probe, rendition)
+        if problem:
+            raise PermanentError(f"QC failed for rendition {rendition.name}: {problem}")
+        with _timed(timings, "qc"):
+            scores = _picture_qc(
+                ctx, ffmpeg, source_and_probe, temporary, payload, rendition, overall
+            )
+    except BaseException:
         temporary.unlink(missing_ok=True)
-        raise PermanentError(f"QC failed for rendition {rendition.name}: {problem}")
+        raise
     temporary.replace(final)
-    return {
+    output: dict[str, Any] = {
         "name": rendition.name,
         "path": str(final),
         "size": final.stat().st_size,
@@ -212,6 +315,41 @@ def _transcode_one(
             "audio": output_probe.audio[0]["params"] if output_probe.audio else None,
         },
     }
+    if scores is not None:
+        output["qc"] = scores
+    return output
+
+
+def _picture_qc(
+    ctx: HandlerContext,
+    ffmpeg: str,
+    source_and_probe: tuple[Path, ProbeResult],
+    rendition_file: Path,
+    payload: TranscodePayload,
+    rendition: Rendition,
+    overall: Callable[[float], float],
+) -> dict[str, float] | None:
+    """The measured scores (checked against the thresholds); None when no QC was asked,
+    {} for a rendition without video."""
+    thresholds = payload.thresholds_of(rendition)
+    source, source_probe = source_and_probe
+    if not thresholds:
+        return None
+    if not source_probe.video:
+        return {}
+    names = ", ".join(qc.LABELS[metric] for metric in thresholds)
+    ctx.progress(overall(1.0), f"{rendition.name}: measuring {names} against the input")
+    scores = qc.measure(
+        ctx,
+        ffmpeg,
+        rendition_file,
+        source,
+        list(thresholds),
+        size=qc.displayed_size(source_probe.video[0]["params"]),
+        label=rendition.name,
+    )
+    qc.check(scores, thresholds, label=rendition.name)
+    return scores
 
 
 def quality_problem(source: ProbeResult, output: ProbeResult, rendition: Rendition) -> str | None:

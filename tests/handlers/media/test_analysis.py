@@ -1,4 +1,5 @@
-"""The analysis handler: probe shape and values, audio/video-only inputs, missing and corrupt."""
+"""The analysis handler: probe shape and values, audio/video-only inputs, missing and corrupt,
+http(s) inputs, and what real libraries hold (rotation, variable frame rate, audio tracks)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pop.handlers.media import analysis
 from pop.handlers.resident import ResidentOutcome, run_resident
 
 from ..conftest import RunHandler
-from .conftest import Media
+from .conftest import HttpMedia, Library, Media
 
 
 def analyse(*inputs: str) -> ResidentOutcome:
@@ -96,7 +97,53 @@ def test_a_corrupt_input_fails_quoting_the_decoder_error(media: Media) -> None:
     assert str(media.corrupt) in message and "Invalid data found when processing input" in message
 
 
-def test_http_inputs_are_not_supported_yet() -> None:
-    outcome = analyse("https://example.com/clip.mp4")
+def test_an_http_input_is_downloaded_probed_and_keeps_its_url(
+    media: Media, http_media: HttpMedia, tmp_path: Path
+) -> None:
+    url = http_media.url(media.clip)
+    seen: list[str] = []
+    outcome = run_resident(
+        analysis.run,
+        {"inputs": [str(media.audio_only), url]},
+        operation_name="analysis",
+        on_progress=lambda progress: seen.append(progress.processing_state_message or ""),
+        op_dir=tmp_path,
+    )
+    assert outcome.succeeded, outcome.progress
+    result: Any = outcome.result
+    assert [entry["url"] for entry in result["inputs"]] == [str(media.audio_only), url]
+    assert result["inputs"][1]["size"] == media.clip.stat().st_size
+    assert result["inputStreams"]["video"][0]["input"] == 1
+    assert any(message.startswith(f"downloading {url}: ") for message in seen)
+    assert list(tmp_path.iterdir()) == []  # the downloaded copy is gone
+
+
+def test_an_http_404_fails_permanently_naming_the_url_and_status(http_media: HttpMedia) -> None:
+    url = http_media.url("media0/gone.mp4")
+    outcome = analyse(url)
     assert outcome.permanent
-    assert "not supported yet" in outcome.progress.diagnostic_events[-1].message
+    message = outcome.progress.diagnostic_events[-1].message
+    assert message == f"Cannot download {url}: HTTP 404 File not found"
+
+
+def test_a_rotated_phone_clip_reports_rotation_90_and_its_coded_size(library: Library) -> None:
+    result: Any = analyse(str(library.rotated)).result
+    params = result["inputStreams"]["video"][0]["params"]
+    assert params["rotation"] == 90
+    assert (params["width"], params["height"]) == (320, 240)
+
+
+def test_a_variable_frame_rate_clip_reports_its_average_frame_rate(library: Library) -> None:
+    result: Any = analyse(str(library.vfr)).result
+    params = result["inputStreams"]["video"][0]["params"]
+    # 25 frames in the first second, 15 more over the next 1.16 s: 40 frames in 2.16 s
+    assert 12.5 < params["frameRate"] < 25
+    assert abs(params["frameRate"] - 40 / result["inputs"][0]["duration"]) < 0.5
+
+
+def test_every_audio_track_is_listed_with_its_language(library: Library) -> None:
+    result: Any = analyse(str(library.multi_audio)).result
+    tracks = result["inputStreams"]["audio"]
+    assert [track["index"] for track in tracks] == [1, 2]
+    assert [track["params"]["language"] for track in tracks] == ["eng", "fra"]
+    assert [track["params"]["channels"] for track in tracks] == [1, 2]
