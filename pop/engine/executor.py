@@ -116,6 +116,11 @@ class AgendaRunner:
 
     # -- public ---------------------------------------------------------------------------
 
+    @property
+    def stop_reason(self) -> str | None:
+        """Why the run was told to stop (cancel, interrupt, lease lost), None when it was not."""
+        return self._stop_reason
+
     def cancel(self, reason: str = "cancelled") -> None:
         """Stop starting ops and stop the running ones; the agenda ends failed with ``reason``."""
         if self._stop_reason is None:

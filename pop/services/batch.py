@@ -256,7 +256,7 @@ class BatchRunner:
             item.state = SUCCEEDED if final.succeeded else FAILED
             item.percent = 100.0 if final.succeeded else item.percent
             if not final.succeeded:
-                item.message = _first_diagnostic(final)
+                item.message = runner.stop_reason or _first_diagnostic(final)
         finally:
             item.ended = time.monotonic()
             self._runners.remove(runner)

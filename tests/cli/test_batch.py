@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sqlite3
 import subprocess
 import time
@@ -272,3 +273,41 @@ def test_after_kill_9_the_next_run_takes_the_agendas_back_at_once(
     assert len(agenda_rows(pop_home)) == 2  # resumed, not duplicated
     lost = [row for row in op_attempts(pop_home) if row["outcome"] == "lost"]
     assert len(lost) == 2
+
+
+def test_ctrl_c_stops_the_batch_with_exit_130_and_the_next_run_resumes_it(
+    start_pop: Callable[..., subprocess.Popen[str]],
+    run_pop: RunPop,
+    workspace: Path,
+    pop_home: Path,
+    wait_for: Callable[..., Any],
+) -> None:
+    slow = dict(HANDLERS["handlers"])
+    slow["hold"] = {"command": ["sh", "-c", "sleep 30"], "cpuMinRequestCount": "1.0"}
+    (workspace / "slow.yaml").write_text(yaml.safe_dump({"handlers": slow}))
+    first = start_pop(
+        "batch", "--registry", str(workspace / "slow.yaml"), str(workspace / "hold.json"),
+        "media", "--glob", "clip0.mov", "--link-id", "C", "--json",
+    )  # fmt: skip
+
+    def running() -> bool:
+        try:
+            return len(op_attempts(pop_home)) == 1
+        except sqlite3.Error:
+            return False
+
+    wait_for(running, what="the agenda running")
+    first.send_signal(signal.SIGINT)
+    stdout, _ = first.communicate(timeout=30)
+    assert first.returncode == 130
+    report = json.loads(stdout)
+    assert report["items"][0]["state"] == "failed"
+    assert "interrupted" in (report["items"][0]["message"] or "")
+
+    again = run_pop(
+        "batch", "--registry", str(workspace / "registry.yaml"), str(workspace / "hold.json"),
+        "media", "--glob", "clip0.mov", "--link-id", "C", "--json",
+    )  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    item = json.loads(again.stdout)["items"][0]
+    assert item["state"] == "succeeded" and item["agendaId"] == report["items"][0]["agendaId"]
