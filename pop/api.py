@@ -12,16 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import builtins
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydantic import ValidationError
-
 from pop.config import Settings
 from pop.engine.dag import validate_agenda
+from pop.engine.documents import parse_agenda, read_document
 from pop.engine.submission import Submission, prepare, store_submission
 from pop.errors import InputError, NotFoundError, PopError
 from pop.models import (
@@ -41,7 +39,7 @@ from pop.store import Store
 if TYPE_CHECKING:
     from pop.engine.executor import AgendaRunner, RunEvent, RunOptions
     from pop.scheduling.facility import Kind as FacilityKind
-    from pop.services.batch import BatchItem, BatchReport, BatchRunner
+    from pop.services.batch import BatchReport, BatchRunner
     from pop.services.daemon import DaemonOptions, DaemonReport, ExecutorDaemon
     from pop.services.reaper import ReapReport
     from pop.services.reclaimer import ReclaimResult
@@ -56,71 +54,6 @@ class OperationLog:
     attempt: int
     path: str | None
     tail: list[str]
-
-
-def read_document(source: str | Path, *, what: str = "agenda") -> Any:
-    """Parse a JSON (or YAML) file, ``-`` meaning stdin; InputError naming the problem."""
-    import sys
-
-    name = str(source)
-    try:
-        text = sys.stdin.read() if name == "-" else Path(source).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(f"{what} file not found: {name}") from None
-    except IsADirectoryError:
-        raise InputError(f"{what} file is a directory: {name}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read {what} file {name}: {exc}") from None
-    if name.endswith((".yaml", ".yml")):
-        import yaml
-
-        try:
-            return yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise InputError(f"{name}: malformed YAML: {exc}") from None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(
-            f"{name}: malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
-        ) from None
-
-
-def parse_agenda(document: Any, *, source: str = "agenda") -> Agenda:
-    if not isinstance(document, dict):
-        raise InputError(f"{source}: an agenda must be a JSON object")
-    try:
-        return Agenda.model_validate(document)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"])
-        raise InputError(f"{source}: {where}: {first['msg']}") from None
-
-
-def batch_inputs(inputs: builtins.list[str | Path], glob: str | None) -> builtins.list[Path]:
-    """The files of a batch, absolute, each once, in the order given: files as named; in each
-    directory (or the current one when no input is named) the files matching ``glob``."""
-    if not inputs and glob is None:
-        raise InputError("no input files", hint="name input files, or give --glob PATTERN")
-    found: builtins.list[Path] = []
-    for given in inputs or ["."]:
-        path = Path(given).expanduser()
-        if path.is_dir():
-            if glob is None:
-                raise InputError(
-                    f"{given} is a directory", hint="give --glob '*.mp4' to pick files"
-                )
-            found.extend(sorted(p for p in path.glob(glob) if p.is_file()))
-        elif path.is_file():
-            found.append(path)
-        else:
-            raise InputError(f"input file not found: {given}")
-    if not found:
-        raise InputError(f"no input files match {glob!r}")
-    unique: dict[Path, None] = {}
-    for path in found:
-        unique.setdefault(path.resolve(), None)
-    return builtins.list(unique)
 
 
 class Client:
@@ -499,39 +432,16 @@ class Client:
         ``link_id`` (default ``batch-<template fingerprint>``). An input whose agenda in the link
         already succeeded (same file size and time, same template) is skipped; one whose agenda
         failed or stopped is resumed. Every agenda is checked before any is stored."""
-        from pop.services.batch import (
-            NEW,
-            RESUME,
-            BatchItem,
-            BatchReport,
-            input_identity,
-            link_history,
-            plan_item,
-            template_fingerprint,
-        )
+        from pop.services.batch_plan import plan_batch
 
-        loaded = self._batch_template(template)
-        fingerprint = template_fingerprint(loaded)
-        link = link_id or f"batch-{fingerprint[:12]}"
-        history = link_history(self.store, link)
-        items = []
-        for path in batch_inputs(inputs, glob):
-            item = BatchItem(input=str(path), identity=input_identity(path, fingerprint))
-            plan_item(item, history.get(str(path), []))
-            items.append(item)
-        agendas = {
-            id(item): self._batch_agenda(loaded, item) for item in items if item.action == NEW
-        }
-        for item in items:
-            if item.action == NEW:
-                prepared, progress, operations = prepare(agendas[id(item)], link_id=link)
-                store_submission(self.store, prepared, progress, operations, queue=False)
-                item.agenda_id = prepared.id
-            elif item.action == RESUME:
-                current = self.store.progress.get(item.agenda_id or "", with_operations=False)
-                if current is not None and current.processing_state == ProcessingState.COMPLETE:
-                    self.rerun(item.agenda_id or "", keep=True, skip_execution=True)
-        return BatchReport(link_id=link, items=items)
+        return plan_batch(
+            self.store,
+            self._batch_template(template),
+            inputs,
+            glob=glob,
+            link_id=link_id,
+            check=self.load_agenda,
+        )
 
     def batch(
         self,
@@ -560,29 +470,20 @@ class Client:
         on_runner: Callable[[BatchRunner], None] | None = None,
     ) -> BatchReport:
         """Run a planned batch in this event loop (see :meth:`batch`)."""
-        import os
-
         from pop.engine.executor import RunOptions
-        from pop.runtimes import create_launcher
-        from pop.services.batch import BatchRunner
+        from pop.services.batch import run_batch
 
         options = options or RunOptions(concurrency=self.settings.default_concurrency)
-        launcher = create_launcher(options.launch, keep=options.keep)
-        runner = BatchRunner(
+        return await run_batch(
             self.store,
             self.registry,
-            launcher,
             self.settings,
+            report,
             options,
-            concurrency=concurrency or os.cpu_count() or 1,
-            on_change=on_change,
+            concurrency,
+            on_change,
+            on_runner,
         )
-        if on_runner is not None:
-            on_runner(runner)
-        try:
-            return await runner.run(report)
-        finally:
-            await launcher.close()
 
     def _batch_template(self, template: str | Path | Mapping[str, Any]) -> AgendaTemplate:
         """A template from a dict, a file, or the store (id, id prefix or title)."""
@@ -593,17 +494,6 @@ class Client:
         if Path(template).is_file():
             return parse_template(read_document(template, what="template"), source=str(template))
         return self.template_get(str(template))
-
-    def _batch_agenda(self, template: AgendaTemplate, item: BatchItem) -> Agenda:
-        from pop.engine.templates import expand_template
-
-        path = Path(item.input)
-        agenda = expand_template(template, {"input": str(path), "name": path.stem}, strict=True)
-        agenda.params = {**agenda.params, "externalId": str(path), "batch": item.identity}
-        try:
-            return self.load_agenda(agenda)
-        except InputError as exc:
-            raise InputError(f"{path}: {exc.message}", hint=exc.hint) from None
 
     # -- services (pop reclaim, pop retry, pop reap data) ---------------------------------
 

@@ -36,16 +36,20 @@ async def run_resident_attempt(
     log_path: Path | None = None,
 ) -> Outcome:
     """Run a resident handler on a worker thread inside the executor; ``on_progress`` is called
-    from that thread. The executor's cancel and ``timeout`` set the run's stop event, which
+    on the event loop. The executor's cancel and ``timeout`` set the run's stop event, which
     stops its external launches; its log lines go to ``log_path`` (opened on the first line)."""
     stop = threading.Event()
     state.stop_event, state.stop_why = stop, None
+    loop = asyncio.get_running_loop()
+
+    def progress_from_thread(progress: OperationProgress) -> None:  # on the worker thread
+        loop.call_soon_threadsafe(on_progress, progress)
 
     def time_out() -> None:
         state.stop_why = state.stop_why or "timeout"
         stop.set()
 
-    timer = asyncio.get_running_loop().call_later(timeout, time_out) if timeout else None
+    timer = loop.call_later(timeout, time_out) if timeout else None
     log = _LazyLog(log_path) if log_path is not None else None
     try:
         result = await asyncio.to_thread(
@@ -53,7 +57,7 @@ async def run_resident_attempt(
             function,
             payload,
             operation_name=state.name,
-            on_progress=on_progress,
+            on_progress=progress_from_thread,
             last_progress=state.prior,
             work_dir=place.work_dir,
             op_dir=place.op_dir,

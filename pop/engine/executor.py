@@ -27,11 +27,10 @@ from pop.engine.budget import CpuBudget, op_cpus
 from pop.engine.dag import deadlock_diagnostic, dependencies_of, unresolved_problem
 from pop.engine.generated import store_generated
 from pop.engine.launching import (
-    EXTERNAL_ENV,
     AttemptPlace,
     build_spec,
-    external_env_value,
     path_segment,
+    resident_env,
 )
 from pop.engine.lease import keep_lease
 from pop.engine.policy import (
@@ -41,6 +40,12 @@ from pop.engine.policy import (
     retry_policy,
     should_retry,
     silence_timeout,
+)
+from pop.engine.recording import (
+    write_agenda_end,
+    write_op_outcome,
+    write_op_progress,
+    write_op_retry,
 )
 from pop.engine.state import (
     DONE_FAILED,
@@ -396,34 +401,17 @@ class AgendaRunner:
         function = self._handlers.get(handler_ref)
         if function is None:
             function = self._handlers[handler_ref] = load_handler(handler_ref)
-        loop = asyncio.get_running_loop()
-
-        def on_progress(progress: OperationProgress) -> None:  # called on the worker thread
-            loop.call_soon_threadsafe(self._on_progress, state, progress)
-
         return await run_resident_attempt(
             function,
             payload,
             state,
             place,
             external_launch=self.external_launch,
-            on_progress=on_progress,
-            env=self._resident_env(state, entry),
+            on_progress=lambda progress: self._on_progress(state, progress),
+            env=resident_env(self.agenda, self.progress_id, state.name, entry),
             timeout=op_timeout(entry, state.operation),
             log_path=log_path,
         )
-
-    def _resident_env(self, state: OpState, entry: HandlerEntry) -> dict[str, str]:
-        """What a resident handler's ``ctx.launch_data`` sees: the ids and ``POP_EXTERNAL``."""
-        env = {
-            "AGENDA_ID": self.agenda.id or "",
-            "PROGRESS_ID": self.progress_id,
-            "OPERATION_NAME": state.name,
-            "CUSTOMER_ID": self.agenda.effective_customer_id or "",
-        }
-        if entry.external:
-            env[EXTERNAL_ENV] = external_env_value(entry)
-        return {key: value for key, value in env.items() if value}
 
     async def _run_launched(
         self,
@@ -480,16 +468,7 @@ class AgendaRunner:
         if now - state.last_write < self.settings.progress_interval_seconds:
             return
         state.last_write = now
-        with self.store.transaction():
-            self.store.progress.update_operation(
-                operation_progress_id(self.progress_id, state.name),
-                percent=state.percent,
-                message=progress.processing_state_message or "running",
-                params={**state.operation.params, **(progress.params or {})}
-                if progress.params
-                else None,
-            )
-            self.store.progress.update_agenda(self.progress_id, percent=self._percent())
+        write_op_progress(self.store, self.progress_id, state, progress, self._percent())
 
     def _expand(self, state: OpState, outcome: Outcome) -> Outcome:
         try:
@@ -520,26 +499,7 @@ class AgendaRunner:
             self._outputs[f"{state.name}.out"] = state.output
         else:
             self._failed = True
-        with self.store.transaction():
-            self.store.progress.update_operation(
-                operation_progress_id(self.progress_id, state.name),
-                state=ProcessingState.COMPLETE,
-                message=SUCCEEDED if outcome.succeeded else FAILED,
-                percent=100.0 if outcome.succeeded else state.percent,
-                completed_time=now_ms(),
-                result_payload=state.output if outcome.succeeded else None,
-                set_result=outcome.succeeded,
-                diagnostics=outcome.diagnostics,
-                params={**state.operation.params, **outcome.params} if outcome.params else None,
-                output_tail=outcome.output_tail,
-            )
-            self.store.attempts.end(
-                attempt_id,
-                outcome.outcome or (SUCCEEDED if outcome.succeeded else FAILED),
-                exit_code=outcome.exit_code,
-                message=outcome.diagnostics[0].message or "" if outcome.diagnostics else "",
-            )
-            self.store.progress.update_agenda(self.progress_id, percent=self._percent())
+        write_op_outcome(self.store, self.progress_id, state, outcome, attempt_id, self._percent())
         self._emit(
             RunEvent(
                 "op_finished",
@@ -566,21 +526,15 @@ class AgendaRunner:
         state.percent = 0.0
         first = outcome.diagnostics[0].message if outcome.diagnostics else "failed"
         message = f"attempt {state.attempts} failed; retrying in {delay:g} s"
-        with self.store.transaction():
-            self.store.attempts.end(
-                attempt_id,
-                outcome.outcome or FAILED,
-                exit_code=outcome.exit_code,
-                message=first or "",
-            )
-            self.store.progress.update_operation(
-                operation_progress_id(self.progress_id, state.name),
-                message=message,
-                percent=0.0,
-                diagnostics=outcome.diagnostics,
-                output_tail=outcome.output_tail,
-            )
-            self.store.progress.update_agenda(self.progress_id, percent=self._percent())
+        write_op_retry(
+            self.store,
+            self.progress_id,
+            state,
+            outcome,
+            attempt_id,
+            message=message,
+            percent=self._percent(),
+        )
         self._emit(RunEvent("op_retry", state.name, message=f"{message}: {first}"))
         return True
 
@@ -612,28 +566,18 @@ class AgendaRunner:
             self._states, self._conductor_diagnostics, self._stop_reason
         )
         succeeded = not diagnostics and all(s.status == DONE_OK for s in self._states)
-        with self.store.transaction():
-            owner, _ = self.store.progress.lease_of(self.agenda.id or "")
-            if owner != self.executor_id:
-                # The lease was taken over (reclaimed): the agenda is someone else's now.
-                return False
-            self.store.progress.update_agenda(
-                self.progress_id,
-                state=ProcessingState.COMPLETE,
-                message=SUCCEEDED if succeeded else FAILED,
-                percent=self._percent(),
-                completed_time=now_ms(),
-                add_diagnostics=diagnostics,
-            )
-            self.store.attempts.end(
-                agenda_attempt,
-                SUCCEEDED
-                if succeeded
-                else failure_kind(self._states, self._conductor_diagnostics, self._stop_reason),
-                message=diagnostics[0].message or "" if diagnostics else "",
-            )
-            self.store.progress.release_lease(self.agenda.id or "", self.executor_id)
-        return succeeded
+        kept = write_agenda_end(
+            self.store,
+            agenda_id=self.agenda.id or "",
+            progress_id=self.progress_id,
+            executor_id=self.executor_id,
+            agenda_attempt=agenda_attempt,
+            succeeded=succeeded,
+            diagnostics=diagnostics,
+            failure=failure_kind(self._states, self._conductor_diagnostics, self._stop_reason),
+            percent=self._percent(),
+        )
+        return succeeded and kept
 
     def _emit(self, event: RunEvent) -> None:
         if self.observer is not None:

@@ -89,6 +89,21 @@ def handler_env(
 EXTERNAL_ENV = "POP_EXTERNAL"
 
 
+def resident_env(
+    agenda: Agenda, progress_id: str, operation_name: str, entry: HandlerEntry
+) -> dict[str, str]:
+    """What a resident handler's ``ctx.launch_data`` sees: the ids and ``POP_EXTERNAL``."""
+    env = {
+        "AGENDA_ID": agenda.id or "",
+        "PROGRESS_ID": progress_id,
+        "OPERATION_NAME": operation_name,
+        "CUSTOMER_ID": agenda.effective_customer_id or "",
+    }
+    if entry.external:
+        env[EXTERNAL_ENV] = external_env_value(entry)
+    return {key: value for key, value in env.items() if value}
+
+
 def external_env_value(entry: HandlerEntry) -> str:
     """``POP_EXTERNAL``: how the handler's external binaries launch (cpus, image), as JSON."""
     return json.dumps(entry.external_settings(), separators=(",", ":"))

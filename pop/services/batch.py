@@ -14,19 +14,17 @@ is how a later run of the same batch recognises it.
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import json
+import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from pop.config import Settings
 from pop.engine.budget import CpuBudget
 from pop.engine.executor import AgendaRunner, RunEvent, RunOptions
 from pop.errors import PopError
-from pop.models import AgendaProgress, AgendaTemplate
+from pop.models import AgendaProgress
 from pop.registry import Registry
 from pop.runtimes.base import Launcher
 from pop.store import Store
@@ -39,25 +37,6 @@ SKIPPED, WAITING, RUNNING, SUCCEEDED, FAILED = (
     "failed",
 )
 NEW, RESUME = "new", "resume"
-
-
-def template_fingerprint(template: AgendaTemplate) -> str:
-    """A short hash of what the template would build (its agenda and static parameters)."""
-    document = template.to_wire()
-    stable = {key: document.get(key) for key in ("agenda", "staticParameters")}
-    text = json.dumps(stable, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def input_identity(path: Path, template: str) -> dict[str, Any]:
-    """What ``params.batch`` records for one input: path, size, mtime and template."""
-    stat = path.stat()
-    return {
-        "input": str(path),
-        "size": stat.st_size,
-        "mtimeNs": stat.st_mtime_ns,
-        "template": template,
-    }
 
 
 @dataclass
@@ -138,35 +117,6 @@ class BatchReport:
             "seconds": None if self.ended is None else round(self.ended - self.started, 3),
             "items": [item.to_json() for item in self.items],
         }
-
-
-def plan_item(item: BatchItem, earlier: Sequence[tuple[AgendaProgress, dict[str, Any]]]) -> None:
-    """Decide ``item.action`` from the agendas of the link with the same input (oldest first):
-    the newest one with the same file and template decides; none: a new agenda."""
-    for progress, identity in reversed(earlier):
-        if identity != item.identity:
-            continue
-        item.agenda_id = progress.agenda_id
-        if progress.succeeded:
-            item.action, item.state, item.percent = "skip", SKIPPED, 100.0
-            item.message = "already succeeded"
-        else:
-            item.action = RESUME
-        return
-    item.action = NEW
-
-
-def link_history(
-    store: Store, link_id: str
-) -> dict[str, list[tuple[AgendaProgress, dict[str, Any]]]]:
-    """The agendas of a link that a batch made, by input path (oldest first)."""
-    history: dict[str, list[tuple[AgendaProgress, dict[str, Any]]]] = {}
-    for progress in store.progress.list(link_id=link_id, with_operations=False):
-        agenda = store.agendas.get(progress.agenda_id or "")
-        identity = agenda.params.get("batch")
-        if isinstance(identity, dict) and isinstance(identity.get("input"), str):
-            history.setdefault(identity["input"], []).append((progress, identity))
-    return history
 
 
 class BatchRunner:
@@ -265,6 +215,38 @@ class BatchRunner:
     def _changed(self, report: BatchReport) -> None:
         if self.on_change is not None:
             self.on_change(report)
+
+
+async def run_batch(
+    store: Store,
+    registry: Registry,
+    settings: Settings,
+    report: BatchReport,
+    options: RunOptions,
+    concurrency: int | None = None,
+    on_change: Callable[[BatchReport], None] | None = None,
+    on_runner: Callable[[BatchRunner], None] | None = None,
+) -> BatchReport:
+    """Run a planned batch on the ``options.launch`` runtime, ``concurrency`` agendas at once
+    (default: the number of cores); ``on_runner`` gets the runner first (to cancel it)."""
+    from pop.runtimes import create_launcher
+
+    launcher = create_launcher(options.launch, keep=options.keep)
+    runner = BatchRunner(
+        store,
+        registry,
+        launcher,
+        settings,
+        options,
+        concurrency=concurrency or os.cpu_count() or 1,
+        on_change=on_change,
+    )
+    if on_runner is not None:
+        on_runner(runner)
+    try:
+        return await runner.run(report)
+    finally:
+        await launcher.close()
 
 
 def _follow(item: BatchItem, event: RunEvent) -> None:
