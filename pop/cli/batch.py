@@ -36,7 +36,9 @@ def batch(
     ] = None,
     glob: Annotated[
         str | None,
-        typer.Option("--glob", help="Pick the files matching PATTERN in each directory given."),
+        typer.Option(
+            "--glob", metavar="PATTERN", help="Pick the files matching PATTERN in each directory."
+        ),
     ] = None,
     concurrency: Annotated[
         int | None,
