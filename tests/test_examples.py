@@ -85,4 +85,10 @@ def test_the_template_example_is_added_run_with_its_payload_and_succeeds(tmp_pat
 def test_every_template_example_file_is_exercised() -> None:
     files = {path.name for path in TEMPLATE_EXAMPLES.iterdir()}
     # transcode-360p.json: tests/handlers/media/test_batch_media.py
-    assert files >= {"hello-template.json", "hello-payload.json", "transcode-360p.json"}
+    # abr-ladder.json: tests/handlers/media/test_abr_ladder.py, tests/engine/test_abr_ladder_fake.py
+    assert files >= {
+        "hello-template.json",
+        "hello-payload.json",
+        "transcode-360p.json",
+        "abr-ladder.json",
+    }

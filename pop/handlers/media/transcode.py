@@ -11,24 +11,24 @@ Payload::
     {"input": "path, file:// or http(s):// URL", "audioTrack": 0, "qc": {"ssim": 0.95},
      "renditions": [{"name": "360p", "width": 640, "height": 360, "videoCodec": "h264",
                      "crf": 23, "videoBitrate": "800k", "preset": "veryfast", "fps": null,
-                     "audioCodec": "aac", "audioBitrate": "128k", "audioTrack": null,
-                     "qc": null}]}
+                     "keyframeInterval": 2, "audioCodec": "aac", "audioBitrate": "128k",
+                     "audioTrack": null, "qc": null}]}
 
 ``videoCodec`` is h264, h265, vp9 or av1 (libx264, libx265, libvpx-vp9, libsvtav1; PermanentError
 when the ffmpeg build lacks the encoder); ``audioCodec`` aac or opus. Give one of width/height to
-keep the aspect ratio; sizes apply to the displayed (autorotated) picture. ``audioTrack`` picks
-the n-th audio stream of the input (0-based; default 0), a rendition's value overriding the
-payload's. ``qc`` (payload default, a rendition's own replacing it) sets SSIM/VMAF thresholds
-(:mod:`.qc`). An http(s) input is downloaded first (:mod:`.inputs`; the first 10% of the
-percent). Each rendition is written to ``<op_dir>/<name>.tmp.<ext>`` (``mp4``, or ``m4a`` when
-the input has no video) and renamed to ``<op_dir>/<name>.<ext>`` once it passed QC: duration
-within one frame (1/fps, at least 0.05 s) of the input, no empty stream, and the QC thresholds.
-Output: ``{"renditions": [{"name", "path", "size", "duration", "params": {"video": {...},
-"audio": {...}}, "qc": {"ssim": 0.98}}]}`` with the probed params of the analysis handler
-(``qc`` only when thresholds were given; empty for a rendition without video), and
-``"timings": {"download", "probe", "ffmpeg", "qc"}``: seconds spent on each (the benchmarks break
-pop's overhead down with it).
-"""
+keep the aspect ratio; sizes apply to the displayed (autorotated) picture. ``audioTrack`` picks the
+n-th audio stream of the input (0-based; default 0), a rendition's value overriding the payload's.
+``keyframeInterval`` (seconds) forces a keyframe at every multiple of it and no others (scene-cut
+keyframes off), so renditions packaged later cut into aligned segments of any multiple of it.
+``qc`` (payload default, a rendition's own replacing it) sets SSIM/VMAF thresholds (:mod:`.qc`). An
+http(s) input is downloaded first (:mod:`.inputs`; the first 10% of the percent). Each rendition is
+written to ``<op_dir>/<name>.tmp.<ext>`` (``mp4``, or ``m4a`` when the input has no video) and
+renamed to ``<op_dir>/<name>.<ext>`` once it passed QC: duration within one frame (1/fps, at least
+0.05 s) of the input, no empty stream, and the QC thresholds. Output: ``{"renditions": [{"name",
+"path", "size", "duration", "params": {"video": {...}, "audio": {...}}, "qc": {"ssim": 0.98}}]}``
+with the probed params of the analysis handler (``qc`` only when thresholds were given; empty for a
+rendition without video), and ``"timings": {"download", "probe", "ffmpeg", "qc"}``: seconds spent
+on each (the benchmarks break pop's overhead down with it)."""
 
 from __future__ import annotations
 
@@ -55,6 +55,12 @@ from pop.models import WireModel
 VIDEO_ENCODERS = {"h264": "libx264", "h265": "libx265", "vp9": "libvpx-vp9", "av1": "libsvtav1"}
 AUDIO_ENCODERS = {"aac": "aac", "opus": "libopus"}
 PRESET_ENCODERS = {"libx264", "libx265"}
+KEYFRAMES_ONLY_FORCED = {  # turn off the encoder's own (scene-cut, GOP-length) keyframes
+    "libx264": ["-sc_threshold", "0", "-g", "1000"],
+    "libx265": ["-x265-params", "scenecut=0:keyint=1000"],
+    "libvpx-vp9": ["-g", "1000"],
+    "libsvtav1": ["-g", "1000"],
+}
 MIN_DURATION_TOLERANCE = 0.05
 DOWNLOAD_SHARE = 10.0  # percent of the op a download of an http(s) input stands for
 _BITRATE = re.compile(r"^[0-9]+(\.[0-9]+)?[kKmM]?$")
@@ -73,6 +79,7 @@ class Rendition(WireModel):
     video_bitrate: str | None = None
     preset: str | None = None
     fps: float | None = Field(default=None, gt=0)
+    keyframe_interval: float | None = Field(default=None, gt=0)
     audio_codec: Literal["aac", "opus"] = "aac"
     audio_bitrate: str | None = "128k"
     audio_track: NonNegativeInt | None = None
@@ -236,6 +243,11 @@ def ffmpeg_argv(
             argv += ["-b:v", rendition.video_bitrate]
         if rendition.preset and encoder in PRESET_ENCODERS:
             argv += ["-preset", rendition.preset]
+        if rendition.keyframe_interval:
+            # 1 ms of slack: n*interval computed in floating point may land just after the frame
+            every = f"{rendition.keyframe_interval:g}"
+            argv += ["-force_key_frames", f"expr:gte(t+0.001,n_forced*{every})"]
+            argv += KEYFRAMES_ONLY_FORCED.get(encoder, [])
     argv += ["-c:a", AUDIO_ENCODERS[rendition.audio_codec]]
     if rendition.audio_bitrate:
         argv += ["-b:a", rendition.audio_bitrate]

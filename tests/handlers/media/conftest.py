@@ -23,6 +23,15 @@ import pytest
 from pop.handlers.media.ffmpeg import find_ffmpeg
 
 PATTERN = ["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25:duration=2"]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "longer: the one media test on a longer clip (10 s of 720p); -m 'not longer' skips it",
+    )
+
+
 TONE = ["-f", "lavfi", "-i", "sine=frequency=440:duration=2"]
 
 

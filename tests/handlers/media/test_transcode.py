@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import av
 import pytest
 
 from pop.handlers.media import transcode
@@ -56,6 +57,27 @@ def test_one_dimension_keeps_the_aspect_ratio(media: Media, tmp_path: Path) -> N
     result: Any = outcome.result
     assert result["renditions"][0]["params"]["video"]["width"] == 160
     assert result["renditions"][0]["params"]["audio"] is None
+
+
+def test_keyframe_interval_puts_keyframes_at_its_multiples_only(
+    media: Media, tmp_path: Path
+) -> None:
+    payload = {
+        "input": str(media.clip),
+        "renditions": [{"name": "k", "width": 160, "preset": "ultrafast", "keyframeInterval": 0.4}],
+    }
+    outcome = run_resident(
+        transcode.run, payload, operation_name="t", on_progress=print, op_dir=tmp_path
+    )
+    assert outcome.succeeded, outcome.progress
+    with av.open(str(tmp_path / "k.mp4")) as container:
+        stream = container.streams.video[0]
+        keyframes = [
+            round(float(packet.pts * stream.time_base), 3)
+            for packet in container.demux(stream)
+            if packet.is_keyframe and packet.pts is not None
+        ]
+    assert keyframes == [0.0, 0.4, 0.8, 1.2, 1.6]  # 25 fps: frames fall on these
 
 
 def test_qc_names_a_duration_more_than_one_frame_off(media: Media) -> None:
