@@ -36,10 +36,33 @@ def _usage_errors() -> tuple[tuple[type[BaseException], ...], tuple[type[BaseExc
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Entry point of the ``pop`` console script."""
+    """Entry point of the ``pop`` console script (and ``python -m pop``).
+
+    Run as the command (``argv`` None), pop leaves with ``os._exit`` once its output is flushed:
+    tearing the interpreter down (pydantic, PyAV and sqlite-utils modules) costs over 100 ms and
+    does nothing a finished command needs, as the store commits every write when it is made and
+    no threads or child processes outlive a command. Called with ``argv`` (tests, scripts), it
+    raises SystemExit as usual."""
+    code = _run(list(sys.argv[1:] if argv is None else argv))
+    if argv is None:
+        _fast_exit(code)
+    sys.exit(code)
+
+
+def _fast_exit(code: int) -> None:
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe or stream: nothing more to say
+            if code == 0 and stream is sys.stdout:
+                code = 1
+    os._exit(code)
+
+
+def _run(args: list[str]) -> int:
+    """Run the command line; the exit code (errors printed on stderr)."""
     from pop.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, PopError
 
-    args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args or os.environ.get("POP_DEBUG") == "1"
     if "--debug" in args:
         args.remove("--debug")
@@ -53,17 +76,17 @@ def main(argv: Sequence[str] | None = None) -> None:
         if debug:
             raise
         _print_error(exc.message, exc.hint)
-        sys.exit(exc.exit_code)
+        return exc.exit_code
     except exits as exc:
-        sys.exit(getattr(exc, "exit_code", 0))
+        return int(getattr(exc, "exit_code", 0))
     except usage_errors as exc:
         if type(exc).__name__ == "NoArgsIsHelpError":
             sys.stdout.write(exc.format_message() + "\n")  # type: ignore[attr-defined]
-            sys.exit(0)
+            return 0
         _print_error(exc.format_message(), "run `pop --help` (or `pop COMMAND --help`)")  # type: ignore[attr-defined]
-        sys.exit(EXIT_BAD_INPUT)
+        return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         _print_error("interrupted")
-        sys.exit(EXIT_INTERRUPTED)
+        return EXIT_INTERRUPTED
     # click returns a typer.Exit code instead of raising it when standalone_mode is off
-    sys.exit(code if isinstance(code, int) else 0)
+    return code if isinstance(code, int) else 0

@@ -107,10 +107,12 @@ class BatchView:
     line per running file; otherwise one line per finished file."""
 
     def __init__(self, *, enabled: bool) -> None:
-        from rich.console import Console
-
-        self.console = Console(stderr=True)
         self.enabled = enabled
+        self.console: Any = None
+        if enabled:  # rich is imported only for a view (about 25 ms of start-up)
+            from rich.console import Console
+
+            self.console = Console(stderr=True)
         self.interactive = enabled and self.console.is_terminal
         self._live: Any = None
         self._last = 0.0

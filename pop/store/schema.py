@@ -9,15 +9,37 @@ sqlite-utils (imported only when a migration is due: it is slow to import).
 from __future__ import annotations
 
 import sqlite3
+import sys
 from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 Migration = Callable[[sqlite3.Connection], None]
 
 
-def _v1_initial(connection: sqlite3.Connection) -> None:
-    import sqlite_utils
+def _database(connection: sqlite3.Connection) -> sqlite_utils.Database:
+    """A sqlite-utils Database over ``connection``.
 
-    db = sqlite_utils.Database(connection)
+    sqlite-utils imports numpy and pandas when they are installed, only to map their scalar
+    types, which pop never stores; importing them costs a fresh store about 60 ms, so the import
+    runs with both marked absent (``None`` in ``sys.modules`` makes ``import`` raise ImportError,
+    which sqlite-utils expects) and the marks are removed afterwards."""
+    blocked = [name for name in ("numpy", "pandas") if name not in sys.modules]
+    for name in blocked:
+        sys.modules[name] = None  # type: ignore[assignment]
+    try:
+        import sqlite_utils
+    finally:
+        for name in blocked:
+            if name in sys.modules and sys.modules[name] is None:
+                del sys.modules[name]
+    return sqlite_utils.Database(connection)
+
+
+def _v1_initial(connection: sqlite3.Connection) -> None:
+    db = _database(connection)
     db["agendas"].create(  # type: ignore[union-attr]
         {
             "id": str,
@@ -156,9 +178,7 @@ def _v1_initial(connection: sqlite3.Connection) -> None:
 def _v2_scheduling(connection: sqlite3.Connection) -> None:
     """Indexes for the schedulers: round robin reads each customer's oldest queued agenda,
     priority the oldest of each priority; insights and customers are looked up by pool."""
-    import sqlite_utils
-
-    db = sqlite_utils.Database(connection)
+    db = _database(connection)
     db["ready_queue"].create_index(["insight_id", "customer_id", "added"])  # type: ignore[union-attr]
     db["ready_queue"].create_index(["insight_id", "priority", "added"])  # type: ignore[union-attr]
     db["customers"].create_index(["resource_pool_id"])  # type: ignore[union-attr]

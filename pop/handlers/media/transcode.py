@@ -55,6 +55,9 @@ from pop.models import WireModel
 VIDEO_ENCODERS = {"h264": "libx264", "h265": "libx265", "vp9": "libvpx-vp9", "av1": "libsvtav1"}
 AUDIO_ENCODERS = {"aac": "aac", "opus": "libopus"}
 PRESET_ENCODERS = {"libx264", "libx265"}
+# Encoders every ffmpeg build pop meets has (the bundled one, Debian's, static builds): not asked
+# for before a run (listing them costs the first op an ffmpeg launch), only after a failed one.
+EVERY_BUILD_HAS = frozenset({"libx264", "aac"})
 KEYFRAMES_ONLY_FORCED = {  # turn off the encoder's own (scene-cut, GOP-length) keyframes
     "libx264": ["-sc_threshold", "0", "-g", "1000"],
     "libx265": ["-x265-params", "scenecut=0:keyint=1000"],
@@ -151,7 +154,9 @@ def run(ctx: HandlerContext) -> Any:
         with _timed(timings, "probe"):
             source_probe = probe(source, url=payload.input)
         _check_audio_tracks(payload, source_probe)
-        _check_capabilities(ctx, ffmpeg, payload, has_video=bool(source_probe.video))
+        _check_capabilities(
+            ctx, ffmpeg, payload, has_video=bool(source_probe.video), beyond=EVERY_BUILD_HAS
+        )
         out_dir = ctx.op_dir or Path.cwd()
         out_dir.mkdir(parents=True, exist_ok=True)
         start = DOWNLOAD_SHARE if remote else 0.0
@@ -195,13 +200,21 @@ def _check_audio_tracks(payload: TranscodePayload, source_probe: ProbeResult) ->
 
 
 def _check_capabilities(
-    ctx: HandlerContext, ffmpeg: str, payload: TranscodePayload, *, has_video: bool
+    ctx: HandlerContext,
+    ffmpeg: str,
+    payload: TranscodePayload,
+    *,
+    has_video: bool,
+    beyond: frozenset[str] = frozenset(),
 ) -> None:
+    """PermanentError naming the encoders (and QC filters) the payload needs and the build
+    lacks. Encoders in ``beyond`` are taken as present (not asked for)."""
     renditions = payload.renditions
     wanted = {AUDIO_ENCODERS[r.audio_codec] for r in renditions}
     if has_video:
         wanted |= {VIDEO_ENCODERS[r.video_codec] for r in renditions}
-    capabilities.require(ctx, ffmpeg, "encoders", wanted)
+    if wanted - beyond:
+        capabilities.require(ctx, ffmpeg, "encoders", wanted)
     metrics = {metric for r in renditions for metric in payload.thresholds_of(r)}
     if has_video and metrics:
         filters = {qc.FILTERS[metric] for metric in metrics}
@@ -302,6 +315,8 @@ def _transcode_one(
         result = ctx.launch_external(argv, name="ffmpeg", on_line=on_line)
     if not result.ok:
         temporary.unlink(missing_ok=True)
+        # the encoders every build has were not asked up front: a build without one says so here
+        _check_capabilities(ctx, ffmpeg, payload, has_video=bool(source_probe.video))
         raise HandlerError(f"Rendition {rendition.name}: {result.describe()}")
     try:
         with _timed(timings, "probe"):

@@ -208,20 +208,29 @@ FfmpegWrapper = Callable[..., tuple[Path, Path]]
 
 @pytest.fixture
 def ffmpeg_wrapper(tmp_path: Path) -> FfmpegWrapper:
-    """``ffmpeg_wrapper(hide_filter=None)`` -> (script, call log): a script that appends its
-    arguments to the log and runs the real ffmpeg; with ``hide_filter`` its ``-filters``
-    listing leaves that filter out (a build without it, as far as pop can tell)."""
+    """``ffmpeg_wrapper(hide_filter=None, hide_encoder=None)`` -> (script, call log): a script
+    that appends its arguments to the log and runs the real ffmpeg; with ``hide_filter`` its
+    ``-filters`` listing leaves that filter out, with ``hide_encoder`` its ``-encoders`` listing
+    leaves that encoder out and a run asking for it fails as ffmpeg does (a build without them,
+    as far as pop can tell)."""
 
-    def make(hide_filter: str | None = None) -> tuple[Path, Path]:
+    def make(hide_filter: str | None = None, hide_encoder: str | None = None) -> tuple[Path, Path]:
         real = find_ffmpeg()
         log = tmp_path / "ffmpeg-calls.log"
         script = tmp_path / "ffmpeg-wrapper.sh"
-        hide = (
-            f'case " $* " in *" -filters "*) "{real}" "$@" | grep -v " {hide_filter} "; '
-            "exit 0;; esac\n"
-            if hide_filter
-            else ""
-        )
+        hide = ""
+        if hide_filter:
+            hide += (
+                f'case " $* " in *" -filters "*) "{real}" "$@" | grep -v " {hide_filter} "; '
+                "exit 0;; esac\n"
+            )
+        if hide_encoder:
+            hide += (
+                f'case " $* " in *" -encoders "*) "{real}" "$@" | grep -v " {hide_encoder} "; '
+                "exit 0;; esac\n"
+                f'case " $* " in *" {hide_encoder} "*) '
+                f"echo \"Unknown encoder '{hide_encoder}'\" >&2; exit 8;; esac\n"
+            )
         script.write_text(f'#!/bin/sh\necho "$*" >> "{log}"\n{hide}exec "{real}" "$@"\n')
         script.chmod(script.stat().st_mode | stat.S_IXUSR)
         return script, log

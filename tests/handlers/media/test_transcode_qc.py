@@ -12,7 +12,7 @@ from typing import Any
 import pydantic
 import pytest
 
-from pop.handlers.media import qc, transcode
+from pop.handlers.media import capabilities, qc, transcode
 from pop.handlers.resident import ResidentOutcome, run_resident
 
 from .conftest import FfmpegWrapper, Media
@@ -104,7 +104,9 @@ def test_the_encoder_and_filter_listings_are_asked_once_per_binary(
     payload = {
         "input": str(media.video_only),
         "qc": {"ssim": 0.5},
-        "renditions": [{"name": "r", "width": 64, "crf": 40, "preset": "ultrafast"}],
+        "renditions": [
+            {"name": "r", "width": 64, "crf": 40, "preset": "ultrafast", "audioCodec": "opus"}
+        ],
     }
     for attempt in ("a", "b"):
         assert transcode_to(tmp_path / attempt, payload).succeeded
@@ -112,6 +114,45 @@ def test_the_encoder_and_filter_listings_are_asked_once_per_binary(
     assert calls.count("-hide_banner -nostdin -encoders") == 1
     assert calls.count("-hide_banner -nostdin -filters") == 1
     assert sum("-filter_complex" in call for call in calls) == 2  # one QC run per op
+
+
+def test_h264_and_aac_are_not_listed_first_and_a_build_without_them_says_so(
+    media: Media, tmp_path: Path, ffmpeg_wrapper: FfmpegWrapper, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    script, log = ffmpeg_wrapper()
+    monkeypatch.setenv("POP_FFMPEG", str(script))
+    capabilities.forget()
+    payload = {"input": str(media.clip), "renditions": [{"name": "r", "width": 64}]}
+    assert transcode_to(tmp_path / "a", payload).succeeded
+    assert not any("-encoders" in call for call in log.read_text().splitlines())
+
+    monkeypatch.delenv("POP_FFMPEG")  # the new wrapper must run the real ffmpeg, not the old one
+    script, log = ffmpeg_wrapper(hide_encoder="libx264")
+    monkeypatch.setenv("POP_FFMPEG", str(script))
+    capabilities.forget()
+    outcome = transcode_to(tmp_path / "b", payload)
+    assert outcome.permanent
+    assert outcome.progress.diagnostic_events[-1].message == (
+        f"This ffmpeg build ({script}) has no encoder libx264"
+    )
+
+
+def test_an_encoder_beyond_h264_and_aac_is_checked_before_ffmpeg_runs(
+    media: Media, tmp_path: Path, ffmpeg_wrapper: FfmpegWrapper, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    script, log = ffmpeg_wrapper(hide_encoder="libx265")
+    monkeypatch.setenv("POP_FFMPEG", str(script))
+    capabilities.forget()
+    payload = {
+        "input": str(media.clip),
+        "renditions": [{"name": "a", "width": 64}, {"name": "b", "videoCodec": "h265"}],
+    }
+    outcome = transcode_to(tmp_path / "op", payload)
+    assert outcome.permanent
+    assert outcome.progress.diagnostic_events[-1].message == (
+        f"This ffmpeg build ({script}) has no encoder libx265"
+    )
+    assert not any(call.endswith(".mp4") for call in log.read_text().splitlines())
 
 
 def test_a_missing_input_fails_before_ffmpeg_is_started(
