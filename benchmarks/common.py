@@ -83,8 +83,22 @@ def plain_command_registry() -> str:
     return f'handlers:\n  {PLAIN_TYPE}:\n    command: ["true"]\n'
 
 
+def cache_bytecode() -> None:
+    """Compile the ``pop`` package's bytecode into its ``__pycache__`` folders, as a regular
+    ``pip install`` does. An editable install run with ``PYTHONDONTWRITEBYTECODE=1`` (set on
+    these machines) would otherwise compile every pop module in every timed run, about 100 ms
+    that no installed pop pays."""
+    import compileall
+
+    import pop
+
+    compileall.compile_dir(Path(pop.__file__).parent, quiet=1)
+
+
 def pop_command() -> list[str]:
-    """The ``pop`` console script of this interpreter (not a pyenv shim), else ``python -m pop``."""
+    """The ``pop`` console script of this interpreter (not a pyenv shim), else ``python -m pop``;
+    pop's bytecode is cached first (:func:`cache_bytecode`)."""
+    cache_bytecode()
     script = Path(sys.executable).parent / "pop"
     if script.is_file() and os.access(script, os.X_OK):
         return [str(script)]
