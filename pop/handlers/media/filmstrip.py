@@ -6,7 +6,7 @@ run through ``ctx.launch_external`` with ``-vf fps=1/interval,scale=W:-2,tile=CO
 
 Payload::
 
-    {"input": "path or file:// URL", "interval": 1, "width": 160, "columns": 10,
+    {"input": "path, file:// or http(s):// URL", "interval": 1, "width": 160, "columns": 10,
      "format": "jpeg"}
 
 ``frames = ceil(duration / interval)`` from the probed duration; the grid has
@@ -21,6 +21,7 @@ probed sprite height / rows. Output: ``{"sprite": {"path", "width", "height", "c
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -30,7 +31,7 @@ from pop.errors import HandlerError, PermanentError
 from pop.handlers import handler
 from pop.handlers.context import HandlerContext
 from pop.handlers.media.ffmpeg import find_ffmpeg
-from pop.handlers.media.inputs import existing_files
+from pop.handlers.media.inputs import handler_inputs
 from pop.handlers.media.probe import probe
 from pop.handlers.media.progress import ProgressParser
 from pop.handlers.media.thumbnail import IMAGE_FORMATS, image_output_argv
@@ -84,7 +85,13 @@ def webvtt(
 def run(ctx: HandlerContext) -> Any:
     """Tile frames into one sprite with ffmpeg, probe it, write the VTT, publish by rename."""
     payload: FilmstripPayload = ctx.payload
-    (source,) = existing_files([payload.input])
+    with handler_inputs(ctx, [payload.input]) as ((source,), percent):
+        return _filmstrip(ctx, payload, source, percent)
+
+
+def _filmstrip(
+    ctx: HandlerContext, payload: FilmstripPayload, source: Path, percent: Callable[[float], float]
+) -> Any:
     source_probe = probe(source, url=payload.input)
     duration = source_probe.duration
     if not source_probe.video:
@@ -111,7 +118,7 @@ def run(ctx: HandlerContext) -> Any:
             if "=" not in line:
                 ctx.log(f"[ffmpeg] {line}")
         elif update.percent is not None:
-            ctx.progress(update.percent, f"filmstrip: {update.message()}")
+            ctx.progress(percent(update.percent), f"filmstrip: {update.message()}")
 
     result = ctx.launch_external(argv, name="ffmpeg", on_line=on_line)
     if not result.ok or not temporary.is_file():

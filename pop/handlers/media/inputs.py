@@ -1,7 +1,8 @@
 """Media inputs: paths, ``file://`` URLs and ``http(s)://`` URLs, as local files checked up front.
 
-Layer: handlers. :func:`existing_files` (local inputs only) serves the thumbnail and filmstrip
-handlers; :func:`fetched_inputs` (local or downloaded) serves analysis and transcode. Order of
+Layer: handlers. :func:`existing_files` (local inputs only) serves the package handler;
+:func:`fetched_inputs` (local or downloaded) serves analysis and transcode, and
+:func:`handler_inputs` (the same with the op's progress) thumbnail and filmstrip. Order of
 work, so that a bad payload fails before anything slow starts: every input's scheme is checked,
 then every local input's existence (one PermanentError naming all missing ones), and only then
 are the ``http(s)`` inputs downloaded (:mod:`.download`) into ``<folder>/inputs/``. Downloaded
@@ -19,11 +20,13 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from pop.errors import PermanentError
+from pop.handlers.context import HandlerContext
 from pop.handlers.media.download import download, human_bytes
 
 REMOTE_SCHEMES = ("http", "https")
 DOWNLOAD_FOLDER = "inputs"
 REPORT_INTERVAL_SECONDS = 0.5
+DOWNLOAD_SHARE = 10.0  # percent of an op that downloading its http(s) inputs stands for
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 # (input position, url, bytes received, Content-Length or None)
@@ -40,8 +43,8 @@ def local_path(url: str) -> Path:
     parsed = urlparse(url)
     if parsed.scheme.lower() in REMOTE_SCHEMES:
         raise PermanentError(
-            f"Input {url}: this handler takes local files only (analysis and transcode download "
-            "http(s) inputs)"
+            f"Input {url}: this handler takes local files only (analysis, transcode, thumbnail "
+            "and filmstrip download http(s) inputs)"
         )
     if parsed.scheme == "file":
         return Path(unquote(parsed.path))
@@ -106,6 +109,22 @@ def fetched_inputs(
 
             paths.append(download(url, destination, on_progress=report, should_stop=should_stop))
         yield paths
+
+
+@contextmanager
+def handler_inputs(
+    ctx: HandlerContext, urls: list[str]
+) -> Iterator[tuple[list[Path], Callable[[float], float]]]:
+    """:func:`fetched_inputs` in the op's folder, for a handler: downloads report the first
+    :data:`DOWNLOAD_SHARE` percent of the op (when some input is remote) and stop with the op.
+    Yields the local files and the function mapping the handler's own 0-100 percent onto the
+    rest of the op."""
+    start = DOWNLOAD_SHARE if any(is_remote(url) for url in urls) else 0.0
+    progress = DownloadProgress(ctx.progress, count=len(urls), span=(0.0, start or 100.0))
+    with fetched_inputs(
+        urls, folder=ctx.op_dir, on_progress=progress, should_stop=lambda: ctx.stopping
+    ) as paths:
+        yield paths, lambda percent: start + percent * (100.0 - start) / 100.0
 
 
 def _remove_if_empty(folder: Path) -> None:

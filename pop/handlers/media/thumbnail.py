@@ -5,7 +5,7 @@ through ``ctx.launch_external``, once per time (``-ss T -i input -frames:v 1``, 
 
 Payload::
 
-    {"input": "path or file:// URL", "times": [0, 1.5], "width": 320, "height": null,
+    {"input": "path, file:// or http(s):// URL", "times": [0, 1.5], "width": 320, "height": null,
      "format": "jpeg"}
 
 Give exactly one of ``times`` (seconds, not negative) and ``every`` (seconds, positive: times 0,
@@ -20,6 +20,7 @@ written file.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -29,7 +30,7 @@ from pop.errors import HandlerError, PermanentError
 from pop.handlers import handler
 from pop.handlers.context import HandlerContext
 from pop.handlers.media.ffmpeg import find_ffmpeg
-from pop.handlers.media.inputs import existing_files
+from pop.handlers.media.inputs import handler_inputs
 from pop.handlers.media.probe import probe
 from pop.models import WireModel
 
@@ -114,7 +115,13 @@ def _last_frame_time(video: dict[str, Any], duration: float | None) -> float:
 def run(ctx: HandlerContext) -> Any:
     """Grab one frame per time, probe each file, publish by rename."""
     payload: ThumbnailPayload = ctx.payload
-    (source,) = existing_files([payload.input])
+    with handler_inputs(ctx, [payload.input]) as ((source,), percent):
+        return _thumbnails(ctx, payload, source, percent)
+
+
+def _thumbnails(
+    ctx: HandlerContext, payload: ThumbnailPayload, source: Path, percent: Callable[[float], float]
+) -> Any:
     source_probe = probe(source, url=payload.input)
     if not source_probe.video:
         raise PermanentError(f"Input {payload.input} has no video stream")
@@ -150,5 +157,7 @@ def run(ctx: HandlerContext) -> Any:
                 "size": final.stat().st_size,
             }
         )
-        ctx.progress(number / len(times) * 100, f"thumbnail {number}/{len(times)} at {time:g} s")
+        ctx.progress(
+            percent(number / len(times) * 100), f"thumbnail {number}/{len(times)} at {time:g} s"
+        )
     return {"thumbnails": thumbnails}

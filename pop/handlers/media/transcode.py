@@ -46,7 +46,7 @@ from pop.handlers import handler
 from pop.handlers.context import HandlerContext
 from pop.handlers.media import capabilities, qc
 from pop.handlers.media.ffmpeg import find_ffmpeg
-from pop.handlers.media.inputs import DownloadProgress, fetched_inputs, is_remote
+from pop.handlers.media.inputs import DOWNLOAD_SHARE, DownloadProgress, fetched_inputs, is_remote
 from pop.handlers.media.probe import ProbeResult, probe
 from pop.handlers.media.progress import ProgressParser
 from pop.handlers.media.qc import QcThresholds
@@ -65,7 +65,6 @@ KEYFRAMES_ONLY_FORCED = {  # turn off the encoder's own (scene-cut, GOP-length) 
     "libsvtav1": ["-g", "1000"],
 }
 MIN_DURATION_TOLERANCE = 0.05
-DOWNLOAD_SHARE = 10.0  # percent of the op a download of an http(s) input stands for
 _BITRATE = re.compile(r"^[0-9]+(\.[0-9]+)?[kKmM]?$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 

@@ -14,7 +14,7 @@ from pop.handlers.media import filmstrip
 from pop.handlers.media.probe import probe
 from pop.handlers.resident import run_resident
 
-from .conftest import Media
+from .conftest import HttpMedia, Media
 
 CUE_TIMES = re.compile(r"^(\d\d):(\d\d):(\d\d)\.(\d\d\d) --> (\d\d):(\d\d):(\d\d)\.(\d\d\d)$")
 CUE_TEXT = re.compile(r"^(?P<file>[\w.]+)#xywh=(\d+),(\d+),(\d+),(\d+)$")
@@ -83,3 +83,17 @@ def test_vtt_timestamps_have_hours_minutes_seconds_and_millis() -> None:
 def test_a_bad_filmstrip_payload_is_rejected_by_the_model(payload: dict[str, Any]) -> None:
     with pytest.raises(pydantic.ValidationError):
         filmstrip.FilmstripPayload.model_validate(payload)
+
+
+def test_an_http_input_is_downloaded_and_gives_the_same_sprite(
+    media: Media, http_media: HttpMedia, tmp_path: Path
+) -> None:
+    url = http_media.url(media.clip)
+    payload = {"input": url, "interval": 1, "width": 80}
+    outcome = run_resident(
+        filmstrip.run, payload, operation_name="f", on_progress=lambda _: None, op_dir=tmp_path
+    )
+    assert outcome.succeeded, outcome.progress
+    result: Any = outcome.result
+    assert result["cues"] == 2
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["sprite.jpg", "sprite.vtt"]

@@ -15,7 +15,7 @@ from pop.handlers.media import thumbnail
 from pop.handlers.media.probe import probe
 from pop.handlers.resident import ResidentOutcome, run_resident
 
-from .conftest import Media
+from .conftest import HttpMedia, Media
 
 RunPop = Callable[..., subprocess.CompletedProcess[str]]
 
@@ -104,3 +104,27 @@ def test_a_bad_thumbnail_payload_is_rejected_at_submit(tmp_path: Path, run_pop: 
     agenda_file.write_text(json.dumps(agenda))
     done = run_pop("submit", str(agenda_file))
     assert done.returncode == 2, done.stdout + done.stderr
+
+
+def test_an_http_input_is_downloaded_with_progress_and_the_copy_removed(
+    media: Media, http_media: HttpMedia, tmp_path: Path
+) -> None:
+    url = http_media.url(media.clip)
+    seen: list[tuple[float, str]] = []
+    outcome = run_resident(
+        thumbnail.run,
+        {"input": url, "times": [0, 1]},
+        operation_name="t",
+        on_progress=lambda p: seen.append(
+            (p.percent_complete or 0, p.processing_state_message or "")
+        ),
+        op_dir=tmp_path,
+    )
+    assert outcome.succeeded, outcome.progress
+    result: Any = outcome.result
+    assert [t["width"] for t in result["thumbnails"]] == [320, 320]
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["thumb-0001.jpg", "thumb-0002.jpg"]
+    downloads = [percent for percent, message in seen if message.startswith(f"downloading {url}")]
+    assert downloads and max(downloads) <= 10.0
+    thumbs = [percent for percent, message in seen if message.startswith("thumbnail ")]
+    assert thumbs == [55.0, 100.0]  # the frames share the 90% after the download
