@@ -35,8 +35,8 @@ from pop.engine.launching import (
 from pop.engine.lease import keep_lease
 from pop.engine.policy import (
     agenda_timeout,
-    backoff_seconds,
     op_timeout,
+    retry_delay,
     retry_policy,
     should_retry,
     silence_timeout,
@@ -520,7 +520,7 @@ class AgendaRunner:
             return False
         if not should_retry(policy, attempts=state.tries, outcome=outcome.outcome or FAILED):
             return False
-        delay = backoff_seconds(policy, state.tries)
+        delay = retry_delay(policy, state.tries, outcome.diagnostics)
         state.status = PENDING
         state.not_before = self.clock() + delay
         state.percent = 0.0

@@ -9,12 +9,12 @@ maxBackoffSeconds}`` (missing keys keep the registry's values).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
 from pop.errors import InputError
-from pop.models import Operation
+from pop.models import DiagnosticEvent, Operation
 from pop.registry import HandlerEntry, RetryPolicy
 
 _RETRY_KEYS = {
@@ -96,6 +96,19 @@ def backoff_seconds(policy: RetryPolicy, failed_attempts: int) -> float:
     """Wait before the next attempt after ``failed_attempts`` failures (1 → backoffSeconds)."""
     delay = policy.backoff_seconds * policy.factor ** max(0, failed_attempts - 1)
     return max(0.0, min(policy.max_backoff_seconds, delay))
+
+
+def retry_delay(
+    policy: RetryPolicy, failed_attempts: int, diagnostics: Sequence[DiagnosticEvent]
+) -> float:
+    """The wait before the next attempt: the backoff, or longer when the failed attempt asked
+    for a longer wait (``TemporaryError(delay=N)``, e.g. an HTTP ``Retry-After``), that request
+    capped at ``maxBackoffSeconds``."""
+    delay = backoff_seconds(policy, failed_attempts)
+    asked = max((d.retry_after for d in diagnostics if d.retry_after is not None), default=None)
+    if asked is not None:
+        delay = max(delay, min(policy.max_backoff_seconds, asked))
+    return delay
 
 
 def should_retry(policy: RetryPolicy, *, attempts: int, outcome: str) -> bool:

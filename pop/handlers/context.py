@@ -25,12 +25,13 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from pop.errors import HandlerError, PermanentError, PopError
+from pop.errors import HandlerError, PermanentError, PopError, TemporaryError
 from pop.handlers.external import ExternalResult, run_external
 from pop.handlers.launchdata import LaunchData
 from pop.handlers.reporting import Reporter
 from pop.models import (
     FAILED,
+    RETRY_AFTER_KEY,
     SUCCEEDED,
     DiagnosticEvent,
     OperationProgress,
@@ -322,6 +323,9 @@ def load_payload(model: type[BaseModel] | None, data: Any) -> Any:
 def exception_events(exc: BaseException, operation_name: str | None) -> list[DiagnosticEvent]:
     """The diagnostics of an exception that escaped a handler: a HandlerError's (or any pop
     error's) own message; for anything else the type, message and stack trace."""
+    if isinstance(exc, TemporaryError) and exc.delay is not None:
+        # the executor waits at least this long before the next attempt (pop.engine.policy)
+        return [DiagnosticEvent.of(exc.message, payload={RETRY_AFTER_KEY: exc.delay})]
     if isinstance(exc, HandlerError | PopError):
         return [DiagnosticEvent.of(exc.message)]
     name = operation_name or "(unnamed)"

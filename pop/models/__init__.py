@@ -18,6 +18,7 @@ from pop.models.facility import AgendaTemplate, Customer, Insight, ResourcePool
 from pop.models.progress import (
     FAILED,
     PENDING,
+    RETRY_AFTER_KEY,
     RUNNING_OPERATIONS,
     SUCCEEDED,
     AgendaProgress,
@@ -37,6 +38,7 @@ __all__ = [
     "GENERATOR_PARAM",
     "MAXIMUM_ATTEMPTS_CAP",
     "PENDING",
+    "RETRY_AFTER_KEY",
     "RUNNING_OPERATIONS",
     "SUCCEEDED",
     "Agenda",

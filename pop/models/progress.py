@@ -27,8 +27,14 @@ class ProcessingState(StrEnum):
     COMPLETE = "COMPLETE"
 
 
+RETRY_AFTER_KEY = "retryAfterSeconds"  # in a diagnostic's payload: wait this long to retry
+
+
 class DiagnosticEvent(WireModel):
-    """One problem report: message, code, time, stack trace, payload (e.g. last output lines)."""
+    """One problem report: message, code, time, stack trace, payload (e.g. last output lines).
+
+    A handler's ``TemporaryError(delay=N)`` becomes a diagnostic with payload
+    ``{"retryAfterSeconds": N}`` (see :attr:`retry_after`)."""
 
     message: str | None = None
     status_code: int | None = None
@@ -46,6 +52,15 @@ class DiagnosticEvent(WireModel):
         if stack_trace is not None:
             event.stack_trace = stack_trace
         return event
+
+    @property
+    def retry_after(self) -> float | None:
+        """The seconds to wait before retrying that the handler asked for, else None."""
+        payload = self.payload
+        value = payload.get(RETRY_AFTER_KEY) if isinstance(payload, dict) else None
+        if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
+            return float(value)
+        return None
 
 
 def _parse_json_text(value: Any) -> Any:

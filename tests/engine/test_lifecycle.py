@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import os
 import time
 from pathlib import Path
@@ -158,3 +159,43 @@ def test_an_agenda_past_its_timeout_is_stopped(tmp_path: Path) -> None:
     messages = [d.message or "" for d in run.progress.diagnostic_events or []]
     assert any("agenda timed out after 1 s" in m for m in messages)
     assert os.path.exists(run.attempts("long")[0]["logPath"])
+
+
+def _busy_run(tmp_path: Path, delay: float, retries: dict[str, Any]) -> list[dict[str, Any]]:
+    registry = make_registry(
+        tmp_path, {"busy": {"handler": "tests.engine.retry_handlers:busy", "resident": True}}
+    )
+    payload = {"counter": str(tmp_path / "count"), "failures": 1, "delay": delay}
+    agenda = {
+        "operations": [
+            {"name": "b", "type": "busy", "payload": payload, "params": {"retries": retries}}
+        ]
+    }
+    run = run_agenda(tmp_path, agenda, LocalLauncher(), registry=registry)
+    assert run.progress.succeeded, run.progress.diagnostic_events
+    attempts = run.attempts("b")
+    assert [a["outcome"] for a in attempts] == ["failed", "succeeded"]
+    return attempts
+
+
+def test_a_temporary_error_with_a_delay_waits_at_least_that_long(tmp_path: Path) -> None:
+    first, second = _busy_run(tmp_path, 1.5, {"limit": 1, "backoffSeconds": 0.1})
+    assert 1400 <= second["startedTime"] - first["endedTime"] < 3500
+
+
+def test_the_delay_a_handler_asks_for_is_capped_by_max_backoff(tmp_path: Path) -> None:
+    retries = {"limit": 1, "backoffSeconds": 0.1, "maxBackoffSeconds": 0.5}
+    first, second = _busy_run(tmp_path, 3600, retries)
+    assert second["startedTime"] - first["endedTime"] < 2000
+
+
+def test_a_temporary_error_delay_travels_in_the_diagnostic_payload() -> None:
+    from pop.handlers import TemporaryError
+    from pop.handlers.context import exception_events
+    from pop.models import DiagnosticEvent
+
+    (event,) = exception_events(TemporaryError("busy", delay=7), "op")
+    again = DiagnosticEvent.from_wire(json.loads(event.to_json()))  # as a launched handler says it
+    assert (again.message, again.retry_after) == ("busy", 7.0)
+    assert exception_events(TemporaryError("busy"), "op")[0].retry_after is None
+    assert DiagnosticEvent.of("x", payload={"retryAfterSeconds": -1}).retry_after is None
