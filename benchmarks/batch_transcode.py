@@ -408,8 +408,13 @@ def main() -> None:
         )
 
     ratio = verdict = None
+    pair_ratios: list[float] = []
     if have_parallel:
         ratio = pop_series.median / parallel_series.median
+        pair_ratios = [  # run i of pop over run i of parallel, timed back to back
+            mine.seconds / theirs.seconds
+            for mine, theirs in zip(pop_series.runs, parallel_series.runs, strict=False)
+        ]
         if not (pop_series.ok and parallel_series.ok):
             verdict = "FAILED"
         else:
@@ -443,6 +448,7 @@ def main() -> None:
         "parallelRuns": parallel_series.checks,
         "target": f"pop at most {TARGET_RATIO:g}x GNU parallel's wall time",
         "ratio": ratio,
+        "pairRatios": pair_ratios,
         "targetMet": verdict,
         "overhead": overhead,
         "rows": rows,
@@ -517,6 +523,7 @@ def main() -> None:
         print("target: pop at most 1.05x GNU parallel -> n/a (parallel not installed)")
     else:
         print(f"pop / parallel = {ratio:.3f}x; target <= {TARGET_RATIO:g}x -> {verdict}")
+        print("each run's pop / parallel: " + " ".join(f"{r:.3f}" for r in pair_ratios))
 
 
 if __name__ == "__main__":
