@@ -84,7 +84,7 @@ def _video(container: Any, stream: Any, duration: float | None) -> dict[str, Any
     return {
         "index": stream.index,
         "params": {
-            "codec": stream.codec_context.name,
+            "codec": _codec_name(stream),
             "width": stream.width,
             "height": stream.height,
             "frameRate": round(float(rate), 6) if rate else None,
@@ -100,7 +100,7 @@ def _audio(stream: Any, duration: float | None) -> dict[str, Any]:
     return {
         "index": stream.index,
         "params": {
-            "codec": stream.codec_context.name,
+            "codec": _codec_name(stream),
             "channels": stream.codec_context.layout.nb_channels or stream.channels,
             "sampleRate": stream.sample_rate,
             "bitrate": stream.bit_rate or None,
@@ -108,6 +108,14 @@ def _audio(stream: Any, duration: float | None) -> dict[str, Any]:
             "duration": _seconds(stream.duration, stream.time_base) or duration,
         },
     }
+
+
+def _codec_name(stream: Any) -> str:
+    """The codec's own name (``h264``, ``hevc``, ``vp9``, ``av1``, ``aac``, ``opus``), not the
+    decoder's (libav decodes AV1 with ``libdav1d``)."""
+    context = stream.codec_context
+    codec = getattr(context, "codec", None)
+    return str(getattr(codec, "canonical_name", None) or context.name)
 
 
 def _rotation(container: Any, stream: Any) -> float:

@@ -55,6 +55,8 @@ from pop.models import WireModel
 VIDEO_ENCODERS = {"h264": "libx264", "h265": "libx265", "vp9": "libvpx-vp9", "av1": "libsvtav1"}
 AUDIO_ENCODERS = {"aac": "aac", "opus": "libopus"}
 PRESET_ENCODERS = {"libx264", "libx265"}
+# Environment for encoders that print to stderr past ffmpeg's -loglevel (SVT-AV1's banner)
+ENCODER_ENV = {"libsvtav1": {"SVT_LOG": "1"}}
 # Encoders every ffmpeg build pop meets has (the bundled one, Debian's, static builds): not asked
 # for before a run (listing them costs the first op an ffmpeg launch), only after a failed one.
 EVERY_BUILD_HAS = frozenset({"libx264", "aac"})
@@ -310,8 +312,9 @@ def _transcode_one(
         audio_track=track,
         language=language,
     )
+    quiet = ENCODER_ENV.get(VIDEO_ENCODERS[rendition.video_codec]) if source_probe.video else None
     with _timed(timings, "ffmpeg"):
-        result = ctx.launch_external(argv, name="ffmpeg", on_line=on_line)
+        result = ctx.launch_external(argv, name="ffmpeg", on_line=on_line, env=quiet)
     if not result.ok:
         temporary.unlink(missing_ok=True)
         # the encoders every build has were not asked up front: a build without one says so here

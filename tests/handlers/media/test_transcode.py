@@ -148,3 +148,25 @@ def test_a_bad_transcode_payload_is_rejected_at_submit(
     agenda_file.write_text(json.dumps(agenda))
     done = run_pop("submit", str(agenda_file))
     assert done.returncode == 2, done.stdout + done.stderr
+
+
+@pytest.mark.parametrize(
+    ("codec", "probed"), [("h265", "hevc"), ("vp9", "vp9"), ("av1", "av1")], ids=str
+)
+def test_h265_vp9_and_av1_renditions_with_opus_probe_as_their_codecs(
+    codec: str, probed: str, media: Media, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    rendition = {"name": codec, "width": 128, "videoCodec": codec, "crf": 35, "audioCodec": "opus"}
+    outcome = run_resident(
+        transcode.run,
+        {"input": str(media.clip), "renditions": [rendition]},
+        operation_name="t",
+        on_progress=lambda _: None,
+        op_dir=tmp_path,
+    )
+    assert outcome.succeeded, outcome.progress
+    result: Any = outcome.result
+    params = result["renditions"][0]["params"]
+    assert (params["video"]["codec"], params["audio"]["codec"]) == (probed, "opus")
+    assert (params["video"]["width"], params["video"]["height"]) == (128, 96)
+    assert "Svt[info]" not in capfd.readouterr().err  # SVT-AV1's banner stays out of the log
