@@ -33,7 +33,7 @@ from pop.handlers.context import HandlerContext
 from pop.handlers.media.ffmpeg import find_ffmpeg
 from pop.handlers.media.inputs import handler_inputs
 from pop.handlers.media.probe import probe
-from pop.handlers.media.progress import ProgressParser
+from pop.handlers.media.progress import ffmpeg_lines
 from pop.handlers.media.thumbnail import IMAGE_FORMATS, image_output_argv
 from pop.models import WireModel
 
@@ -110,15 +110,9 @@ def _filmstrip(
     argv = [find_ffmpeg(), "-hide_banner", "-nostdin", "-y", "-loglevel", "error"]
     argv += ["-i", str(source), "-an", "-progress", "pipe:1", "-nostats"]
     argv += image_output_argv(temporary, filters=["-vf", filters], fmt=payload.format)
-    parser = ProgressParser(duration)
-
-    def on_line(line: str) -> None:
-        update = parser.feed(line)
-        if update is None:
-            if "=" not in line:
-                ctx.log(f"[ffmpeg] {line}")
-        elif update.percent is not None:
-            ctx.progress(percent(update.percent), f"filmstrip: {update.message()}")
+    on_line = ffmpeg_lines(
+        ctx.log, ctx.progress, duration=duration, label="filmstrip", percent=percent
+    )
 
     result = ctx.launch_external(argv, name="ffmpeg", on_line=on_line)
     if not result.ok or not temporary.is_file():

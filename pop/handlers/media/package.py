@@ -49,7 +49,7 @@ from pop.handlers.media.ffmpeg import find_ffmpeg
 from pop.handlers.media.inputs import existing_files
 from pop.handlers.media.manifests import PackageCheckError, StreamRead
 from pop.handlers.media.probe import ProbeResult, probe
-from pop.handlers.media.progress import ProgressParser
+from pop.handlers.media.progress import ffmpeg_lines
 from pop.models import WireModel
 
 STAGING = "package.tmp"
@@ -197,17 +197,16 @@ class _Steps:
 
     def run(self, arguments: list[str], *, label: str, duration: float | None) -> None:
         """Run ffmpeg with ``arguments``; HandlerError with its output when it fails."""
-        ctx, parser = self.ctx, ProgressParser(duration)
+        ctx = self.ctx
         share = (100.0 - CHECK_SHARE) / self.count
         start = self.done * share
-
-        def on_line(line: str) -> None:
-            update = parser.feed(line)
-            if update is None:
-                if "=" not in line:
-                    ctx.log(f"[ffmpeg {label}] {line}")
-            elif update.percent is not None:
-                ctx.progress(start + update.percent / 100 * share, f"{label}: {update.message()}")
+        on_line = ffmpeg_lines(
+            ctx.log,
+            ctx.progress,
+            duration=duration,
+            label=label,
+            percent=lambda percent: start + percent / 100 * share,
+        )
 
         argv = [self.ffmpeg, "-hide_banner", "-nostdin", "-y", "-loglevel", "error", *arguments]
         result = ctx.launch_external(argv, name="ffmpeg", on_line=on_line)

@@ -1,6 +1,7 @@
 """Parsing ffmpeg's ``-progress pipe:1 -nostats`` output into percent, fps and speed.
 
-Layer: handlers. Used by the transcode handler's ``on_line`` callback. ffmpeg writes blocks of
+Layer: handlers. :func:`ffmpeg_lines` is the ``on_line`` callback of the transcode, filmstrip
+and package handlers' ffmpeg runs. ffmpeg writes blocks of
 ``key=value`` lines, each ending with ``progress=continue`` (or ``progress=end`` for the last):
 ``out_time_us`` (microseconds; ``out_time_ms`` is, despite its name, microseconds too, and
 ``out_time`` is ``HH:MM:SS.micro``), ``fps`` and ``speed`` (``1.5x``). Values may be ``N/A``.
@@ -8,6 +9,7 @@ Layer: handlers. Used by the transcode handler's ``on_line`` callback. ffmpeg wr
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 
@@ -90,3 +92,28 @@ class ProgressParser:
         if "out_time" in block:
             return _clock_seconds(block["out_time"])
         return None
+
+
+def ffmpeg_lines(
+    log: Callable[[str], None],
+    progress: Callable[[float, str], None],
+    *,
+    duration: float | None,
+    label: str,
+    percent: Callable[[float], float],
+) -> Callable[[str], None]:
+    """An ``on_line`` for ``ctx.launch_external`` running ffmpeg with ``-progress pipe:1``: each
+    completed progress block becomes ``progress(percent(p), "<label>: fps .., speed ..x")``, where
+    ``p`` is this run's 0-100 percent of ``duration`` and ``percent`` maps it onto the op's; other
+    lines (ffmpeg's errors) go to ``log`` as ``[ffmpeg <label>] line``."""
+    parser = ProgressParser(duration)
+
+    def on_line(line: str) -> None:
+        update = parser.feed(line)
+        if update is None:
+            if "=" not in line:
+                log(f"[ffmpeg {label}] {line}")
+        elif update.percent is not None:
+            progress(percent(update.percent), f"{label}: {update.message()}")
+
+    return on_line

@@ -48,7 +48,7 @@ from pop.handlers.media import capabilities, qc
 from pop.handlers.media.ffmpeg import find_ffmpeg
 from pop.handlers.media.inputs import DOWNLOAD_SHARE, DownloadProgress, fetched_inputs, is_remote
 from pop.handlers.media.probe import ProbeResult, probe
-from pop.handlers.media.progress import ProgressParser
+from pop.handlers.media.progress import ffmpeg_lines
 from pop.handlers.media.qc import QcThresholds
 from pop.models import WireModel
 
@@ -287,19 +287,17 @@ def _transcode_one(
     extension = "mp4" if source_probe.video else "m4a"
     temporary = out_dir / f"{rendition.name}.tmp.{extension}"
     final = out_dir / f"{rendition.name}.{extension}"
-    parser = ProgressParser(source_probe.duration)
 
     def overall(fraction: float) -> float:
         return start + (position + fraction) / count * (100.0 - start)
 
-    def on_line(line: str) -> None:
-        update = parser.feed(line)
-        if update is None:
-            if "=" not in line:
-                ctx.log(f"[ffmpeg {rendition.name}] {line}")
-            return
-        if update.percent is not None:
-            ctx.progress(overall(update.percent / 100), f"{rendition.name}: {update.message()}")
+    on_line = ffmpeg_lines(
+        ctx.log,
+        ctx.progress,
+        duration=source_probe.duration,
+        label=rendition.name,
+        percent=lambda percent: overall(percent / 100),
+    )
 
     track = payload.audio_track_of(rendition) or 0
     language = source_probe.audio[track]["params"]["language"] if source_probe.audio else None
