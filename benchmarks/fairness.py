@@ -65,7 +65,9 @@ def hand_outs(args: Any, algorithm: str) -> list[str]:
             )
             if not claimed:
                 break
-            owners.extend(client.store.agendas.get(agenda_id).customer_id for agenda_id in claimed)
+            owners.extend(
+                client.store.agendas.get(agenda_id).customer_id or "" for agenda_id in claimed
+            )
         queued_left = Counter(
             row.customer_id for row in client.store.queue.oldest(insight, args.agendas)
         )
@@ -104,7 +106,7 @@ def main() -> None:
     parser.add_argument("--window", type=int, default=200, help="hand-outs per window")
     args = parser.parse_args()
 
-    results = {}
+    results: dict[str, dict[str, Any]] = {}
     for algorithm in ("RoundRobin", "FirstInFirstOut"):
         owners = hand_outs(args, algorithm)
         totals = Counter(owners)

@@ -101,7 +101,7 @@ def queue_bulk(
             store.agendas.insert(prepared)
             store.progress.insert(progress, operations)
             added = start_ms + (index * spread_ms) // max(1, count)
-            rows.append(QueuedRow(prepared.id, customer, generator.randrange(10), added))
+            rows.append(QueuedRow(prepared.id or "", customer, generator.randrange(10), added))
         store.queue.enqueue_many(insight, rows)
 
 
