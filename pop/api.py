@@ -21,7 +21,7 @@ from pop.config import Settings
 from pop.engine.dag import validate_agenda
 from pop.engine.documents import parse_agenda, read_document
 from pop.engine.submission import Submission, prepare, store_submission
-from pop.errors import InputError, NotFoundError, PopError
+from pop.errors import InputError, NotFoundError, PopError, RuntimeUnavailableError
 from pop.models import (
     FAILED,
     Agenda,
@@ -184,16 +184,20 @@ class Client:
                 self.store, prepared, progress, operations, queue=False, launch=options.to_json()
             )
             agenda_id = prepared.id or ""
-        launcher = create_launcher(options.launch, keep=options.keep)
-        runner = AgendaRunner(
-            self.store, self.registry, launcher, self.settings, options, observer=observer
-        )
-        if on_runner is not None:
-            on_runner(runner)
         try:
-            return await runner.run(agenda_id)
-        finally:
-            await launcher.close()
+            launcher = create_launcher(options.launch, keep=options.keep)
+            runner = AgendaRunner(
+                self.store, self.registry, launcher, self.settings, options, observer=observer
+            )
+            if on_runner is not None:
+                on_runner(runner)
+            try:
+                return await runner.run(agenda_id)
+            finally:
+                await launcher.close()
+        except RuntimeUnavailableError as exc:
+            exc.agenda_id = agenda_id  # left WAITING: `run-local --json` still prints it
+            raise
 
     def run_executor(
         self,

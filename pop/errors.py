@@ -85,9 +85,11 @@ class NotFoundError(PopError):
 
 
 class RuntimeUnavailableError(PopError):
-    """The runtime cannot be reached (no Docker engine, no cluster, ...)."""
+    """The runtime cannot be reached (no Docker engine, no cluster, ...). ``agenda_id`` names
+    the agenda left WAITING because of it, when there is one."""
 
     exit_code = EXIT_RUNTIME_UNREACHABLE
+    agenda_id: str | None = None
 
 
 class LaunchError(PopError):

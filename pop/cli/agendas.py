@@ -69,7 +69,7 @@ def run_local(
     """Store an agenda and run it now in this process; exit 0 succeeded, 1 failed."""
     from pop.cli.render import LiveRun, print_json, print_progress
     from pop.engine.executor import AgendaRunner, RunOptions
-    from pop.errors import EXIT_INTERRUPTED, InputError
+    from pop.errors import EXIT_INTERRUPTED, InputError, RuntimeUnavailableError
 
     if (agenda_file is None) == (resume is None):
         raise InputError("give an agenda file or --resume ID (not both)")
@@ -96,14 +96,19 @@ def run_local(
         runner.cancel("interrupted (Ctrl-C)" if signum == signal.SIGINT else "stopped (SIGTERM)")
 
     client = _client(registry)
-    with LiveRun(enabled=not quiet and not json_output) as live:
-        progress = client.run_local(
-            agenda_file,
-            resume_id=resume,
-            options=None if resume and launch == "local" and concurrency == 50 else options,
-            observer=live,
-            on_runner=on_runner,
-        )
+    try:
+        with LiveRun(enabled=not quiet and not json_output) as live:
+            progress = client.run_local(
+                agenda_file,
+                resume_id=resume,
+                options=None if resume and launch == "local" and concurrency == 50 else options,
+                observer=live,
+                on_runner=on_runner,
+            )
+    except RuntimeUnavailableError as exc:
+        if json_output and exc.agenda_id:  # DESIGN §5: --json prints the AgendaProgress anyway
+            print_json(client.status(exc.agenda_id))
+        raise
     if json_output:
         print_json(progress)
     elif not quiet:

@@ -15,6 +15,8 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import EXAMPLES
+
 VALID_AGENDA = {
     "title": "valid",
     "operations": [{"name": "only", "type": "sample", "payload": {"actions": []}}],
@@ -212,3 +214,21 @@ def test_a_usage_error_gives_one_error_line_and_exit_2(
 
     assert completed.returncode == 2
     assert_one_error_line(completed)
+
+
+def test_an_unreachable_runtime_exits_3_and_run_local_json_still_prints_the_waiting_progress(
+    run_pop: Any, tmp_path: Path
+) -> None:
+    nowhere = {"KUBECONFIG": str(tmp_path / "no-kubeconfig"), "KUBERNETES_SERVICE_HOST": ""}
+    ran = run_pop(
+        "run-local", str(EXAMPLES / "hello.json"), "--launch", "kubernetes", "--json", env=nowhere
+    )
+    assert ran.returncode == 3, ran.stderr
+    assert len(ran.stderr.splitlines()) == 1 and ran.stderr.startswith("error: ")
+    progress = json.loads(ran.stdout)
+    assert (progress["processingState"], progress["processingStateMessage"]) == (
+        "WAITING",
+        "pending",
+    )
+    stored = run_pop("status", progress["agendaId"], "--json")
+    assert json.loads(stored.stdout)["processingState"] == "WAITING"
