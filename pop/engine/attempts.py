@@ -8,19 +8,23 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from pop.config import Settings
+from pop.engine.budget import CpuBudget
 from pop.engine.launching import AttemptPlace
 from pop.engine.output import OutputCollector
 from pop.engine.state import OpState, Outcome
 from pop.errors import LaunchError
 from pop.handlers.resident import run_resident
-from pop.models import FAILED, SUCCEEDED, DiagnosticEvent, OperationProgress
+from pop.models import FAILED, SUCCEEDED, DiagnosticEvent, OperationProgress, now_ms
 from pop.registry import HandlerEntry
 from pop.runtimes.base import CANCELLED, TIMED_OUT, ExitStatus, Handle, Launcher, LaunchSpec
+
+GATE_POLL_SECONDS = 0.1  # how often a launch waiting for CPU looks at the op's stop event
 
 
 async def run_resident_attempt(
@@ -34,13 +38,18 @@ async def run_resident_attempt(
     env: Mapping[str, str] | None = None,
     timeout: float | None = None,
     log_path: Path | None = None,
+    budget: CpuBudget | None = None,
+    on_external: Callable[[dict[str, Any]], None] | None = None,
 ) -> Outcome:
     """Run a resident handler on a worker thread inside the executor; ``on_progress`` is called
     on the event loop. The executor's cancel and ``timeout`` set the run's stop event, which
-    stops its external launches; its log lines go to ``log_path`` (opened on the first line)."""
+    stops its external launches; its log lines go to ``log_path`` (opened on the first line).
+    With a ``budget``, each external launch holds its CPUs in it while it runs and is then
+    reported to ``on_external`` (on the loop) as ``{name, cpus, startedTime, endedTime}``."""
     stop = threading.Event()
     state.stop_event, state.stop_why = stop, None
     loop = asyncio.get_running_loop()
+    gate = BudgetGate(budget, loop, stop, on_external) if budget is not None else None
 
     def progress_from_thread(progress: OperationProgress) -> None:  # on the worker thread
         loop.call_soon_threadsafe(on_progress, progress)
@@ -65,6 +74,7 @@ async def run_resident_attempt(
             env=env,
             on_log=log.write if log is not None else None,
             stop_event=stop,
+            cpu_gate=gate,
         )
     finally:
         if timer is not None:
@@ -93,6 +103,45 @@ async def run_resident_attempt(
         outcome="permanent" if result.permanent else FAILED,
         params=final.params,
     )
+
+
+class BudgetGate:
+    """The CPU gate of one resident attempt (a :data:`pop.handlers.external.CpuGate`): an
+    external launch, on the handler's thread, waits for its CPUs in the executor's budget (on
+    the event loop, first come first served), holds them while it runs, gives them back and is
+    reported when it ends. A stop while waiting gives up without taking anything."""
+
+    def __init__(
+        self,
+        budget: CpuBudget,
+        loop: asyncio.AbstractEventLoop,
+        stop: threading.Event,
+        on_external: Callable[[dict[str, Any]], None] | None,
+    ) -> None:
+        self.budget, self.loop, self.stop, self.on_external = budget, loop, stop, on_external
+
+    @contextmanager
+    def __call__(self, cpus: float, name: str) -> Iterator[bool]:
+        future = asyncio.run_coroutine_threadsafe(self.budget.acquire(cpus), self.loop)
+        while True:
+            try:
+                future.result(timeout=GATE_POLL_SECONDS)
+                break
+            except TimeoutError:
+                if self.stop.is_set() and future.cancel():
+                    yield False
+                    return
+        started = now_ms()
+        try:
+            yield True
+        finally:
+            record = {"name": name, "cpus": cpus, "startedTime": started, "endedTime": now_ms()}
+            self.loop.call_soon_threadsafe(self._release, cpus, record)
+
+    def _release(self, cpus: float, record: dict[str, Any]) -> None:
+        self.budget.give(cpus)
+        if self.on_external is not None:
+            self.on_external(record)
 
 
 class LaunchedAttempt:

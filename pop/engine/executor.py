@@ -368,7 +368,9 @@ class AgendaRunner:
         self._emit(RunEvent("op_started", state.name, total=len(self._states)))
         try:
             if entry.resident:
-                outcome = await self._run_resident(state, entry, payload, place, log_path)
+                outcome = await self._run_resident(
+                    state, entry, payload, place, log_path, attempt_id
+                )
             else:
                 outcome = await self._run_launched(
                     state, entry, payload, place, attempt, attempt_id, log_path
@@ -396,11 +398,18 @@ class AgendaRunner:
         payload: Any,
         place: AttemptPlace,
         log_path: Path,
+        attempt_id: int,
     ) -> Outcome:
         handler_ref = entry.handler or ""
         function = self._handlers.get(handler_ref)
         if function is None:
             function = self._handlers[handler_ref] = load_handler(handler_ref)
+        record, externals = dict(self._resident_record), []
+
+        def on_external(external: dict[str, Any]) -> None:  # the attempt row lists them
+            externals.append(external)
+            self.store.attempts.record_launch(attempt_id, {**record, "externals": externals})
+
         return await run_resident_attempt(
             function,
             payload,
@@ -411,6 +420,8 @@ class AgendaRunner:
             env=resident_env(self.agenda, self.progress_id, state.name, entry),
             timeout=op_timeout(entry, state.operation),
             log_path=log_path,
+            budget=self.budget,
+            on_external=on_external,
         )
 
     async def _run_launched(

@@ -20,13 +20,14 @@ import sys
 import threading
 import traceback
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
 from pop.errors import HandlerError, PermanentError, PopError, TemporaryError
-from pop.handlers.external import ExternalResult, run_external
+from pop.handlers.external import CANCELLED, CpuGate, ExternalResult, run_external
 from pop.handlers.launchdata import LaunchData
 from pop.handlers.reporting import Reporter
 from pop.models import (
@@ -71,6 +72,7 @@ class HandlerContext:
         "_reporter",
         "_result",
         "_started_time",
+        "cpu_gate",
         "last_progress",
         "launch_data",
         "op_dir",
@@ -94,9 +96,11 @@ class HandlerContext:
         op_dir: Path | None = None,
         log: Callable[[str], None] | None = None,
         stop_event: threading.Event | None = None,
+        cpu_gate: CpuGate | None = None,
     ) -> None:
         self._reporter = reporter
         self.stop_event = stop_event
+        self.cpu_gate = cpu_gate
         self.launch_data = launch_data
         self.payload = payload
         self.raw_payload_text = raw_payload
@@ -267,7 +271,9 @@ class HandlerContext:
         lines go to ``on_line``, else to the log prefixed with the program name. A non-zero exit
         is returned, not raised; PermanentError for an empty argv; the runtime's LaunchError when
         the program cannot start. ``cpus`` (and the image on image runtimes) default to the
-        registry's ``external.<name>`` settings (``POP_EXTERNAL``), else one CPU.
+        registry's ``external.<name>`` settings (``POP_EXTERNAL``), else one CPU. In a resident
+        handler the launch first waits for those CPUs in the executor's budget (``cpu_gate``);
+        stopped while waiting, it returns a ``cancelled`` result without starting.
         """
         if not argv:
             raise PermanentError("launch_external needs a command (argv is empty)")
@@ -285,22 +291,26 @@ class HandlerContext:
             )
             if value
         }
-        settings = self.external_settings(name or Path(str(argv[0])).name)
+        program = name or Path(str(argv[0])).name
+        settings = self.external_settings(program)
         if cpus is None:
             cpus = float(settings.get("cpus") or 1.0)
-        return run_external(
-            self.launch_data.external_launch_type,
-            argv,
-            name=name,
-            env=env,
-            cwd=self.op_dir,
-            work_dir=self.work_dir,
-            labels=labels,
-            cpus=cpus,
-            timeout_seconds=timeout_seconds,
-            on_line=on_line,
-            stop=self.stop_event,
-        )
+        with self.cpu_gate(cpus, program) if self.cpu_gate else nullcontext(True) as granted:
+            if not granted:  # stopped while waiting for the CPUs
+                return ExternalResult(None, CANCELLED, argv=tuple(str(a) for a in argv))
+            return run_external(
+                self.launch_data.external_launch_type,
+                argv,
+                name=name,
+                env=env,
+                cwd=self.op_dir,
+                work_dir=self.work_dir,
+                labels=labels,
+                cpus=cpus,
+                timeout_seconds=timeout_seconds,
+                on_line=on_line,
+                stop=self.stop_event,
+            )
 
 
 def load_payload(model: type[BaseModel] | None, data: Any) -> Any:

@@ -18,6 +18,7 @@ import threading
 import uuid
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -30,6 +31,13 @@ EXITED = "exited"
 CANCELLED = "cancelled"
 TAIL_LINES = 10
 _NAME_UNSAFE = re.compile(r"[^a-z0-9-]+")
+
+
+# ``gate(cpus, name)``: a context manager that holds ``cpus`` of the executor's CPU budget while
+# the external binary ``name`` runs; it yields False when the op was stopped while waiting for
+# them. Resident handlers get one from the executor; a launched handler's externals run within
+# its own op's share.
+CpuGate = Callable[[float, str], AbstractContextManager[bool]]
 
 
 @dataclass(frozen=True)

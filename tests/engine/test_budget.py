@@ -46,6 +46,37 @@ def test_listeners_hear_when_cpu_comes_back_until_they_stop() -> None:
     assert heard == [1]
 
 
+def test_acquirers_wait_in_order_and_a_cancelled_one_takes_nothing() -> None:
+    async def main() -> list[str]:
+        budget = CpuBudget(2)
+        served: list[str] = []
+        assert budget.try_take(2)
+
+        async def take(name: str, cpus: float) -> None:
+            await budget.acquire(cpus)
+            served.append(name)
+
+        big = asyncio.ensure_future(take("big", 2))
+        small = asyncio.ensure_future(take("small", 1))
+        gone = asyncio.ensure_future(take("gone", 1))
+        await asyncio.sleep(0)
+        gone.cancel()
+        assert not budget.try_take(1)  # someone is waiting: no jumping the queue
+        budget.give(1)  # 1 free: "big" (first) does not fit yet, so nobody behind it is served
+        await asyncio.sleep(0)
+        assert served == []
+        budget.give(1)
+        await asyncio.sleep(0)
+        assert served == ["big"] and budget.used == 2
+        budget.give(2)
+        await asyncio.gather(big, small)
+        assert served == ["big", "small"] and budget.used == 1
+        assert gone.cancelled()
+        return served
+
+    asyncio.run(main())
+
+
 def test_op_cpus_counts_external_binaries(tmp_path: Path) -> None:
     registry = make_registry(
         tmp_path,
@@ -69,7 +100,7 @@ def test_op_cpus_counts_external_binaries(tmp_path: Path) -> None:
     assert op_cpus(registry.lookup("resident")) == 0.0
     # an external without its own request asks as much as the handler (1.0 by default)
     assert registry.lookup("residentMedia").external_cpus == {"ffmpeg": 1.5, "probe": 1.0}
-    assert op_cpus(registry.lookup("residentMedia")) == 1.5
+    assert op_cpus(registry.lookup("residentMedia")) == 0.0  # its launches take theirs
 
 
 def test_external_settings_reach_the_handler_as_json(tmp_path: Path) -> None:

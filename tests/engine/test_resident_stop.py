@@ -4,6 +4,7 @@ process), the op fails saying which, and the handler's log lines go to the attem
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import time
 from pathlib import Path
@@ -109,3 +110,65 @@ def test_resident_log_lines_go_to_the_attempts_log_file(tmp_path: Path) -> None:
     assert log_path.parent.parent == settings.logs_dir
     # a resident op that logs nothing leaves no file behind
     assert not Path(run.attempts("quiet")[0]["logPath"]).exists()
+
+
+def external_op(name: str, script: str, delay_ms: int = 0, **extra: Any) -> dict[str, Any]:
+    """A resident op whose one external launch runs ``sh -c script`` after ``delay_ms``."""
+    params = {"externalArgs": ["sh", "-c", script], "sleepMilliseconds": delay_ms}
+    action = {"action": "externalExecute", "paramsMap": params}
+    return {"name": name, "type": "residentSample", "payload": {"actions": [action]}, **extra}
+
+
+def test_resident_ops_start_at_once_and_their_launches_take_turns_on_one_cpu(
+    tmp_path: Path,
+) -> None:
+    agenda = {"operations": [external_op(f"op{i}", "sleep 0.3") for i in range(3)]}
+    run = run_agenda(
+        tmp_path,
+        agenda,
+        FakeLauncher(),
+        registry=make_registry(tmp_path, RESIDENT_SAMPLE),
+        options=RunOptions(launch="fake", external_launch="local", cpus=1),
+    )
+    assert run.progress.succeeded, run.progress.diagnostic_events
+    attempts = run.attempts()
+    starts = [attempt["startedTime"] for attempt in attempts]
+    assert max(starts) - min(starts) < 250  # the ops did not wait for each other to start
+    launches = sorted(
+        (external["startedTime"], external["endedTime"])
+        for attempt in attempts
+        for external in attempt["launched"]["externals"]
+    )
+    assert len(launches) == 3
+    assert all(external["cpus"] == 1.0 for a in attempts for external in a["launched"]["externals"])
+    for (_, ended), (started, _) in itertools.pairwise(launches):
+        assert started >= ended  # one CPU: one launch at a time
+
+
+def test_an_op_stopped_while_waiting_for_cpu_never_launches(tmp_path: Path) -> None:
+    first, second = tmp_path / "first", tmp_path / "second"
+    agenda = {
+        "operations": [
+            external_op(
+                "holder", f"echo $$ > {first}; exec sleep 60", params={"timeoutSeconds": 2}
+            ),
+            external_op(  # asks for the CPU after the holder took it
+                "waiter", f"echo $$ > {second}; exec sleep 60", 300, params={"timeoutSeconds": 1}
+            ),
+        ]
+    }
+    started = time.monotonic()
+    run = run_agenda(
+        tmp_path,
+        agenda,
+        FakeLauncher(),
+        registry=make_registry(tmp_path, RESIDENT_SAMPLE),
+        options=RunOptions(launch="fake", external_launch="local", cpus=1),
+    )
+    assert time.monotonic() - started < 15
+    assert run.progress.failed
+    (waiter,) = run.attempts("waiter")
+    assert waiter["outcome"] == "timeout"
+    assert "externals" not in waiter["launched"]  # it never got the CPU, so never launched
+    assert not second.exists()
+    assert process_gone(int(first.read_text()))
