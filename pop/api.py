@@ -460,7 +460,7 @@ class Client:
         on_runner: Callable[[BatchRunner], None] | None = None,
     ) -> BatchReport:
         """:meth:`batch_plan`, then run the batch's agendas here, ``concurrency`` at once
-        (default: the number of cores) within one CPU budget. ``on_change`` sees the report
+        (default: twice the CPU budget) within one CPU budget. ``on_change`` sees the report
         whenever an item moves."""
         report = self.batch_plan(template, inputs, glob=glob, link_id=link_id)
         return asyncio.run(self.batch_run(report, concurrency, options, on_change, on_runner))

@@ -42,7 +42,9 @@ def batch(
     ] = None,
     concurrency: Annotated[
         int | None,
-        typer.Option("--concurrency", min=1, help="Agendas at once (default: cores)."),
+        typer.Option(
+            "--concurrency", min=1, help="Agendas at once (default: twice the CPU budget)."
+        ),
     ] = None,
     link_id: Annotated[
         str | None, typer.Option("--link-id", help="Link id (default: batch-<template hash>).")

@@ -15,9 +15,11 @@ every later report, the final one included, so a rerun finds them in ``LAST_PROG
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 import threading
+import time
 import traceback
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import nullcontext
@@ -295,10 +297,13 @@ class HandlerContext:
         settings = self.external_settings(program)
         if cpus is None:
             cpus = float(settings.get("cpus") or 1.0)
+        asked = time.monotonic()
         with self.cpu_gate(cpus, program) if self.cpu_gate else nullcontext(True) as granted:
+            waited = time.monotonic() - asked
             if not granted:  # stopped while waiting for the CPUs
-                return ExternalResult(None, CANCELLED, argv=tuple(str(a) for a in argv))
-            return run_external(
+                argv_text = tuple(str(a) for a in argv)
+                return ExternalResult(None, CANCELLED, argv=argv_text, waited=waited)
+            result = run_external(
                 self.launch_data.external_launch_type,
                 argv,
                 name=name,
@@ -311,6 +316,7 @@ class HandlerContext:
                 on_line=on_line,
                 stop=self.stop_event,
             )
+            return dataclasses.replace(result, waited=waited)
 
 
 def load_payload(model: type[BaseModel] | None, data: Any) -> Any:

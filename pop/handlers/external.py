@@ -44,12 +44,14 @@ CpuGate = Callable[[float, str], AbstractContextManager[bool]]
 class ExternalResult:
     """How an external launch ended: ``reason`` as :class:`pop.runtimes.base.ExitStatus`
     (``exited``, ``timeout``, ``cancelled``, ``lost``), ``exit_code`` when known, and the last
-    lines of its output."""
+    lines of its output; ``waited``: seconds it waited for its CPUs before it started (a
+    resident handler's launches wait in the executor's budget)."""
 
     exit_code: int | None
     reason: str
     tail: list[str] = field(default_factory=list)
     argv: tuple[str, ...] = ()
+    waited: float = 0.0
 
     @property
     def ok(self) -> bool:

@@ -14,6 +14,7 @@ is how a later run of the same batch recognises it.
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import time
 from collections.abc import Callable
@@ -217,6 +218,12 @@ class BatchRunner:
             self.on_change(report)
 
 
+def default_concurrency(cpus: float | None) -> int:
+    """Agendas a batch runs at once by default: twice the CPU budget (``--cpus``, else the
+    cores), so the next files are probed and checked while the current ones encode."""
+    return max(2, 2 * math.ceil(cpus or os.cpu_count() or 1))
+
+
 async def run_batch(
     store: Store,
     registry: Registry,
@@ -228,7 +235,7 @@ async def run_batch(
     on_runner: Callable[[BatchRunner], None] | None = None,
 ) -> BatchReport:
     """Run a planned batch on the ``options.launch`` runtime, ``concurrency`` agendas at once
-    (default: the number of cores); ``on_runner`` gets the runner first (to cancel it)."""
+    (default :func:`default_concurrency`); ``on_runner`` gets the runner first (to cancel it)."""
     from pop.runtimes import create_launcher
 
     launcher = create_launcher(options.launch, keep=options.keep)
@@ -238,7 +245,7 @@ async def run_batch(
         launcher,
         settings,
         options,
-        concurrency=concurrency or os.cpu_count() or 1,
+        concurrency=concurrency or default_concurrency(options.cpus),
         on_change=on_change,
     )
     if on_runner is not None:
