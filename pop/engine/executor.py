@@ -42,7 +42,9 @@ from pop.engine.policy import (
     silence_timeout,
 )
 from pop.engine.recording import (
+    external_recorder,
     write_agenda_end,
+    write_op_invalid,
     write_op_outcome,
     write_op_progress,
     write_op_retry,
@@ -307,18 +309,8 @@ class AgendaRunner:
 
     def _fail_before_launch(self, state: OpState, message: str) -> None:
         """Fail an op that cannot be launched (invalid reference, unknown type): permanent."""
-        now = now_ms()
-        state.status = DONE_FAILED
-        state.outcome = "invalid"
-        state.diagnostics = [DiagnosticEvent.of(message)]
         self._failed = True
-        self.store.progress.update_operation(
-            operation_progress_id(self.progress_id, state.name),
-            state=ProcessingState.COMPLETE,
-            message=FAILED,
-            completed_time=now,
-            diagnostics=state.diagnostics,
-        )
+        write_op_invalid(self.store, self.progress_id, state, message)
         self._emit(RunEvent("op_finished", state.name, succeeded=False, message=message))
 
     def _deadlock(self, pending: list[OpState]) -> None:
@@ -404,12 +396,6 @@ class AgendaRunner:
         function = self._handlers.get(handler_ref)
         if function is None:
             function = self._handlers[handler_ref] = load_handler(handler_ref)
-        record, externals = dict(self._resident_record), []
-
-        def on_external(external: dict[str, Any]) -> None:  # the attempt row lists them
-            externals.append(external)
-            self.store.attempts.record_launch(attempt_id, {**record, "externals": externals})
-
         return await run_resident_attempt(
             function,
             payload,
@@ -421,7 +407,7 @@ class AgendaRunner:
             timeout=op_timeout(entry, state.operation),
             log_path=log_path,
             budget=self.budget,
-            on_external=on_external,
+            on_external=external_recorder(self.store, attempt_id, self._resident_record),
         )
 
     async def _run_launched(

@@ -6,7 +6,10 @@ these write. Keeping the writes here keeps the DAG walk readable.
 
 from __future__ import annotations
 
-from pop.engine.state import OpState, Outcome
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from pop.engine.state import DONE_FAILED, OpState, Outcome
 from pop.models import (
     FAILED,
     SUCCEEDED,
@@ -32,6 +35,34 @@ def write_op_progress(
             else None,
         )
         store.progress.update_agenda(progress_id, percent=percent)
+
+
+def write_op_invalid(store: Store, progress_id: str, state: OpState, message: str) -> None:
+    """An op that cannot be launched (invalid reference, unknown type): failed permanently."""
+    state.status = DONE_FAILED
+    state.outcome = "invalid"
+    state.diagnostics = [DiagnosticEvent.of(message)]
+    store.progress.update_operation(
+        operation_progress_id(progress_id, state.name),
+        state=ProcessingState.COMPLETE,
+        message=FAILED,
+        completed_time=now_ms(),
+        diagnostics=state.diagnostics,
+    )
+
+
+def external_recorder(
+    store: Store, attempt_id: int, record: Mapping[str, Any]
+) -> Callable[[dict[str, Any]], None]:
+    """A callback that adds each ended external launch of a resident attempt to its attempt
+    row's launch record, as ``externals: [{name, cpus, startedTime, endedTime}]``."""
+    externals: list[dict[str, Any]] = []
+
+    def on_external(external: dict[str, Any]) -> None:
+        externals.append(external)
+        store.attempts.record_launch(attempt_id, {**record, "externals": externals})
+
+    return on_external
 
 
 def write_op_outcome(
