@@ -119,17 +119,23 @@ def external_op(name: str, script: str, delay_ms: int = 0, **extra: Any) -> dict
     return {"name": name, "type": "residentSample", "payload": {"actions": [action]}, **extra}
 
 
-def test_resident_ops_start_at_once_and_their_launches_take_turns_on_one_cpu(
-    tmp_path: Path,
-) -> None:
-    agenda = {"operations": [external_op(f"op{i}", "sleep 0.3") for i in range(3)]}
-    run = run_agenda(
+def run_on_one_cpu(tmp_path: Path, agenda: dict[str, Any]) -> Any:
+    """Run ``agenda`` with resident sample ops whose external launches are local processes,
+    on a budget of one CPU."""
+    return run_agenda(
         tmp_path,
         agenda,
         FakeLauncher(),
         registry=make_registry(tmp_path, RESIDENT_SAMPLE),
         options=RunOptions(launch="fake", external_launch="local", cpus=1),
     )
+
+
+def test_resident_ops_start_at_once_and_their_launches_take_turns_on_one_cpu(
+    tmp_path: Path,
+) -> None:
+    agenda = {"operations": [external_op(f"op{i}", "sleep 0.3") for i in range(3)]}
+    run = run_on_one_cpu(tmp_path, agenda)
     assert run.progress.succeeded, run.progress.diagnostic_events
     attempts = run.attempts()
     starts = [attempt["startedTime"] for attempt in attempts]
@@ -158,13 +164,7 @@ def test_an_op_stopped_while_waiting_for_cpu_never_launches(tmp_path: Path) -> N
         ]
     }
     started = time.monotonic()
-    run = run_agenda(
-        tmp_path,
-        agenda,
-        FakeLauncher(),
-        registry=make_registry(tmp_path, RESIDENT_SAMPLE),
-        options=RunOptions(launch="fake", external_launch="local", cpus=1),
-    )
+    run = run_on_one_cpu(tmp_path, agenda)
     assert time.monotonic() - started < 15
     assert run.progress.failed
     (waiter,) = run.attempts("waiter")

@@ -11,6 +11,7 @@ import stat
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import av
 import pytest
@@ -92,30 +93,28 @@ def max_running(log: Path) -> int:
     return peak
 
 
-def attempt_spans(home: Path, operation: str) -> list[tuple[int, int]]:
+def attempt_rows(home: Path, operation: str) -> list[tuple[Any, ...]]:
+    """(started_time, ended_time, launched) of the op's attempt rows, read from the store."""
     connection = sqlite3.connect(f"file:{home / 'pop.db'}?mode=ro", uri=True)
     try:
-        rows = connection.execute(
-            "SELECT started_time, ended_time FROM attempts WHERE operation = ?", (operation,)
+        return connection.execute(
+            "SELECT started_time, ended_time, launched FROM attempts WHERE operation = ?",
+            (operation,),
         ).fetchall()
     finally:
         connection.close()
-    return [(int(start), int(end)) for start, end in rows]
+
+
+def attempt_spans(home: Path, operation: str) -> list[tuple[int, int]]:
+    return [(int(start), int(end)) for start, end, _ in attempt_rows(home, operation)]
 
 
 def external_spans(home: Path, operation: str) -> list[tuple[int, int]]:
     """The external launches (ffmpeg) pop recorded in the op's attempt rows: each held its CPUs
     from ``startedTime`` to ``endedTime``."""
-    connection = sqlite3.connect(f"file:{home / 'pop.db'}?mode=ro", uri=True)
-    try:
-        rows = connection.execute(
-            "SELECT launched FROM attempts WHERE operation = ?", (operation,)
-        ).fetchall()
-    finally:
-        connection.close()
     return [
         (int(external["startedTime"]), int(external["endedTime"]))
-        for (launched,) in rows
+        for _, _, launched in attempt_rows(home, operation)
         for external in json.loads(launched).get("externals", [])
     ]
 
