@@ -7,6 +7,7 @@ Launcher protocol, never which runtime it drives.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -136,7 +137,8 @@ class BudgetGate:
             yield True
         finally:
             record = {"name": name, "cpus": cpus, "startedTime": started, "endedTime": now_ms()}
-            self.loop.call_soon_threadsafe(self._release, cpus, record)
+            with contextlib.suppress(RuntimeError):  # the loop is gone: so is its budget
+                self.loop.call_soon_threadsafe(self._release, cpus, record)
 
     def _release(self, cpus: float, record: dict[str, Any]) -> None:
         self.budget.give(cpus)
