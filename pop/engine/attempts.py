@@ -122,8 +122,9 @@ class BudgetGate:
         self.budget, self.loop, self.stop, self.on_external = budget, loop, stop, on_external
 
     @contextmanager
-    def __call__(self, cpus: float, name: str) -> Iterator[bool]:
+    def __call__(self, cpus: float, name: str, on_wait: Callable[[], None]) -> Iterator[bool]:
         future = asyncio.run_coroutine_threadsafe(self.budget.acquire(cpus), self.loop)
+        waiting = False
         while True:
             try:
                 future.result(timeout=GATE_POLL_SECONDS)
@@ -132,6 +133,9 @@ class BudgetGate:
                 if self.stop.is_set() and future.cancel():
                     yield False
                     return
+                if not waiting:
+                    waiting = True
+                    on_wait()
         started = now_ms()
         try:
             yield True

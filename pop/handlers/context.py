@@ -298,7 +298,12 @@ class HandlerContext:
         if cpus is None:
             cpus = float(settings.get("cpus") or 1.0)
         asked = time.monotonic()
-        with self.cpu_gate(cpus, program) if self.cpu_gate else nullcontext(True) as granted:
+
+        def on_wait() -> None:  # `pop status` shows why the op is not moving
+            self.progress(self._percent, f"waiting for {cpus:g} CPU for {program}")
+
+        gate = self.cpu_gate(cpus, program, on_wait) if self.cpu_gate else nullcontext(True)
+        with gate as granted:
             waited = time.monotonic() - asked
             if not granted:  # stopped while waiting for the CPUs
                 argv_text = tuple(str(a) for a in argv)

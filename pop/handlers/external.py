@@ -33,11 +33,11 @@ TAIL_LINES = 10
 _NAME_UNSAFE = re.compile(r"[^a-z0-9-]+")
 
 
-# ``gate(cpus, name)``: a context manager that holds ``cpus`` of the executor's CPU budget while
-# the external binary ``name`` runs; it yields False when the op was stopped while waiting for
-# them. Resident handlers get one from the executor; a launched handler's externals run within
-# its own op's share.
-CpuGate = Callable[[float, str], AbstractContextManager[bool]]
+# ``gate(cpus, name, on_wait)``: a context manager that holds ``cpus`` of the executor's CPU
+# budget while the external binary ``name`` runs, calling ``on_wait()`` once if it has to wait
+# for them; it yields False when the op was stopped while waiting. Resident handlers get one from
+# the executor; a launched handler's externals run within its own op's share.
+CpuGate = Callable[[float, str, Callable[[], None]], AbstractContextManager[bool]]
 
 
 @dataclass(frozen=True)

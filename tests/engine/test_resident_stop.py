@@ -149,6 +149,8 @@ def test_resident_ops_start_at_once_and_their_launches_take_turns_on_one_cpu(
     assert all(external["cpus"] == 1.0 for a in attempts for external in a["launched"]["externals"])
     for (_, ended), (started, _) in itertools.pairwise(launches):
         assert started >= ended  # one CPU: one launch at a time
+    waits = {e.operation for e in run.events if (e.message or "").startswith("waiting for 1 CPU")}
+    assert len(waits) == 2  # the two that queued said so in their progress
 
 
 def test_an_op_stopped_while_waiting_for_cpu_never_launches(tmp_path: Path) -> None:
