@@ -10,7 +10,6 @@ import asyncio
 import contextlib
 import threading
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -121,7 +120,7 @@ class BudgetGate:
     ) -> None:
         self.budget, self.loop, self.stop, self.on_external = budget, loop, stop, on_external
 
-    @contextmanager
+    @contextlib.contextmanager
     def __call__(self, cpus: float, name: str, on_wait: Callable[[], None]) -> Iterator[bool]:
         future = asyncio.run_coroutine_threadsafe(self.budget.acquire(cpus), self.loop)
         waiting = False

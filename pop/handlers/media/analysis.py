@@ -28,7 +28,7 @@ from pydantic import Field
 
 from pop.handlers import handler
 from pop.handlers.context import HandlerContext
-from pop.handlers.media.inputs import DownloadProgress, fetched_inputs, is_remote
+from pop.handlers.media.inputs import handler_inputs
 from pop.handlers.media.probe import probe
 from pop.models import WireModel
 
@@ -46,21 +46,14 @@ def run(ctx: HandlerContext) -> Any:
     """Probe every input; the result in the shape above."""
     payload: AnalysisPayload = ctx.payload
     count = len(payload.inputs)
-    probe_start = DOWNLOAD_SHARE if any(is_remote(url) for url in payload.inputs) else 0.0
     inputs: list[dict[str, Any]] = []
     video: list[dict[str, Any]] = []
     audio: list[dict[str, Any]] = []
-    with fetched_inputs(
-        payload.inputs,
-        folder=ctx.op_dir,
-        on_progress=DownloadProgress(ctx.progress, count=count, span=(0.0, probe_start)),
-        should_stop=lambda: ctx.stopping,
-    ) as paths:
+    with handler_inputs(ctx, payload.inputs, share=DOWNLOAD_SHARE) as (paths, percent):
         for position, (url, path) in enumerate(zip(payload.inputs, paths, strict=True)):
             result = probe(path, url=url)
             inputs.append(result.input)
             video.extend({**stream, "input": position} for stream in result.video)
             audio.extend({**stream, "input": position} for stream in result.audio)
-            percent = probe_start + (position + 1) / count * (100.0 - probe_start)
-            ctx.progress(percent, f"probed {url}")
+            ctx.progress(percent((position + 1) / count * 100.0), f"probed {url}")
     return {"inputs": inputs, "inputStreams": {"video": video, "audio": audio}}

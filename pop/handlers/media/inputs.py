@@ -1,8 +1,8 @@
 """Media inputs: paths, ``file://`` URLs and ``http(s)://`` URLs, as local files checked up front.
 
 Layer: handlers. :func:`existing_files` (local inputs only) serves the package handler;
-:func:`fetched_inputs` (local or downloaded) serves analysis and transcode, and
-:func:`handler_inputs` (the same with the op's progress) thumbnail and filmstrip. Order of
+:func:`handler_inputs` (local or downloaded, :func:`fetched_inputs` with the op's progress)
+serves analysis, transcode, thumbnail and filmstrip. Order of
 work, so that a bad payload fails before anything slow starts: every input's scheme is checked,
 then every local input's existence (one PermanentError naming all missing ones), and only then
 are the ``http(s)`` inputs downloaded (:mod:`.download`) into ``<folder>/inputs/``. Downloaded
@@ -113,13 +113,13 @@ def fetched_inputs(
 
 @contextmanager
 def handler_inputs(
-    ctx: HandlerContext, urls: list[str]
+    ctx: HandlerContext, urls: list[str], *, share: float = DOWNLOAD_SHARE
 ) -> Iterator[tuple[list[Path], Callable[[float], float]]]:
     """:func:`fetched_inputs` in the op's folder, for a handler: downloads report the first
-    :data:`DOWNLOAD_SHARE` percent of the op (when some input is remote) and stop with the op.
-    Yields the local files and the function mapping the handler's own 0-100 percent onto the
-    rest of the op."""
-    start = DOWNLOAD_SHARE if any(is_remote(url) for url in urls) else 0.0
+    ``share`` percent of the op (when some input is remote) and stop with the op. Yields the
+    local files and the function mapping the handler's own 0-100 percent onto the rest of the
+    op."""
+    start = share if any(is_remote(url) for url in urls) else 0.0
     progress = DownloadProgress(ctx.progress, count=len(urls), span=(0.0, start or 100.0))
     with fetched_inputs(
         urls, folder=ctx.op_dir, on_progress=progress, should_stop=lambda: ctx.stopping

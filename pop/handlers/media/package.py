@@ -48,12 +48,11 @@ from pop.handlers.media import manifests
 from pop.handlers.media.ffmpeg import find_ffmpeg
 from pop.handlers.media.inputs import existing_files
 from pop.handlers.media.manifests import PackageCheckError, StreamRead
-from pop.handlers.media.probe import ProbeResult, probe
+from pop.handlers.media.probe import ProbeResult, frame_tolerance, probe
 from pop.handlers.media.progress import ffmpeg_lines
 from pop.models import WireModel
 
 STAGING = "package.tmp"
-MIN_DURATION_TOLERANCE = 0.05
 CHECK_SHARE = 10.0  # percent of the op that reading the result back stands for
 HLS_VIDEO_CODECS = {"h264", "hevc"}
 HLS_AUDIO_CODECS = {"aac", "mp3", "ac3", "eac3"}
@@ -91,8 +90,7 @@ class Source:
 
     @property
     def tolerance(self) -> float:
-        fps = self.probe.frame_rate
-        return max(1 / fps if fps else 0.0, MIN_DURATION_TOLERANCE)
+        return frame_tolerance(self.probe.frame_rate)
 
     @property
     def picture(self) -> dict[str, Any]:

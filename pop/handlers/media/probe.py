@@ -44,6 +44,15 @@ class ProbeResult:
         return None
 
 
+MIN_FRAME_TOLERANCE = 0.05  # seconds: "one frame" when the frame rate is unknown or high
+
+
+def frame_tolerance(fps: float | None) -> float:
+    """How far two durations may differ and still count as equal: one frame at ``fps``, at
+    least :data:`MIN_FRAME_TOLERANCE` (the transcode and package checks)."""
+    return max(1 / fps if fps else 0.0, MIN_FRAME_TOLERANCE)
+
+
 def _seconds(value: int | None, time_base: Fraction | None) -> float | None:
     if value is None or time_base is None:
         return None

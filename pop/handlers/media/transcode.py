@@ -47,8 +47,8 @@ from pop.handlers import handler
 from pop.handlers.context import HandlerContext
 from pop.handlers.media import capabilities, qc
 from pop.handlers.media.ffmpeg import find_ffmpeg
-from pop.handlers.media.inputs import DOWNLOAD_SHARE, DownloadProgress, fetched_inputs, is_remote
-from pop.handlers.media.probe import ProbeResult, probe
+from pop.handlers.media.inputs import handler_inputs
+from pop.handlers.media.probe import ProbeResult, frame_tolerance, probe
 from pop.handlers.media.progress import ffmpeg_lines
 from pop.handlers.media.qc import QcThresholds
 from pop.models import WireModel
@@ -67,7 +67,6 @@ KEYFRAMES_ONLY_FORCED = {  # turn off the encoder's own (scene-cut, GOP-length) 
     "libvpx-vp9": ["-g", "1000"],
     "libsvtav1": ["-g", "1000"],
 }
-MIN_DURATION_TOLERANCE = 0.05
 _BITRATE = re.compile(r"^[0-9]+(\.[0-9]+)?[kKmM]?$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -142,16 +141,9 @@ def run(ctx: HandlerContext) -> Any:
     """Transcode the input to every rendition, probe and check each, publish by rename."""
     payload: TranscodePayload = ctx.payload
     ffmpeg = find_ffmpeg()
-    remote = is_remote(payload.input)
     timings = dict.fromkeys(("download", "probe", "cpuWait", "ffmpeg", "qc"), 0.0)
     started = time.perf_counter()
-    download_progress = DownloadProgress(ctx.progress, count=1, span=(0.0, DOWNLOAD_SHARE))
-    with fetched_inputs(
-        [payload.input],
-        folder=ctx.op_dir,
-        on_progress=download_progress,
-        should_stop=lambda: ctx.stopping,
-    ) as (source,):
+    with handler_inputs(ctx, [payload.input]) as ((source,), percent):
         timings["download"] = time.perf_counter() - started
         with _timed(timings, "probe"):
             source_probe = probe(source, url=payload.input)
@@ -161,7 +153,6 @@ def run(ctx: HandlerContext) -> Any:
         )
         out_dir = ctx.op_dir or Path.cwd()
         out_dir.mkdir(parents=True, exist_ok=True)
-        start = DOWNLOAD_SHARE if remote else 0.0
         outputs = []
         for position, rendition in enumerate(payload.renditions):
             outputs.append(
@@ -172,7 +163,7 @@ def run(ctx: HandlerContext) -> Any:
                     rendition,
                     payload=payload,
                     out_dir=out_dir,
-                    share=(start, position, len(payload.renditions)),
+                    share=(percent, position, len(payload.renditions)),
                     timings=timings,
                 )
             )
@@ -280,17 +271,17 @@ def _transcode_one(
     *,
     payload: TranscodePayload,
     out_dir: Path,
-    share: tuple[float, int, int],
+    share: tuple[Callable[[float], float], int, int],
     timings: dict[str, float],
 ) -> dict[str, Any]:
     source, source_probe = source_and_probe
-    start, position, count = share
+    percent, position, count = share
     extension = "mp4" if source_probe.video else "m4a"
     temporary = out_dir / f"{rendition.name}.tmp.{extension}"
     final = out_dir / f"{rendition.name}.{extension}"
 
-    def overall(fraction: float) -> float:
-        return start + (position + fraction) / count * (100.0 - start)
+    def overall(fraction: float) -> float:  # this rendition's fraction done -> the op's percent
+        return percent((position + fraction) / count * 100.0)
 
     on_line = ffmpeg_lines(
         ctx.log,
@@ -394,8 +385,7 @@ def quality_problem(source: ProbeResult, output: ProbeResult, rendition: Renditi
         for stream in output_streams:
             if not stream["params"].get("duration"):
                 return f"the output's {kind} stream {stream['index']} is empty"
-    fps = rendition.fps or output.frame_rate or source.frame_rate
-    tolerance = max(1 / fps if fps else 0.0, MIN_DURATION_TOLERANCE)
+    tolerance = frame_tolerance(rendition.fps or output.frame_rate or source.frame_rate)
     if source.duration is None or output.duration is None:
         return "the duration of the input or the output is unknown"
     difference = abs(output.duration - source.duration)
