@@ -1,0 +1,41 @@
+"""Input media for the examples under examples/media and the media templates (used by
+tests/test_examples.py): a tiny clip made with the ffmpeg pop itself finds, and example files
+with their ``INPUT.mp4`` placeholder filled in."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from pop.handlers.media.ffmpeg import find_ffmpeg
+
+PLACEHOLDER = "INPUT.mp4"
+
+
+def make_clip(folder: Path) -> Path:
+    """2 s of a 320x240, 25 fps test pattern with a 440 Hz tone, H.264 and AAC in an .mp4:
+    long enough for thumbnails at 0 s and 1 s and a filmstrip tile every second, small enough
+    that every media example runs in about a second."""
+    clip = folder / "clip.mp4"
+    subprocess.run(
+        [
+            find_ffmpeg(), "-hide_banner", "-loglevel", "error", "-nostdin", "-y",
+            "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25:duration=2",
+            "-f", "lavfi", "-i", "sine=frequency=440:duration=2",
+            "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac",
+            str(clip),
+        ],
+        check=True,
+        timeout=60,
+    )  # fmt: skip
+    return clip
+
+
+def filled(example: Path, clip: Path, folder: Path) -> Path:
+    """A copy of ``example`` in ``folder`` with its ``INPUT.mp4`` placeholder replaced by the
+    clip's absolute path (as the example's title asks the user to do)."""
+    text = example.read_text(encoding="utf-8")
+    assert PLACEHOLDER in text, f"{example} has no {PLACEHOLDER} placeholder to fill"
+    copy = folder / example.name
+    copy.write_text(text.replace(PLACEHOLDER, str(clip)), encoding="utf-8")
+    return copy
