@@ -38,9 +38,10 @@ from pop.store import Store
 
 if TYPE_CHECKING:
     from pop.engine.executor import AgendaRunner, RunEvent, RunOptions
+    from pop.engine.outputs import OperationOutputs
     from pop.scheduling.facility import Kind as FacilityKind
     from pop.services.batch import BatchReport, BatchRunner
-    from pop.services.daemon import DaemonOptions, DaemonReport, ExecutorDaemon
+    from pop.services.daemon import DaemonOptions, DaemonReport, ExecutorDaemon, ServiceResult
     from pop.services.reaper import ReapReport
     from pop.services.reclaimer import ReclaimResult
     from pop.services.retrier import RetryResult
@@ -94,8 +95,10 @@ class Client:
             agenda = parse_agenda(dict(source))
         else:
             agenda = parse_agenda(read_document(source), source=str(source))
+        from pop.engine.input_paths import resolve_input_paths
         from pop.engine.payloads import payload_checker
 
+        agenda = resolve_input_paths(agenda, self.registry)
         validate_agenda(
             agenda,
             known_types=self.registry.types(),
@@ -141,11 +144,22 @@ class Client:
         options: RunOptions | None = None,
         observer: Callable[[RunEvent], None] | None = None,
         on_runner: Callable[[AgendaRunner], None] | None = None,
+        launch_options: Mapping[str, Any] | None = None,
     ) -> AgendaProgress:
-        """Store the agenda (or take a stored one with ``resume_id``) and run it in this process."""
+        """Store the agenda (or take a stored one with ``resume_id``) and run it in this process.
+
+        ``options`` gives every launch setting; ``launch_options`` only some (the keys of
+        ``RunOptions.to_json``: ``launch``, ``externalLaunch``, ``concurrency``, ``cpus``,
+        ``keep``), each replacing the stored value on resume (the defaults otherwise) while the
+        others keep it. The settings used are stored with the agenda for the next resume."""
         return asyncio.run(
             self.run_local_async(
-                source, resume_id=resume_id, options=options, observer=observer, on_runner=on_runner
+                source,
+                resume_id=resume_id,
+                options=options,
+                observer=observer,
+                on_runner=on_runner,
+                launch_options=launch_options,
             )
         )
 
@@ -157,27 +171,40 @@ class Client:
         options: RunOptions | None = None,
         observer: Callable[[RunEvent], None] | None = None,
         on_runner: Callable[[AgendaRunner], None] | None = None,
+        launch_options: Mapping[str, Any] | None = None,
     ) -> AgendaProgress:
         from pop.engine.executor import AgendaRunner, RunOptions
         from pop.runtimes import create_launcher
 
+        given = {key: value for key, value in (launch_options or {}).items() if value is not None}
         if resume_id is not None:
             agenda_id = self.store.agendas.resolve_id(resume_id)
             current = self.store.progress.get(agenda_id, with_operations=False)
             if current is not None and current.processing_state == ProcessingState.COMPLETE:
                 self.rerun(agenda_id, keep=True, skip_execution=True)  # resume = continue
             stored = self.store.agendas.launch_settings(agenda_id)
-            options = options or RunOptions(
-                launch=stored.get("launch") or "local",
-                external_launch=stored.get("externalLaunch"),
-                concurrency=int(stored.get("concurrency") or self.settings.default_concurrency),
-                cpus=stored.get("cpus"),
-                keep=bool(stored.get("keep")),
-            )
+            if options is None:
+                # each option given replaces its stored value; each one not given keeps it
+                merged = {**stored, **given}
+                options = RunOptions(
+                    launch=merged.get("launch") or "local",
+                    external_launch=merged.get("externalLaunch"),
+                    concurrency=int(merged.get("concurrency") or self.settings.default_concurrency),
+                    cpus=merged.get("cpus"),
+                    keep=bool(merged.get("keep")),
+                )
+            if options.to_json() != stored:
+                observer = _remembering(self.store, agenda_id, options, observer)
         else:
             if source is None:
                 raise InputError("give an agenda file or --resume ID")
-            options = options or RunOptions(concurrency=self.settings.default_concurrency)
+            options = options or RunOptions(
+                launch=given.get("launch", "local"),
+                external_launch=given.get("externalLaunch"),
+                concurrency=int(given.get("concurrency", self.settings.default_concurrency)),
+                cpus=given.get("cpus"),
+                keep=bool(given.get("keep", False)),
+            )
             agenda = self.load_agenda(source)
             prepared, progress, operations = prepare(agenda)
             store_submission(
@@ -205,22 +232,32 @@ class Client:
         *,
         on_daemon: Callable[[ExecutorDaemon], None] | None = None,
         on_finished: Callable[[AgendaProgress], None] | None = None,
+        on_service: Callable[[ServiceResult], None] | None = None,
     ) -> DaemonReport:
-        """Claim queued agendas and run them (``pop executor``) until stopped or out of work."""
-        return asyncio.run(self._run_executor(options, on_daemon, on_finished))
+        """Claim queued agendas and run them (``pop executor``) until stopped or out of work.
+        ``on_finished`` sees each agenda it ran when it ends; ``on_service`` each agenda the
+        retrier reran or the reclaimer took back (unless ``options.services`` is off)."""
+        return asyncio.run(self._run_executor(options, on_daemon, on_finished, on_service))
 
     async def _run_executor(
         self,
         options: DaemonOptions,
         on_daemon: Callable[[ExecutorDaemon], None] | None,
         on_finished: Callable[[AgendaProgress], None] | None,
+        on_service: Callable[[ServiceResult], None] | None = None,
     ) -> DaemonReport:
         from pop.runtimes import create_launcher
         from pop.services.daemon import ExecutorDaemon
 
         launcher = create_launcher(options.run.launch, keep=options.run.keep)
         daemon = ExecutorDaemon(
-            self.store, self.registry, launcher, self.settings, options, on_finished=on_finished
+            self.store,
+            self.registry,
+            launcher,
+            self.settings,
+            options,
+            on_finished=on_finished,
+            on_service=on_service,
         )
         if on_daemon is not None:
             on_daemon(daemon)
@@ -231,7 +268,16 @@ class Client:
             await launcher.close()
 
     def resolve_id(self, agenda_id: str) -> str:
+        """The full agenda id of an agenda id, a progress id or a unique prefix of either."""
         return self.store.agendas.resolve_id(agenda_id)
+
+    def short_ids(self, agenda_ids: builtins.list[str]) -> builtins.list[str]:
+        """The shortest prefix (8 characters or more) of each id that still resolves to it."""
+        return self.store.agendas.short_ids(agenda_ids)
+
+    def queued(self, agenda_id: str) -> bool:
+        """True while the agenda waits in a queue for ``pop executor``."""
+        return self.store.queue.contains(self.resolve_id(agenda_id))
 
     def status(self, agenda_id: str) -> AgendaProgress:
         full_id = self.resolve_id(agenda_id)
@@ -284,6 +330,21 @@ class Client:
                 )
             )
         return result
+
+    def outputs(
+        self, agenda_id: str, operation: str | None = None
+    ) -> builtins.list[OperationOutputs]:
+        """Where each op's outputs are: its folder and the files its result names."""
+        from pop.engine.outputs import agenda_outputs
+
+        progress = self.status(agenda_id)
+        names = [op.operation or "" for op in progress.operation_progress or []]
+        if operation is not None and operation not in names:
+            raise NotFoundError(
+                f"agenda {progress.agenda_id} has no operation '{operation}'",
+                hint="operations: " + ", ".join(names),
+            )
+        return agenda_outputs(self.store, self.settings, progress, operation)
 
     def progress_summary(self, link_id: str) -> ProgressSummary:
         """POP's summary over every agenda with this ``linkId``."""
@@ -566,6 +627,24 @@ class Client:
 
     def registry_document(self) -> dict[str, Any]:
         return self.registry.to_document()
+
+
+def _remembering(
+    store: Store,
+    agenda_id: str,
+    options: RunOptions,
+    observer: Callable[[RunEvent], None] | None,
+) -> Callable[[RunEvent], None]:
+    """``observer``, storing ``options`` as the agenda's launch settings once the run has
+    started (a resume refused, or a runtime out of reach, leaves the stored ones as they were)."""
+
+    def observe(event: RunEvent) -> None:
+        if event.kind == "agenda_started":
+            store.agendas.set_launch_settings(agenda_id, options.to_json())
+        if observer is not None:
+            observer(event)
+
+    return observe
 
 
 __all__ = ["Client", "OperationLog", "parse_agenda", "read_document"]

@@ -28,6 +28,7 @@ def register(app: typer.Typer) -> None:
     app.command("list")(list_agendas)
     app.command("logs")(logs)
     app.command("cancel")(cancel)
+    app.command("outputs")(outputs)
 
 
 def submit(
@@ -52,34 +53,62 @@ def submit(
 
 def run_local(
     agenda_file: Annotated[str | None, typer.Argument(help="Agenda JSON file.")] = None,
-    resume: Annotated[str | None, typer.Option("--resume", help="Run a stored agenda.")] = None,
-    launch: Annotated[str, typer.Option("--launch", help="local|docker|kubernetes")] = "local",
+    resume: Annotated[
+        str | None,
+        typer.Option(
+            "--resume",
+            help="Run a stored agenda (continue semantics); the launch options given here "
+            "replace its stored ones, the others keep theirs.",
+        ),
+    ] = None,
+    launch: Annotated[
+        str | None,
+        typer.Option(
+            "--launch", help="Runtime: local (docker and kubernetes: not built yet, exit 3)."
+        ),
+    ] = None,
     external_launch: Annotated[
-        str | None, typer.Option("--external-launch", help="Runtime for external binaries.")
+        str | None,
+        typer.Option(
+            "--external-launch",
+            help="Runtime for the binaries handlers launch (default: the --launch runtime; "
+            "docker and kubernetes: not built yet).",
+        ),
     ] = None,
     registry: Annotated[Path | None, typer.Option("--registry", help="Registry file.")] = None,
-    concurrency: Annotated[int, typer.Option("--concurrency", min=1, help="Ops at once.")] = 50,
+    concurrency: Annotated[
+        int | None, typer.Option("--concurrency", min=1, help="Ops at once (default 50).")
+    ] = None,
     cpus: Annotated[
         float | None, typer.Option("--cpus", help="CPU budget (default: cores).")
     ] = None,
-    keep: Annotated[bool, typer.Option("--keep", help="Keep containers/pods.")] = False,
+    keep: Annotated[
+        bool | None,
+        typer.Option(
+            "--keep/--no-keep",
+            help="Keep containers and pods after they end (no effect on local; default: no).",
+            show_default=False,
+        ),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No live progress.")] = False,
     json_output: JsonFlag = False,
 ) -> None:
     """Store an agenda and run it now in this process; exit 0 succeeded, 1 failed."""
-    from pop.cli.render import LiveRun, print_json, print_progress
-    from pop.engine.executor import AgendaRunner, RunOptions
+    from pop.cli.live import LiveRun
+    from pop.cli.render import print_json, print_progress
+    from pop.engine.executor import AgendaRunner
     from pop.errors import EXIT_INTERRUPTED, InputError, RuntimeUnavailableError
 
     if (agenda_file is None) == (resume is None):
         raise InputError("give an agenda file or --resume ID (not both)")
-    options = RunOptions(
-        launch=launch,
-        external_launch=external_launch,
-        concurrency=concurrency,
-        cpus=cpus,
-        keep=keep,
-    )
+    # only the options given on this command line: on resume each replaces its stored value
+    launch_options = {
+        "launch": launch,
+        "externalLaunch": external_launch,
+        "concurrency": concurrency,
+        "cpus": cpus,
+        "keep": keep,
+    }
     runners: list[AgendaRunner] = []
     interrupted: list[int] = []
 
@@ -101,7 +130,7 @@ def run_local(
             progress = client.run_local(
                 agenda_file,
                 resume_id=resume,
-                options=None if resume and launch == "local" and concurrency == 50 else options,
+                launch_options=launch_options,
                 observer=live,
                 on_runner=on_runner,
             )
@@ -112,45 +141,62 @@ def run_local(
     if json_output:
         print_json(progress)
     elif not quiet:
-        print_progress(progress)
+        print_progress(progress, outputs=client.outputs(progress.agenda_id or ""))
     if interrupted:
         raise typer.Exit(EXIT_INTERRUPTED)
     raise typer.Exit(0 if progress.succeeded else 1)
 
 
+AgendaId = Annotated[
+    str, typer.Argument(help="Agenda id, its progress id, or a unique prefix of either.")
+]
+
+
 def status(
-    agenda_id: Annotated[str | None, typer.Argument(help="Agenda id (or unique prefix).")] = None,
+    agenda_id: Annotated[
+        str | None,
+        typer.Argument(help="Agenda id, its progress id, or a unique prefix of either."),
+    ] = None,
     link_id: Annotated[str | None, typer.Option("--link-id", help="All agendas of a link.")] = None,
     watch: Annotated[bool, typer.Option("--watch", "-w", help="Live view until done.")] = False,
     json_output: JsonFlag = False,
 ) -> None:
-    """Show an agenda's progress (or every agenda of a link)."""
+    """Show an agenda's progress, the cause of a failure and where its outputs are (or every
+    agenda of a link)."""
     from pop.cli import render
     from pop.errors import InputError
 
     client = _client()
     if link_id is not None:
         if watch and not json_output:
-            render.watch_link(lambda: client.progress_summary(link_id))
+            from pop.cli.live import watch_link
+
+            watch_link(lambda: client.progress_summary(link_id))
             return
         items = client.list(link_id=link_id)
         if json_output:
             render.print_json(items)
         else:
             for item in items:
-                render.print_progress(item)
+                render.print_progress(item, outputs=client.outputs(item.agenda_id or ""))
         return
     if agenda_id is None:
         raise InputError("give an agenda id or --link-id")
     if watch and not json_output:
+        from pop.cli.live import watch as watch_agenda
+
         full_id = client.resolve_id(agenda_id)
-        render.watch(lambda: client.status(full_id))
+        watch_agenda(
+            lambda: client.status(full_id),
+            queued=lambda: client.queued(full_id),
+            outputs=lambda: client.outputs(full_id),
+        )
         return
     progress = client.status(agenda_id)
     if json_output:
         render.print_json(progress)
     else:
-        render.print_progress(progress)
+        render.print_progress(progress, outputs=client.outputs(progress.agenda_id or ""))
 
 
 def list_agendas(
@@ -158,24 +204,33 @@ def list_agendas(
     customer: Annotated[str | None, typer.Option("--customer", help="Customer id.")] = None,
     link_id: Annotated[str | None, typer.Option("--link-id", help="Link id.")] = None,
     limit: Annotated[int | None, typer.Option("--limit", help="At most N agendas.")] = None,
+    wide: Annotated[
+        bool,
+        typer.Option(
+            "--wide", "-w", help="Full ids, progress ids, customer, link and title; nothing cut."
+        ),
+    ] = False,
     json_output: JsonFlag = False,
 ) -> None:
-    """List agendas with their progress."""
+    """List agendas, one line each: a short id you can paste, state, and the cause of a
+    failure (or the running ops)."""
     from pop.cli import render
 
-    items = _client().list(state=state, customer_id=customer, link_id=link_id, limit=limit)
+    client = _client()
+    items = client.list(state=state, customer_id=customer, link_id=link_id, limit=limit)
     if json_output:
         render.print_json(items)
-    else:
-        render.print_list(items)
+        return
+    ids = [item.agenda_id or "" for item in items]
+    render.print_list(items, ids=ids if wide else client.short_ids(ids), wide=wide)
 
 
 def logs(
-    agenda_id: Annotated[str, typer.Argument(help="Agenda id (or unique prefix).")],
+    agenda_id: AgendaId,
     operation: Annotated[str | None, typer.Argument(help="Only this operation.")] = None,
     json_output: JsonFlag = False,
 ) -> None:
-    """Print the output of an agenda's operations (every attempt)."""
+    """Print what each attempt of an agenda's operations logged (resident handlers too)."""
     from pop.cli import render
 
     items = _client().logs(agenda_id, operation)
@@ -190,8 +245,24 @@ def logs(
         render.print_logs(items)
 
 
+def outputs(
+    agenda_id: AgendaId,
+    operation: Annotated[str | None, typer.Argument(help="Only this operation.")] = None,
+    json_output: JsonFlag = False,
+) -> None:
+    """List where an agenda's outputs are: each op's folder and the files its result names
+    (renditions, playlists, thumbnails, sprites), one path per line."""
+    from pop.cli import render
+
+    items = _client().outputs(agenda_id, operation)
+    if json_output:
+        render.print_json([item.to_json() for item in items])
+    else:
+        render.print_outputs(items)
+
+
 def cancel(
-    agenda_id: Annotated[str, typer.Argument(help="Agenda id (or unique prefix).")],
+    agenda_id: AgendaId,
     json_output: JsonFlag = False,
 ) -> None:
     """Stop an agenda: running handlers are stopped, nothing new starts; it ends failed."""

@@ -18,7 +18,7 @@ import typer
 from pop.cli.agendas import JsonFlag, _client
 
 if TYPE_CHECKING:
-    from pop.services.batch import BatchReport, BatchRunner
+    from pop.services.batch import BatchItem, BatchReport, BatchRunner
 
 REFRESH_SECONDS = 0.5
 
@@ -49,16 +49,31 @@ def batch(
     link_id: Annotated[
         str | None, typer.Option("--link-id", help="Link id (default: batch-<template hash>).")
     ] = None,
-    launch: Annotated[str, typer.Option("--launch", help="local|docker|kubernetes")] = "local",
+    launch: Annotated[
+        str,
+        typer.Option(
+            "--launch", help="Runtime: local (docker and kubernetes: not built yet, exit 3)."
+        ),
+    ] = "local",
     external_launch: Annotated[
-        str | None, typer.Option("--external-launch", help="Runtime for external binaries.")
+        str | None,
+        typer.Option(
+            "--external-launch",
+            help="Runtime for the binaries handlers launch (default: the --launch runtime; "
+            "docker and kubernetes: not built yet).",
+        ),
     ] = None,
     cpus: Annotated[
         float | None,
         typer.Option("--cpus", help="CPU budget shared by every agenda (default: cores)."),
     ] = None,
     registry: Annotated[Path | None, typer.Option("--registry", help="Registry file.")] = None,
-    keep: Annotated[bool, typer.Option("--keep", help="Keep containers/pods.")] = False,
+    keep: Annotated[
+        bool,
+        typer.Option(
+            "--keep", help="Keep containers and pods after they end (no effect on local)."
+        ),
+    ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No live progress.")] = False,
     json_output: JsonFlag = False,
 ) -> None:
@@ -191,6 +206,19 @@ def _duration(seconds: float) -> str:
     )
 
 
+def _detail(item: BatchItem) -> str:
+    """A failed input's cause; a succeeded one's main output (and how to list the rest)."""
+    if item.state != "succeeded":
+        return " ".join((item.message or "").split())
+    files = [output.path for outputs in item.outputs for output in outputs.files]
+    if not files:
+        folders = [outputs.folder for outputs in item.outputs if outputs.folder]
+        return f"{folders[0]}/" if len(folders) == 1 else ""
+    more = len(files) - 1
+    short = (item.agenda_id or "")[:8]
+    return files[0] + (f" (+{more} more: pop outputs {short})" if more else "")
+
+
 def print_summary(report: BatchReport) -> None:
     """The table at the end (plain aligned columns, never cut, so it pipes well): one row per
     input, then the counts."""
@@ -203,7 +231,7 @@ def print_summary(report: BatchReport) -> None:
                 item.state,
                 (item.agenda_id or "")[:8],
                 f"{seconds:.1f}s" if seconds is not None else "",
-                " ".join((item.message or "").split()) if item.state != "succeeded" else "",
+                _detail(item),
             )
         )
     widths = [max(len(row[column]) for row in rows) for column in range(4)]

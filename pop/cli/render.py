@@ -1,6 +1,9 @@
-"""Every piece of CLI output: JSON on stdout, rich tables and live progress on a terminal.
+"""Every piece of CLI output: JSON on stdout, plain aligned views, rich only where it draws.
 
-Layer: cli. The only module that imports rich (lazily, inside functions).
+Layer: cli. Agendas, ops, lists, logs and outputs are plain text (:mod:`pop.cli.text`), so they
+pipe well and no handler, program or user text ever passes through markup or emoji parsing;
+live views are in :mod:`pop.cli.live`. A failed op or agenda always shows its real cause
+(:mod:`pop.models.causes`) with the program's last lines verbatim.
 """
 
 from __future__ import annotations
@@ -9,278 +12,284 @@ import json
 import sys
 import time
 from collections.abc import Sequence
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
 
-from pop.engine.executor import RunEvent
+from pop.cli import text
 from pop.models import AgendaProgress, OperationProgress, WireModel
+from pop.models.causes import FailureCause, agenda_cause, operation_cause
+
+if TYPE_CHECKING:
+    from pop.engine.outputs import OperationOutputs
 
 
 def print_json(value: Any) -> None:
     if isinstance(value, WireModel):
         value = value.to_wire()
     elif isinstance(value, list):
-        value = [item.to_wire() if isinstance(item, WireModel) else item for item in value]
+        value = [
+            item.to_wire()
+            if isinstance(item, WireModel)
+            else item.to_json()
+            if hasattr(item, "to_json")
+            else item
+            for item in value
+        ]
     sys.stdout.write(json.dumps(value, indent=2) + "\n")
     sys.stdout.flush()
 
 
-def _state_text(state: Any, message: str | None) -> str:
-    state_name = getattr(state, "value", state) or "?"
-    if state_name == "COMPLETE":
-        return f"COMPLETE/{message}"
-    if state_name == "WAITING":
-        return "WAITING/pending" if not message or message == "pending" else f"WAITING/{message}"
-    return str(state_name)
-
-
-def _style(state: Any, message: str | None) -> str:
-    name = getattr(state, "value", state)
-    if name == "COMPLETE":
-        return "green" if (message or "").lower() == "succeeded" else "red"
-    return "yellow" if name == "EXECUTING" else "dim"
-
-
-def _duration(start: int | None, end: int | None) -> str:
-    if not start:
-        return ""
-    seconds = ((end or int(time.time() * 1000)) - start) / 1000
-    return f"{seconds:.1f}s" if seconds < 120 else f"{seconds / 60:.1f}m"
-
-
-def _op_note(op: OperationProgress) -> str:
-    if op.diagnostic_events:
-        return op.diagnostic_events[0].message or ""
-    if getattr(op.processing_state, "value", None) == "EXECUTING":
-        return op.processing_state_message or ""
+def op_note(operation: OperationProgress) -> str:
+    """What the NOTE column says of an op: its failure's cause, or its running message."""
+    cause = operation_cause(operation)
+    if cause is not None:
+        return cause.one_line()
+    if text.state_name(operation.processing_state) == "EXECUTING":
+        return operation.processing_state_message or ""
     return ""
 
 
-def progress_table(progress: AgendaProgress) -> Any:
-    from rich.table import Table
+def cause_lines(cause: FailureCause) -> list[str]:
+    """A cause in full: ``failed: op: message`` and the program's last lines, verbatim."""
+    lines = [f"failed: {cause.operation + ': ' if cause.operation else ''}{cause.message}"]
+    lines.extend(f"  | {line}" for line in cause.lines)
+    return lines
 
-    state, message = progress.processing_state, progress.processing_state_message
-    title = (
-        f"agenda {progress.agenda_id}  [{_style(state, message)}]"
-        f"{_state_text(state, message)}[/]  {progress.percent_complete or 0:.0f}%"
+
+def progress_lines(
+    progress: AgendaProgress,
+    *,
+    width: int | None = None,
+    colour: bool = False,
+    outputs: Sequence[OperationOutputs] | None = None,
+) -> list[str]:
+    """The status view of an agenda: a header, one row per op, then the cause and outputs."""
+    word = text.state_word(
+        progress.processing_state,
+        progress.processing_state_message,
+        was_cancelled=text.cancelled(progress),
     )
-    table = Table(title=title, title_justify="left", expand=False)
-    for column in ("operation", "state", "%", "time", "note"):
-        table.add_column(column, justify="right" if column in ("%", "time") else "left")
-    for op in progress.operation_progress or []:
-        table.add_row(
-            op.operation or "",
-            f"[{_style(op.processing_state, op.processing_state_message)}]"
-            f"{_state_text(op.processing_state, op.processing_state_message)}[/]",
-            f"{op.percent_complete or 0:.0f}",
-            _duration(op.started_time, op.completed_time),
-            _op_note(op)[:100],
+    state = text.pop_state(progress.processing_state, progress.processing_state_message)
+    if word == "cancelled":
+        state += " (cancelled)"
+    header = (
+        f"agenda {progress.agenda_id}  {text.paint(state, text.word_colour(word), enabled=colour)}"
+        f"  {text.percent(progress.percent_complete)}"
+    )
+    lines = [header]
+    table = text.Columns(["OPERATION", "STATE", "%", "TIME", "NOTE"], right=(2, 3))
+    for operation in progress.operation_progress or []:
+        op_word = text.op_word(operation)
+        table.add(
+            [
+                operation.operation or "",
+                op_word,
+                text.percent(operation.percent_complete),
+                text.duration(operation.started_time, operation.completed_time),
+                op_note(operation),
+            ],
+            [None, text.word_colour(op_word)],
         )
-    return table
-
-
-def print_progress(progress: AgendaProgress) -> None:
-    from rich.console import Console
-
-    console = Console()
-    console.print(progress_table(progress))
+    lines.extend(table.lines(width=width, colour=colour))
+    cause = agenda_cause(progress)
+    if cause is not None:
+        lines.extend(cause_lines(cause))
     for event in progress.diagnostic_events or []:
-        console.print(f"[red]diagnostic:[/] {event.message}", markup=True, highlight=False)
+        message = event.message or ""
+        if not message.startswith("operation '") and (cause is None or cause.message != message):
+            lines.append(f"diagnostic: {message}")
     lease = (progress.model_extra or {}).get("lease")
-    if lease:
-        console.print(f"lease: {lease.get('owner')} until {lease.get('expiresTime')}")
+    if lease and text.state_name(progress.processing_state) != "COMPLETE":
+        until = lease.get("expiresTime")
+        when = time.strftime("%H:%M:%S", time.localtime(until / 1000)) if until else "?"
+        lines.append(f"run by {lease.get('owner')} (lease until {when})")
+    if outputs:
+        lines.extend(outputs_summary(outputs))
+    return lines
 
 
-def _list_table(items: Sequence[AgendaProgress]) -> Any:
-    from rich.table import Table
+def outputs_summary(outputs: Sequence[OperationOutputs]) -> list[str]:
+    """``outputs:`` and, per op with outputs, its folder and its main files (relative)."""
+    shown = [item for item in outputs if item.folder or item.files]
+    if not shown:
+        return []
+    lines = ["outputs:"]
+    name_width = max(len(item.operation) for item in shown)
+    for item in shown:
+        folder = Path(item.folder) if item.folder else None
+        first = f"{item.folder}/" if item.folder else ""
+        names = []
+        for output in item.files:
+            path = Path(output.path)
+            if folder is not None and path.is_relative_to(folder):
+                names.append(str(path.relative_to(folder)))
+            else:
+                names.append(str(path))
+        rows = [first, *names] if first else names
+        for index, row in enumerate(rows):
+            label = item.operation if index == 0 else ""
+            indent = "" if index == 0 or not first else "  "
+            lines.append(f"  {label:<{name_width}}  {indent}{row}")
+    return lines
 
-    table = Table(expand=False)
-    for column in ("agenda", "state", "%", "ops", "customer", "link", "title", "time"):
-        table.add_column(column, justify="right" if column in ("%", "ops") else "left")
-    for progress in items:
-        table.add_row(
-            progress.agenda_id or "",
-            f"[{_style(progress.processing_state, progress.processing_state_message)}]"
-            f"{_state_text(progress.processing_state, progress.processing_state_message)}[/]",
-            f"{progress.percent_complete or 0:.0f}",
-            str(len(progress.operation_progress or [])),
-            progress.customer_id or "",
-            progress.link_id or "",
-            progress.title or "",
-            _duration(progress.started_time, progress.completed_time),
+
+def print_progress(
+    progress: AgendaProgress,
+    *,
+    outputs: Sequence[OperationOutputs] | None = None,
+    stream: TextIO | None = None,
+) -> None:
+    stream = stream or sys.stdout
+    lines = progress_lines(
+        progress,
+        width=text.terminal_width(stream),
+        colour=text.colour_enabled(stream),
+        outputs=outputs,
+    )
+    stream.write("".join(line + "\n" for line in lines))
+    stream.flush()
+
+
+def agenda_message(progress: AgendaProgress) -> str:
+    """One line on an agenda: the cause of its failure, its running ops, or its title."""
+    cause = agenda_cause(progress)
+    if cause is not None:
+        return cause.one_line(with_operation=True)
+    if text.state_name(progress.processing_state) == "EXECUTING":
+        running = [
+            f"{op.operation} {text.percent(op.percent_complete)}"
+            for op in progress.operation_progress or []
+            if text.state_name(op.processing_state) == "EXECUTING"
+        ]
+        if running:
+            return ", ".join(running)
+    return progress.title or ""
+
+
+def agenda_line(progress: AgendaProgress) -> str:
+    """``succeeded <id>`` or ``failed    <id>: <op>: <cause>`` (``pop executor``'s lines)."""
+    word = text.state_word(
+        progress.processing_state,
+        progress.processing_state_message,
+        was_cancelled=text.cancelled(progress),
+    )
+    cause = agenda_cause(progress)
+    note = f": {cause.one_line(with_operation=True)}" if cause is not None else ""
+    return f"{word:<9} {progress.agenda_id}{note}"
+
+
+def list_columns(
+    items: Sequence[AgendaProgress], *, ids: Sequence[str] | None = None, wide: bool = False
+) -> text.Columns:
+    """``pop list``: one line per agenda (ID STATE % TIME MESSAGE); ``wide`` adds every fact."""
+    shown_ids = list(ids) if ids is not None else [item.agenda_id or "" for item in items]
+    headers = ["ID", "STATE", "%", "OPS", "TIME", "MESSAGE"]
+    if wide:
+        headers = [
+            "ID",
+            "PROGRESS ID",
+            "STATE",
+            "%",
+            "OPS",
+            "CUSTOMER",
+            "LINK",
+            "TIME",
+            "TITLE",
+            "MESSAGE",
+        ]
+    table = text.Columns(headers, right=(3, 4) if wide else (2, 3))
+    for item, shown in zip(items, shown_ids, strict=True):
+        word = text.state_word(
+            item.processing_state,
+            item.processing_state_message,
+            was_cancelled=text.cancelled(item),
         )
+        operations = item.operation_progress or []
+        done = sum(1 for op in operations if text.state_name(op.processing_state) == "COMPLETE")
+        ops = f"{done}/{len(operations)}"
+        elapsed = text.duration(item.started_time, item.completed_time)
+        message = agenda_message(item)
+        if wide:
+            cells = [
+                shown,
+                item.id or "",
+                word,
+                text.percent(item.percent_complete),
+                ops,
+                item.customer_id or "",
+                item.link_id or "",
+                elapsed,
+                item.title or "",
+                message,
+            ]
+            colours: list[str | None] = [None, None, text.word_colour(word)]
+        else:
+            cells = [shown, word, text.percent(item.percent_complete), ops, elapsed, message]
+            colours = [None, text.word_colour(word)]
+        table.add(cells, colours)
     return table
 
 
-def print_list(items: Sequence[AgendaProgress]) -> None:
-    from rich.console import Console
-
-    Console().print(_list_table(items))
-
-
-class LiveRun:
-    """The live view of ``run-local``: one bar for the agenda, one per running op (stderr).
-
-    On a terminal it draws rich progress bars; otherwise it prints one line per transition.
-    """
-
-    def __init__(self, *, enabled: bool = True) -> None:
-        from rich.console import Console
-
-        self.console = Console(stderr=True)
-        self.enabled = enabled
-        self.interactive = enabled and self.console.is_terminal
-        self._progress: Any = None
-        self._tasks: dict[str, Any] = {}
-        self._overall: Any = None
-        self._done = 0
-        self._total = 0
-
-    def __enter__(self) -> LiveRun:
-        if self.interactive:
-            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-            self._progress = Progress(
-                TextColumn("{task.description}"),
-                BarColumn(),
-                TextColumn("{task.percentage:>3.0f}%"),
-                TimeElapsedColumn(),
-                console=self.console,
-                transient=False,
-            )
-            self._progress.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._progress is not None:
-            self._progress.stop()
-
-    def __call__(self, event: RunEvent) -> None:
-        if not self.enabled:
-            return
-        if event.kind == "agenda_started":
-            self._total = event.total
-            if self._progress is not None:
-                self._overall = self._progress.add_task("agenda", total=100)
-            return
-        if event.kind == "op_started":
-            self._total = max(self._total, event.total)
-            if self._progress is not None:
-                self._tasks[event.operation or ""] = self._progress.add_task(
-                    f"  {event.operation}", total=100
-                )
-            else:
-                self.console.print(f"started   {event.operation}", highlight=False)
-        elif event.kind == "op_progress" and self._progress is not None:
-            task = self._tasks.get(event.operation or "")
-            if task is not None:
-                self._progress.update(task, completed=event.percent)
-        elif event.kind == "op_finished":
-            self._done += 1
-            word = "succeeded" if event.succeeded else "failed"
-            if self._progress is not None:
-                task = self._tasks.pop(event.operation or "", None)
-                mark = "[green]✓[/]" if event.succeeded else "[red]✗[/]"
-                if task is not None:
-                    self._progress.update(
-                        task,
-                        completed=100 if event.succeeded else event.percent,
-                        description=f"{mark} {event.operation}",
-                    )
-                else:
-                    self._progress.console.print(f"{mark} {event.operation}: {event.message}")
-            else:
-                note = f": {event.message}" if event.message and not event.succeeded else ""
-                self.console.print(f"{word:<9} {event.operation}{note}", highlight=False)
-        elif event.kind == "agenda_finished" and self._progress is not None:
-            self._progress.update(self._overall, completed=event.percent)
-        if self._progress is not None and self._overall is not None and self._total:
-            self._progress.update(self._overall, completed=self._done * 100 / self._total)
-
-
-def watch(fetch: Any, *, interval: float = 0.5) -> AgendaProgress:
-    """Redraw the progress table of an agenda until it is COMPLETE; returns the last progress."""
-    from rich.console import Group
-    from rich.live import Live
-    from rich.progress_bar import ProgressBar
-    from rich.text import Text
-
-    def view(progress: AgendaProgress) -> Any:
-        parts: list[Any] = [progress_table(progress)]
-        for op in progress.operation_progress or []:
-            if getattr(op.processing_state, "value", None) == "EXECUTING":
-                message = op.processing_state_message or ""
-                parts.append(Text(f"{op.operation}  {op.percent_complete or 0:.0f}%  {message}"))
-                parts.append(ProgressBar(total=100, completed=op.percent_complete or 0, width=40))
-        return Group(*parts)
-
-    progress: AgendaProgress = fetch()
-    if not sys.stdout.isatty():
-        return _watch_lines(fetch, progress, interval)
-    with Live(view(progress), refresh_per_second=4, transient=False) as live:
-        while getattr(progress.processing_state, "value", None) != "COMPLETE":
-            time.sleep(interval)
-            progress = fetch()
-            live.update(view(progress))
-    return progress
-
-
-def _watch_lines(fetch: Any, progress: AgendaProgress, interval: float) -> AgendaProgress:
-    """``--watch`` into a pipe or file: one line whenever a running op's percent or message
-    moves (``HH:MM:SS op percent% message``), then the final table."""
-    seen: dict[str, tuple[float, str]] = {}
-    while True:
-        for op in progress.operation_progress or []:
-            if getattr(op.processing_state, "value", None) != "EXECUTING":
-                continue
-            now = (round(op.percent_complete or 0.0, 1), op.processing_state_message or "")
-            if seen.get(op.operation or "") != now:
-                seen[op.operation or ""] = now
-                stamp = time.strftime("%H:%M:%S")
-                print(f"{stamp} {op.operation} {now[0]:.1f}% {now[1]}".rstrip(), flush=True)
-        if getattr(progress.processing_state, "value", None) == "COMPLETE":
-            break
-        time.sleep(interval)
-        progress = fetch()
-    print_progress(progress)
-    return progress
-
-
-def watch_link(fetch: Any, *, interval: float = 0.5) -> Any:
-    """Redraw a link group (one row and bar per agenda) until the group is COMPLETE."""
-    from rich.console import Group
-    from rich.live import Live
-    from rich.text import Text
-
-    def view(summary: Any) -> Any:
-        percent = summary.processing_percent
-        shown = "n/a (a member failed)" if percent is None else f"{percent:.0f}%"
-        header = Text(f"{summary.processing_state.value}  {shown}")
-        return Group(header, _list_table(summary.progress_list))
-
-    summary = fetch()
-    with Live(view(summary), refresh_per_second=4, transient=False) as live:
-        while summary.processing_state.value != "COMPLETE":
-            time.sleep(interval)
-            summary = fetch()
-            live.update(view(summary))
-    return summary
+def print_list(
+    items: Sequence[AgendaProgress], *, ids: Sequence[str] | None = None, wide: bool = False
+) -> None:
+    if not items:
+        sys.stderr.write("no agendas\n")
+        return
+    stream = sys.stdout
+    table = list_columns(items, ids=ids, wide=wide)
+    lines = table.lines(
+        width=None if wide else text.terminal_width(stream), colour=text.colour_enabled(stream)
+    )
+    stream.write("".join(line + "\n" for line in lines))
 
 
 def print_logs(logs: Sequence[Any]) -> None:
+    """Each attempt's log, verbatim, under a ``==> op (attempt n) <==`` header."""
     out = sys.stdout
     for log in logs:
         out.write(f"==> {log.operation} (attempt {log.attempt}) <==\n")
-        text = None
+        content = None
         if log.path:
             try:
                 with open(log.path, encoding="utf-8", errors="replace") as handle:
-                    text = handle.read()
+                    content = handle.read()
             except OSError:
-                text = None
-        if text is None:
-            text = "".join(line + "\n" for line in log.tail)
-        out.write(text)
+                content = None
+        if content is None:
+            content = "".join(line + "\n" for line in log.tail)
+        if not content:
+            content = "(the attempt logged nothing)\n"
+        elif not content.endswith("\n"):
+            content += "\n"
+        out.write(content)
     out.flush()
+
+
+def _size(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "K", "M", "G"):
+        if value < 1024 or unit == "G":
+            return f"{value:.0f}{unit}" if unit == "B" else f"{value:.1f}{unit}"
+        value /= 1024
+    return f"{size}B"
+
+
+def print_outputs(outputs: Sequence[OperationOutputs]) -> None:
+    """``pop outputs``: one line per file (OPERATION SIZE PATH); an op that names no file shows
+    its folder; an op with no outputs at all is left out."""
+    table = text.Columns(["OPERATION", "SIZE", "PATH"], right=(1,))
+    for item in outputs:
+        for output in item.files:
+            table.add([item.operation, _size(output.size), output.path])
+        if not item.files and item.folder:
+            table.add([item.operation, "", item.folder + "/"])
+    if not table.rows:
+        sys.stderr.write("no outputs (no op wrote files)\n")
+        return
+    stream = sys.stdout
+    lines = table.lines(width=None, colour=text.colour_enabled(stream))
+    stream.write("".join(line + "\n" for line in lines))
 
 
 def submission_json(submission: Any) -> dict[str, Any]:
@@ -322,7 +331,7 @@ def print_templates(templates: Sequence[Any]) -> None:
             ", ".join(sorted(template.static_parameters)),
             _added(template.added_time),
         )
-    Console(markup=False, highlight=False).print(table)
+    Console(markup=False, highlight=False, emoji=False).print(table)
 
 
 def print_template(template: Any) -> None:
@@ -330,7 +339,7 @@ def print_template(template: Any) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    console = Console(markup=False, highlight=False)
+    console = Console(markup=False, highlight=False, emoji=False)
     for label, value in (
         ("template", template.id),
         ("title", template.title),

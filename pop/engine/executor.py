@@ -28,7 +28,9 @@ from pop.engine.dag import deadlock_diagnostic, dependencies_of, unresolved_prob
 from pop.engine.generated import store_generated
 from pop.engine.launching import (
     AttemptPlace,
+    agenda_work_dir,
     build_spec,
+    op_folder,
     path_segment,
     resident_env,
 )
@@ -74,6 +76,7 @@ from pop.models import (
     ProcessingState,
     now_ms,
 )
+from pop.models.causes import cause_text
 from pop.registry import HandlerEntry, Registry
 from pop.runtimes.base import Launcher
 from pop.store import Store, operation_progress_id
@@ -161,9 +164,7 @@ class AgendaRunner:
             raise InputError(f"agenda {agenda_id} is being run by {owner}")
         self.store.queue.remove(agenda_id)  # running now: the daemon must not pick it up too
         self.progress_id = progress.id or ""
-        self.work_dir = Path(
-            str(self.agenda.params.get("workDir") or self.settings.work_root / agenda_id)
-        )
+        self.work_dir = agenda_work_dir(self.agenda, self.settings.work_root)
         self._load_states(progress)
         attempt_number = (progress.attempts_completed or 0) + 1
         agenda_attempt = self.store.attempts.start(
@@ -329,7 +330,7 @@ class AgendaRunner:
         op_id = operation_progress_id(self.progress_id, state.name)
         place = AttemptPlace(
             work_dir=self.work_dir,
-            op_dir=self.work_dir / path_segment(state.name) / str(attempt),
+            op_dir=op_folder(self.work_dir, state.name, attempt),
         )
         log_path = (
             self.settings.logs_dir
@@ -503,7 +504,7 @@ class AgendaRunner:
                 state.name,
                 succeeded=outcome.succeeded,
                 percent=state.percent,
-                message=outcome.diagnostics[-1].message if outcome.diagnostics else None,
+                message=cause_text(outcome.diagnostics),
             )
         )
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pop.engine.input_paths import SUBMIT_DIR_PARAM
 from pop.handlers.codec import encode_payload_env
 from pop.models import Agenda, Operation, OperationProgress
 from pop.registry import HandlerEntry
@@ -26,6 +27,16 @@ def path_segment(name: str) -> str:
     """A file-system-safe folder name for an op name (``a/b`` → ``a_b``)."""
     cleaned = _PATH_UNSAFE.sub("_", name).strip(".") or "_"
     return cleaned[:120]
+
+
+def agenda_work_dir(agenda: Agenda, work_root: Path) -> Path:
+    """The agenda's work directory: its ``params.workDir``, else ``<work_root>/<agenda id>``."""
+    return Path(str(agenda.params.get("workDir") or work_root / (agenda.id or "")))
+
+
+def op_folder(work_dir: Path, operation_name: str, attempt: int) -> Path:
+    """One attempt's own folder inside the work directory (``POP_OP_DIR``)."""
+    return work_dir / path_segment(operation_name) / str(attempt)
 
 
 def launch_name(agenda_id: str, operation_name: str, attempt: int) -> str:
@@ -76,6 +87,7 @@ def handler_env(
         "CUSTOMER_ID": agenda.effective_customer_id,
         "POP_WORK_DIR": str(place.work_dir),
         "POP_OP_DIR": str(place.op_dir),
+        SUBMIT_DIR_ENV: str(agenda.params.get(SUBMIT_DIR_PARAM) or ""),
         "PYTHONUNBUFFERED": "1",
     }
     env.update({key: value for key, value in ids.items() if value})
@@ -87,6 +99,7 @@ def handler_env(
 
 
 EXTERNAL_ENV = "POP_EXTERNAL"
+SUBMIT_DIR_ENV = "POP_SUBMIT_DIR"  # where the submitting command ran (params.submitDir)
 
 
 def resident_env(
@@ -98,6 +111,7 @@ def resident_env(
         "PROGRESS_ID": progress_id,
         "OPERATION_NAME": operation_name,
         "CUSTOMER_ID": agenda.effective_customer_id or "",
+        SUBMIT_DIR_ENV: str(agenda.params.get(SUBMIT_DIR_PARAM) or ""),
     }
     if entry.external:
         env[EXTERNAL_ENV] = external_env_value(entry)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pop.models import FAILED, DiagnosticEvent, Operation, OperationProgress
+from pop.models.causes import cause_of
 from pop.runtimes.base import Handle
 
 PENDING, RUNNING, DONE_OK, DONE_FAILED = "pending", "running", "succeeded", "failed"
@@ -102,7 +103,8 @@ def agenda_diagnostics(
     diagnostics: list[DiagnosticEvent] = []
     for state in states:
         if state.status == DONE_FAILED:
-            first = state.diagnostics[0].message if state.diagnostics else "failed"
+            cause = cause_of(state.diagnostics)
+            first = cause.one_line() if cause is not None else "failed"
             diagnostics.append(
                 DiagnosticEvent.of(
                     f"operation '{state.name}' failed: {first}",

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shlex
 import sys
 import threading
 import time
@@ -42,6 +43,7 @@ from pop.models import (
     WireModel,
     now_ms,
 )
+from pop.models.validation import problems
 
 EXTERNAL_ENV = "POP_EXTERNAL"  # set by the engine from the registry entry's ``external``
 Diagnostics = str | DiagnosticEvent | Sequence[str | DiagnosticEvent]
@@ -308,6 +310,7 @@ class HandlerContext:
             if not granted:  # stopped while waiting for the CPUs
                 argv_text = tuple(str(a) for a in argv)
                 return ExternalResult(None, CANCELLED, argv=argv_text, waited=waited)
+            self._log("$ " + shlex.join(str(arg) for arg in argv))
             result = run_external(
                 self.launch_data.external_launch_type,
                 argv,
@@ -332,13 +335,8 @@ def load_payload(model: type[BaseModel] | None, data: Any) -> Any:
     try:
         return model.model_validate({} if data is None else data)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(part) for part in error['loc']) or '(payload)'}: {error['msg']}"
-            for error in exc.errors()
-        )
-        raise PermanentError(
-            f"Failed to translate payload to {model.__name__}: {problems}"
-        ) from exc
+        details = "; ".join(problems(exc, root="the payload"))
+        raise PermanentError(f"Failed to translate payload to {model.__name__}: {details}") from exc
 
 
 def exception_events(exc: BaseException, operation_name: str | None) -> list[DiagnosticEvent]:

@@ -27,8 +27,8 @@ from pop.handlers.external import CpuGate
 from pop.handlers.launchdata import LaunchArgs, LaunchData
 from pop.handlers.reporting import CallbackReporter
 from pop.models import OperationProgress
+from pop.models.causes import RESIDENT_FAILURE
 
-RESIDENT_FAILURE = "Resident execution failed for operation: "
 _EMPTY_ENV: Mapping[str, str] = {}
 _ARGS_BY_LAUNCH_TYPE: dict[str, LaunchArgs] = {}
 
@@ -105,4 +105,9 @@ def run_resident(
             fail_from_exception(ctx, exc, failure_prefix=prefix)
     final = ctx.final_progress
     assert final is not None, "invoke always completes the op"
+    if on_log is not None and not final.succeeded:  # `pop logs` shows why, as for launches
+        for event in final.diagnostic_events or []:
+            on_log(f"failed: {event.message}")
+            for line in (event.stack_trace or "").rstrip().splitlines():
+                on_log(line)
     return ResidentOutcome(progress=final, result=ctx.result, permanent=ctx.permanent)

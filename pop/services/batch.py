@@ -24,8 +24,10 @@ from typing import Any
 from pop.config import Settings
 from pop.engine.budget import CpuBudget
 from pop.engine.executor import AgendaRunner, RunEvent, RunOptions
+from pop.engine.outputs import OperationOutputs, agenda_outputs
 from pop.errors import PopError
 from pop.models import AgendaProgress
+from pop.models.causes import agenda_cause
 from pop.registry import Registry
 from pop.runtimes.base import Launcher
 from pop.store import Store
@@ -56,6 +58,7 @@ class BatchItem:
     operations: int = 0
     done_ops: int = 0
     op_percents: dict[str, float] = field(default_factory=dict)
+    outputs: list[OperationOutputs] = field(default_factory=list)
 
     @property
     def finished(self) -> bool:
@@ -75,6 +78,7 @@ class BatchItem:
             "percent": round(self.percent, 1),
             "seconds": None if self.seconds is None else round(self.seconds, 3),
             "message": self.message,
+            "outputs": [item.to_json() for item in self.outputs if item.files or item.folder],
         }
 
 
@@ -207,7 +211,8 @@ class BatchRunner:
             item.state = SUCCEEDED if final.succeeded else FAILED
             item.percent = 100.0 if final.succeeded else item.percent
             if not final.succeeded:
-                item.message = runner.stop_reason or _first_diagnostic(final)
+                item.message = runner.stop_reason or _failure_message(final)
+            item.outputs = agenda_outputs(self.store, self.settings, final)
         finally:
             item.ended = time.monotonic()
             self._runners.remove(runner)
@@ -274,15 +279,9 @@ def _follow(item: BatchItem, event: RunEvent) -> None:
         item.percent = min(100.0, (item.done_ops * 100 + running) / item.operations)
 
 
-def _first_diagnostic(progress: AgendaProgress) -> str:
-    """The message that best says why an agenda failed: the first failed op's diagnostic."""
-    for operation in progress.operation_progress or []:
-        if operation.succeeded:
-            continue
-        for event in operation.diagnostic_events or []:
-            if event.message:
-                return f"{operation.operation}: {event.message}"
-    for event in progress.diagnostic_events or []:
-        if event.message:
-            return event.message
+def _failure_message(progress: AgendaProgress) -> str:
+    """Why an agenda failed, on one line: its first failed op and that op's real cause."""
+    cause = agenda_cause(progress)
+    if cause is not None:
+        return cause.one_line(with_operation=True)
     return progress.processing_state_message or "failed"

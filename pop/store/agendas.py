@@ -63,19 +63,62 @@ class AgendaStore:
         )
 
     def resolve_id(self, given: str) -> str:
-        """The full id of the agenda whose id is ``given`` or starts with it (unique prefix)."""
+        """The full id of the agenda whose id or progress id is ``given``, or starts with it
+        (a unique prefix of at least 4 characters)."""
+        given = given.strip()
+        if not given:
+            raise InputError("an agenda id is required", hint="`pop list` shows agendas")
         if self.db.query_one("SELECT 1 FROM agendas WHERE id = ?", (given,)):
             return given
+        row = self.db.query_one("SELECT agenda_id FROM agenda_progress WHERE id = ?", (given,))
+        if row is not None:
+            return str(row["agenda_id"])
         if len(given) >= 4:
-            rows = self.db.query(
-                "SELECT id FROM agendas WHERE id >= ? AND id < ? LIMIT 2",
-                (given, given + "\uffff"),
+            upper = given + "\uffff"
+            found = {
+                str(row["id"])
+                for row in self.db.query(
+                    "SELECT id FROM agendas WHERE id >= ? AND id < ? LIMIT 2", (given, upper)
+                )
+            }
+            found.update(
+                str(row["agenda_id"])
+                for row in self.db.query(
+                    "SELECT agenda_id FROM agenda_progress WHERE id >= ? AND id < ? LIMIT 2",
+                    (given, upper),
+                )
             )
-            if len(rows) == 1:
-                return str(rows[0]["id"])
-            if len(rows) > 1:
-                raise InputError(f"agenda id prefix {given} is ambiguous", hint="give more of it")
-        raise NotFoundError(f"no agenda with id {given}", hint="`pop list` shows agendas")
+            if len(found) == 1:
+                return found.pop()
+            if len(found) > 1:
+                raise InputError(
+                    f"agenda id prefix {given} is ambiguous ({len(found)} agendas match)",
+                    hint="give more of it",
+                )
+        raise NotFoundError(
+            f"no agenda with id or progress id {given}", hint="`pop list` shows agendas"
+        )
+
+    def short_ids(self, agenda_ids: Sequence[str], *, minimum: int = 8) -> list[str]:
+        """For each agenda id, its shortest prefix of at least ``minimum`` characters that
+        :meth:`resolve_id` resolves to it (no other agenda id or progress id starts with it)."""
+        result = []
+        for agenda_id in agenda_ids:
+            length = min(minimum, len(agenda_id))
+            while length < len(agenda_id):
+                prefix = agenda_id[:length]
+                upper = prefix + "\uffff"
+                row = self.db.query_one(
+                    """SELECT (SELECT count(*) FROM agendas WHERE id >= ?1 AND id < ?2)
+                            + (SELECT count(*) FROM agenda_progress
+                               WHERE id >= ?1 AND id < ?2 AND agenda_id != ?3) AS n""",
+                    (prefix, upper, agenda_id),
+                )
+                if row is not None and int(row["n"]) <= 1:
+                    break
+                length += 2
+            result.append(agenda_id[:length])
+        return result
 
     def delete_many(self, agenda_ids: Sequence[str]) -> None:
         """Delete agenda rows (data reaper; their progress, attempts and queue rows first)."""

@@ -30,6 +30,7 @@ from pop.handlers import handler
 from pop.handlers.context import HandlerContext
 from pop.handlers.media.inputs import handler_inputs
 from pop.handlers.media.probe import probe
+from pop.handlers.paths import InputPath
 from pop.models import WireModel
 
 DOWNLOAD_SHARE = 50.0  # percent of the op the downloads of http(s) inputs stand for
@@ -38,7 +39,7 @@ DOWNLOAD_SHARE = 50.0  # percent of the op the downloads of http(s) inputs stand
 class AnalysisPayload(WireModel):
     """The analysis handler's payload: the inputs to probe."""
 
-    inputs: list[str] = Field(min_length=1)
+    inputs: list[InputPath] = Field(min_length=1)
 
 
 @handler(payload_model=AnalysisPayload)

@@ -35,13 +35,14 @@ from pop.handlers.media.inputs import handler_inputs
 from pop.handlers.media.probe import probe
 from pop.handlers.media.progress import ffmpeg_lines
 from pop.handlers.media.thumbnail import IMAGE_FORMATS, image_output_argv
+from pop.handlers.paths import InputPath
 from pop.models import WireModel
 
 
 class FilmstripPayload(WireModel):
     """The filmstrip handler's payload: one input, the interval, tile width, columns, format."""
 
-    input: str
+    input: InputPath
     interval: PositiveFloat = 1.0
     width: PositiveInt = 160
     columns: PositiveInt = 10

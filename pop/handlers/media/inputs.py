@@ -124,6 +124,8 @@ def handler_inputs(
     with fetched_inputs(
         urls, folder=ctx.op_dir, on_progress=progress, should_stop=lambda: ctx.stopping
     ) as paths:
+        for url, path in zip(urls, paths, strict=False):
+            ctx.log(f"input {url}" if str(path) == url else f"input {url} (as {path})")
         yield paths, lambda percent: start + percent * (100.0 - start) / 100.0
 
 

@@ -23,6 +23,7 @@ import av
 import av.error
 
 from pop.errors import PermanentError
+from pop.handlers.media.probe import decoder_error
 
 MPD_NAMESPACE = {"mpd": "urn:mpeg:dash:schema:mpd:2011"}
 AAC_OBJECT_TYPES = {"Main": 1, "LC": 2, "SSR": 3, "LTP": 4, "HE-AAC": 5, "HE-AACv2": 29}
@@ -47,7 +48,7 @@ def codec_string(path: Path) -> str:
             parts = [_video_codec(s.codec_context) for s in container.streams.video[:1]]
             parts += [_audio_codec(s.codec_context) for s in container.streams.audio[:1]]
     except av.error.FFmpegError as exc:
-        raise PermanentError(f"Cannot read {path} as media: {exc}") from exc
+        raise PermanentError(f"Cannot read {path} as media: {decoder_error(exc)}") from exc
     return ",".join(parts)
 
 

@@ -50,6 +50,7 @@ from pop.handlers.media.inputs import existing_files
 from pop.handlers.media.manifests import PackageCheckError, StreamRead
 from pop.handlers.media.probe import ProbeResult, frame_tolerance, probe
 from pop.handlers.media.progress import ffmpeg_lines
+from pop.handlers.paths import InputPath
 from pop.models import WireModel
 
 STAGING = "package.tmp"
@@ -62,7 +63,7 @@ _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 class PackagePayload(WireModel):
     """The package handler's payload: the renditions, the formats, the segment duration."""
 
-    renditions: list[str] = Field(min_length=1)
+    renditions: list[InputPath] = Field(min_length=1)
     formats: list[Literal["hls", "dash"]] = Field(default=["hls"], min_length=1)
     segment_duration: PositiveFloat = 4.0
 

@@ -22,6 +22,13 @@ class ProbeError(PermanentError):
     """The file could not be read as media; the message quotes the decoder's error."""
 
 
+def decoder_error(exc: Exception) -> str:
+    """The decoder's own words for ``exc`` (``Invalid data found when processing input``),
+    without PyAV's errno and the file name the caller already quotes."""
+    text = getattr(exc, "strerror", None)
+    return str(text) if text else str(exc)
+
+
 @dataclass
 class ProbeResult:
     """One file: its ``inputs`` entry and its video and audio streams (analysis shape)."""
@@ -82,7 +89,7 @@ def probe(path: Path, *, url: str | None = None) -> ProbeResult:
             result.video = [_video(container, s, duration) for s in container.streams.video]
             result.audio = [_audio(s, duration) for s in container.streams.audio]
     except av.error.FFmpegError as exc:
-        raise ProbeError(f"Cannot read {url or path} as media: {exc}") from exc
+        raise ProbeError(f"Cannot read {url or path} as media: {decoder_error(exc)}") from exc
     if not result.video and not result.audio:
         raise ProbeError(f"{url or path} has no video or audio stream")
     return result

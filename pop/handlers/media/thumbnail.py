@@ -32,6 +32,7 @@ from pop.handlers.context import HandlerContext
 from pop.handlers.media.ffmpeg import find_ffmpeg
 from pop.handlers.media.inputs import handler_inputs
 from pop.handlers.media.probe import probe
+from pop.handlers.paths import InputPath
 from pop.models import WireModel
 
 # format -> (file extension, ffmpeg encoder and its options)
@@ -45,7 +46,7 @@ IMAGE_FORMATS: dict[str, tuple[str, list[str]]] = {
 class ThumbnailPayload(WireModel):
     """The thumbnail handler's payload: one input, ``times`` or ``every``, size and format."""
 
-    input: str
+    input: InputPath
     times: list[NonNegativeFloat] | None = Field(default=None, min_length=1)
     every: PositiveFloat | None = None
     width: PositiveInt | None = None

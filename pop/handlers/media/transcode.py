@@ -51,6 +51,7 @@ from pop.handlers.media.inputs import handler_inputs
 from pop.handlers.media.probe import ProbeResult, frame_tolerance, probe
 from pop.handlers.media.progress import ffmpeg_lines
 from pop.handlers.media.qc import QcThresholds
+from pop.handlers.paths import InputPath
 from pop.models import WireModel
 
 VIDEO_ENCODERS = {"h264": "libx264", "h265": "libx265", "vp9": "libvpx-vp9", "av1": "libsvtav1"}
@@ -114,7 +115,7 @@ class TranscodePayload(WireModel):
     """The transcode handler's payload: one input, its renditions (unique names), and the
     defaults the renditions may override (audio track, QC thresholds)."""
 
-    input: str
+    input: InputPath
     renditions: list[Rendition] = Field(min_length=1)
     audio_track: NonNegativeInt | None = None
     qc: QcThresholds | None = None
