@@ -1,6 +1,9 @@
 """``pop executor``: the puller and executor in one process.
 
-Layer: cli.
+Layer: cli. Parses the options, calls :meth:`pop.api.Client.run_executor` and says what happened
+on stderr, one line per agenda as it happens: ``succeeded``/``failed`` for each agenda it ran,
+``retried`` for each failed agenda the retrier reran (attempt n of m), ``reclaimed`` for each
+agenda the reclaimer took back from a dead executor. The summary (or ``--json``) goes to stdout.
 """
 
 from __future__ import annotations
@@ -8,9 +11,14 @@ from __future__ import annotations
 import signal
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+
+from pop.cli.options import EXTERNAL_LAUNCH_HELP, KEEP_HELP, LAUNCH_HELP, JsonFlag
+
+if TYPE_CHECKING:
+    from pop.services.daemon import DaemonReport, ServiceResult
 
 
 def register(app: typer.Typer) -> None:
@@ -21,9 +29,9 @@ def executor(
     insight: Annotated[
         list[str] | None, typer.Option("--insight", help="Only these insights (repeatable).")
     ] = None,
-    launch: Annotated[str, typer.Option("--launch", help="local|docker|kubernetes")] = "local",
+    launch: Annotated[str, typer.Option("--launch", help=LAUNCH_HELP)] = "local",
     external_launch: Annotated[
-        str | None, typer.Option("--external-launch", help="Runtime for external binaries.")
+        str | None, typer.Option("--external-launch", help=EXTERNAL_LAUNCH_HELP)
     ] = None,
     registry: Annotated[Path | None, typer.Option("--registry", help="Registry file.")] = None,
     max_running: Annotated[
@@ -41,11 +49,20 @@ def executor(
     ] = None,
     once: Annotated[bool, typer.Option("--once", help="Exit 0 when out of work.")] = False,
     poll: Annotated[float, typer.Option("--poll", help="Seconds between queue polls.")] = 1.0,
-    keep: Annotated[bool, typer.Option("--keep", help="Keep containers/pods.")] = False,
-    json_output: Annotated[bool, typer.Option("--json", help="Print a JSON report.")] = False,
+    keep: Annotated[bool, typer.Option("--keep", help=KEEP_HELP)] = False,
+    services: Annotated[
+        bool,
+        typer.Option(
+            "--services/--no-services",
+            help="Also run the retrier and the reclaimer on their intervals (--no-services: "
+            "claims only).",
+        ),
+    ] = True,
+    json_output: JsonFlag = False,
 ) -> None:
-    """Claim queued agendas atomically and run them; SIGTERM stops claiming and finishes the
-    running agendas (a second SIGTERM stops them too)."""
+    """Claim queued agendas atomically and run them, and rerun or take back failed and lost
+    ones (one stderr line each); SIGTERM stops claiming and finishes the running agendas (a
+    second SIGTERM stops them too)."""
     from pop.api import Client
     from pop.engine.executor import RunOptions
     from pop.services.daemon import DaemonOptions, ExecutorDaemon
@@ -63,6 +80,7 @@ def executor(
         max_agendas=max_agendas,
         once=once,
         poll_seconds=poll,
+        services=services,
     )
 
     def on_daemon(daemon: ExecutorDaemon) -> None:
@@ -77,24 +95,55 @@ def executor(
             word = "succeeded" if progress.succeeded else "failed"
             sys.stderr.write(f"{word:<9} {progress.agenda_id}\n")
 
+    def on_service(result: ServiceResult) -> None:
+        if not json_output:
+            sys.stderr.write("".join(line + "\n" for line in service_lines(result)))
+
     report = Client(registry_path=registry).run_executor(
-        options, on_daemon=on_daemon, on_finished=on_finished
+        options, on_daemon=on_daemon, on_finished=on_finished, on_service=on_service
     )
     if json_output:
         from pop.cli.render import print_json
 
-        print_json(
-            {
-                "agendas": report.agendas,
-                "succeeded": report.succeeded,
-                "failed": report.failed,
-                "errors": report.errors,
-            }
-        )
+        print_json(report_json(report))
     else:
-        sys.stdout.write(
-            f"ran {len(report.agendas)} agendas: {report.succeeded} succeeded, "
-            f"{report.failed} failed\n"
-        )
+        sys.stdout.write(summary(report) + "\n")
         for error in report.errors:
             sys.stderr.write(f"warning: {error}\n")
+
+
+def service_lines(result: ServiceResult) -> list[str]:
+    """The stderr lines of one agenda the retrier reran or the reclaimer took back:
+    ``retried   ID  attempt 2 of 3 after failed``, ``reclaimed ID  <what was done>`` (then a
+    line per launch it stopped and a warning per launch it could not stop)."""
+    from pop.services.retrier import RetryResult
+
+    if isinstance(result, RetryResult):
+        return [f"{'retried':<9} {result.agenda_id}  {result.message}"]
+    lines = [f"{'reclaimed':<9} {result.agenda_id}  {result.message}"]
+    lines += [f"          stopped {stopped}" for stopped in result.stopped]
+    lines += [f"warning: {result.agenda_id}: {problem}" for problem in result.problems]
+    return lines
+
+
+def summary(report: DaemonReport) -> str:
+    """``ran 3 agendas: 2 succeeded, 1 failed`` (plus what the retrier and reclaimer did)."""
+    ran = len(report.agendas)
+    text = (
+        f"ran {ran} agenda{'' if ran == 1 else 's'}: {report.succeeded} succeeded, "
+        f"{report.failed} failed"
+    )
+    if report.retried or report.reclaimed:
+        text += f"; retried {len(report.retried)}, reclaimed {len(report.reclaimed)}"
+    return text
+
+
+def report_json(report: DaemonReport) -> dict[str, Any]:
+    return {
+        "agendas": report.agendas,
+        "succeeded": report.succeeded,
+        "failed": report.failed,
+        "retried": [result.to_json() for result in report.retried],
+        "reclaimed": [result.to_json() for result in report.reclaimed],
+        "errors": report.errors,
+    }

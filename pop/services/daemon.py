@@ -2,8 +2,11 @@
 
 Layer: services. It claims agendas atomically from the ready queue (``pop.scheduling.claim``),
 runs each with an :class:`pop.engine.executor.AgendaRunner` under the daemon's lease owner id,
-and runs the reclaimer and the retrier on their intervals. SIGTERM stops claiming and lets the
-running agendas finish; a second SIGTERM stops them (they end ``lost`` and are retried later).
+and runs the reclaimer and the retrier on their intervals (not at all with
+``DaemonOptions.services`` off). What those passes did to an agenda (retried, reclaimed) is in
+the report and goes to ``on_service`` as it happens, so ``pop executor`` never reruns an old
+failed agenda silently. SIGTERM stops claiming and lets the running agendas finish; a second
+SIGTERM stops them (they end ``lost`` and are retried later).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import contextlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TypeAlias
 
 from pop.config import Settings
 from pop.engine.budget import CpuBudget
@@ -21,7 +25,13 @@ from pop.errors import PopError
 from pop.models import AgendaProgress
 from pop.registry import Registry
 from pop.runtimes.base import Launcher
+from pop.services.reclaimer import SKIPPED as RECLAIM_SKIPPED
+from pop.services.reclaimer import ReclaimResult
+from pop.services.retrier import REQUEUED, RESET, RetryResult
 from pop.store import Store
+
+ServiceResult: TypeAlias = RetryResult | ReclaimResult
+"""What a retrier or reclaimer pass did to one agenda."""
 
 
 @dataclass(frozen=True)
@@ -34,16 +44,21 @@ class DaemonOptions:
     max_agendas: int | None = None
     once: bool = False
     poll_seconds: float = 1.0
+    services: bool = True
+    """Run the reclaimer and the retrier on their intervals (off: claims only)."""
 
 
 @dataclass
 class DaemonReport:
-    """What one daemon run did."""
+    """What one daemon run did: the agendas it ran and how they ended, the agendas the retrier
+    reran (``retried``) and the reclaimer took back (``reclaimed``), and errors."""
 
     agendas: list[str] = field(default_factory=list)
     succeeded: int = 0
     failed: int = 0
     errors: list[str] = field(default_factory=list)
+    retried: list[RetryResult] = field(default_factory=list)
+    reclaimed: list[ReclaimResult] = field(default_factory=list)
 
 
 class ExecutorDaemon:
@@ -59,6 +74,7 @@ class ExecutorDaemon:
         *,
         owner: str | None = None,
         on_finished: Callable[[AgendaProgress], None] | None = None,
+        on_service: Callable[[ServiceResult], None] | None = None,
     ) -> None:
         self.store = store
         self.registry = registry
@@ -67,6 +83,7 @@ class ExecutorDaemon:
         self.options = options
         self.owner = owner or new_executor_id()
         self.on_finished = on_finished
+        self.on_service = on_service
         self.report = DaemonReport()
         self._running: dict[asyncio.Task[AgendaProgress], AgendaRunner] = {}
         self._stopping = False
@@ -87,10 +104,11 @@ class ExecutorDaemon:
         last_reclaim = last_retry = 0.0
         while True:
             now = time.monotonic()
-            if not self._stopping and now - last_reclaim >= self.settings.reclaim_every_seconds:
+            services = self.options.services and not self._stopping
+            if services and now - last_reclaim >= self.settings.reclaim_every_seconds:
                 last_reclaim = now
                 await self._service("reclaim")
-            if not self._stopping and now - last_retry >= self.settings.retry_every_seconds:
+            if services and now - last_retry >= self.settings.retry_every_seconds:
                 last_retry = now
                 await self._service("retry")
             claimed = [] if self._stopping else self._claim()
@@ -167,18 +185,31 @@ class ExecutorDaemon:
             self.on_finished(progress)
 
     async def _service(self, name: str) -> None:
-        """Run one pass of the reclaimer or the retrier; their errors never stop the daemon."""
+        """Run one pass of the reclaimer or the retrier; their errors never stop the daemon.
+        Each agenda the pass reran or took back is reported (one waiting for its backoff, or
+        left alone because it changed meanwhile, is not)."""
+        results: list[ServiceResult]
         try:
             if name == "reclaim":
                 from pop.services.reclaimer import reclaim_once_async
 
-                await reclaim_once_async(self.store, self.settings)
+                reclaimed = await reclaim_once_async(self.store, self.settings)
+                done = [result for result in reclaimed if result.action != RECLAIM_SKIPPED]
+                self.report.reclaimed.extend(done)
+                results = list(done)
             else:
                 from pop.services.retrier import retry_once
 
-                retry_once(self.store, self.settings)
+                retried = retry_once(self.store, self.settings)
+                rerun = [result for result in retried if result.action in (REQUEUED, RESET)]
+                self.report.retried.extend(rerun)
+                results = list(rerun)
         except PopError as exc:
             self.report.errors.append(f"{name}: {exc.message}")
+            return
+        if self.on_service is not None:
+            for result in results:
+                self.on_service(result)
 
     async def close(self) -> None:
         for task in list(self._running):

@@ -1,0 +1,44 @@
+"""Option and argument definitions that several commands share, so each reads the same everywhere.
+
+Layer: cli. Imported by the command modules (``pop/cli/*.py``); typer only, no pop imports at
+module level, so ``pop --help`` stays fast.
+
+- :data:`JsonFlag`: the one ``--json`` flag and its one help text.
+- :data:`LAUNCH_HELP`, :data:`EXTERNAL_LAUNCH_HELP`, :data:`KEEP_HELP`: the runtime options'
+  help, which says which runtimes are built (``docker`` and ``kubernetes`` are accepted and exit
+  3 until they are).
+- :func:`not_empty`: a parameter callback refusing an empty (or blank) id, so no message ever
+  names an empty id (``no template with id ``): the command stops with ``error: the template id
+  is empty`` and exit 2 before anything is read or stored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any
+
+import typer
+
+JSON_HELP = "Print machine-readable JSON on stdout."
+LAUNCH_HELP = "Runtime: local (docker and kubernetes: not built yet, exit 3)."
+EXTERNAL_LAUNCH_HELP = (
+    "Runtime for the binaries handlers launch (default: the --launch runtime; "
+    "docker and kubernetes: not built yet)."
+)
+KEEP_HELP = "Keep containers and pods after they end (no effect on local)."
+
+JsonFlag = Annotated[bool, typer.Option("--json", help=JSON_HELP)]
+
+
+def not_empty(what: str, hint: str | None = None) -> Callable[[Any], Any]:
+    """A typer callback: InputError ``<what> is empty`` (exit 2) for a blank value or list item."""
+
+    def check(value: Any) -> Any:
+        from pop.errors import InputError
+
+        values = value if isinstance(value, list) else [value]
+        if any(item is not None and not item.strip() for item in values):
+            raise InputError(f"{what} is empty", hint=hint)
+        return value
+
+    return check
