@@ -277,11 +277,13 @@ def test_progress_is_rolled_up_into_the_agenda_percent(tmp_path: Path) -> None:
     seen: list[float] = []
 
     async def watch(runner: AgendaRunner, store: Store, agenda_id: str) -> None:
-        for _ in range(40):
+        for _ in range(1200):  # until the agenda completes, however slow the machine is
             await asyncio.sleep(0.05)
             progress = store.progress.get(agenda_id)
             assert progress is not None
             seen.append(progress.percent_complete or 0.0)
+            if progress.processing_state == "COMPLETE":
+                return
 
     agenda = {"operations": [op("done", sample()), op("half", sample(seconds=1.5))]}
     settings = make_settings(tmp_path, progress_interval_seconds=0.0)
@@ -306,7 +308,12 @@ def test_an_unreachable_runtime_leaves_the_agenda_waiting(tmp_path: Path) -> Non
 
 def test_a_cancel_request_in_the_store_stops_running_handlers(tmp_path: Path) -> None:
     async def cancel_soon(runner: AgendaRunner, store: Store, agenda_id: str) -> None:
-        await asyncio.sleep(0.3)
+        for _ in range(1200):  # once "long" runs (not after a fixed sleep: a busy machine lags)
+            progress = store.progress.get(agenda_id)
+            long = progress.operation("long") if progress is not None else None
+            if long is not None and long.processing_state == "EXECUTING":
+                break
+            await asyncio.sleep(0.05)
         store.progress.request_cancel(agenda_id)
 
     agenda = {

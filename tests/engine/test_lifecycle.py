@@ -6,7 +6,6 @@ import asyncio
 import itertools
 import json
 import os
-import time
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +13,7 @@ from pop.engine.executor import AgendaRunner
 from pop.models import now_ms
 from pop.runtimes.local import LocalLauncher
 from pop.store import Store
-from tests.engine.helpers import make_registry, run_agenda
+from tests.engine.helpers import make_registry, make_settings, run_agenda
 
 
 def sh(name: str, script: str, **params: Any) -> dict[str, Any]:
@@ -39,8 +38,8 @@ def test_a_handler_past_its_timeout_is_stopped_with_its_children(tmp_path: Path)
     assert run.progress.failed
     (attempt,) = run.attempts("slow")
     assert attempt["outcome"] == "timeout"
-    deadline = attempt["startedTime"] + 1000
-    assert abs(attempt["endedTime"] - deadline) < 2000
+    # stopped at its 1 s timeout, not after the script's minute (loose: a busy machine is slow)
+    assert 900 <= attempt["endedTime"] - attempt["startedTime"] < 20_000
     assert "timed out after 1 s" in (run.op("slow").diagnostic_events[-1].message or "")
     child = int(pids.read_text())
     assert not alive(child)
@@ -68,7 +67,7 @@ def test_a_silent_protocol_handler_hits_the_silence_timeout(tmp_path: Path) -> N
     message = run.op("mute").diagnostic_events[-1].message or ""
     assert "printed nothing for 1 s (silence timeout)" in message
     (attempt,) = run.attempts("mute")
-    assert attempt["endedTime"] - attempt["startedTime"] < 4000
+    assert 900 <= attempt["endedTime"] - attempt["startedTime"] < 20_000  # not its minute
 
 
 def test_a_handler_failing_twice_then_succeeding_is_retried_with_backoff(tmp_path: Path) -> None:
@@ -88,7 +87,7 @@ def test_a_handler_failing_twice_then_succeeding_is_retried_with_backoff(tmp_pat
     assert [a["number"] for a in attempts] == [1, 2, 3]
     for earlier, later in itertools.pairwise(attempts):
         gap = later["startedTime"] - earlier["endedTime"]
-        assert 900 <= gap < 3000, gap
+        assert 900 <= gap < 15_000, gap  # the 1 s backoff; loose above for a busy machine
 
 
 def test_a_permanent_error_is_not_retried(tmp_path: Path) -> None:
@@ -138,12 +137,14 @@ def test_cancel_ends_a_running_agenda_quickly_and_leaves_no_process(tmp_path: Pa
         tmp_path,
         {"operations": [sh("long", script)]},
         LocalLauncher(),
+        settings=make_settings(tmp_path, cancel_grace_seconds=60.0),
         during=cancel_when_running,
     )
     assert run.progress.failed
     (attempt,) = run.attempts("long")
-    assert attempt["endedTime"] - requested[0] < 2000
-    assert (run.progress.completed_time or 0) - requested[0] < 2000
+    # SIGTERM ended it: no waiting for the 60 s grace nor the script's minute (loose bound)
+    assert attempt["endedTime"] - requested[0] < 20_000
+    assert (run.progress.completed_time or 0) - requested[0] < 20_000
     assert not alive(int(pids.read_text()))
     assert not alive(attempt["launched"]["details"]["pid"])
     messages = [d.message or "" for d in run.progress.diagnostic_events or []]
@@ -152,10 +153,11 @@ def test_cancel_ends_a_running_agenda_quickly_and_leaves_no_process(tmp_path: Pa
 
 def test_an_agenda_past_its_timeout_is_stopped(tmp_path: Path) -> None:
     agenda = {"params": {"timeoutSeconds": 1}, "operations": [sh("long", "sleep 60")]}
-    started = time.monotonic()
     run = run_agenda(tmp_path, agenda, LocalLauncher())
-    assert time.monotonic() - started < 5
     assert run.progress.failed
+    # stopped at the agenda's 1 s timeout, not after the op's minute (loose: busy machines)
+    assert 900 <= (run.progress.completed_time or 0) - (run.progress.started_time or 0) < 20_000
+    assert run.attempts("long")[0]["endedTime"] <= (run.progress.completed_time or 0)
     messages = [d.message or "" for d in run.progress.diagnostic_events or []]
     assert any("agenda timed out after 1 s" in m for m in messages)
     assert os.path.exists(run.attempts("long")[0]["logPath"])
@@ -180,13 +182,13 @@ def _busy_run(tmp_path: Path, delay: float, retries: dict[str, Any]) -> list[dic
 
 def test_a_temporary_error_with_a_delay_waits_at_least_that_long(tmp_path: Path) -> None:
     first, second = _busy_run(tmp_path, 1.5, {"limit": 1, "backoffSeconds": 0.1})
-    assert 1400 <= second["startedTime"] - first["endedTime"] < 3500
+    assert 1400 <= second["startedTime"] - first["endedTime"] < 15_000  # loose above
 
 
 def test_the_delay_a_handler_asks_for_is_capped_by_max_backoff(tmp_path: Path) -> None:
     retries = {"limit": 1, "backoffSeconds": 0.1, "maxBackoffSeconds": 0.5}
     first, second = _busy_run(tmp_path, 3600, retries)
-    assert second["startedTime"] - first["endedTime"] < 2000
+    assert second["startedTime"] - first["endedTime"] < 15_000  # the 0.5 s cap, not an hour
 
 
 def test_a_temporary_error_delay_travels_in_the_diagnostic_payload() -> None:

@@ -46,7 +46,7 @@ def process_gone(pid: int, within: float = 5.0) -> bool:
     return False
 
 
-def wait_for_file(path: Path, within: float = 10.0) -> None:
+def wait_for_file(path: Path, within: float = 30.0) -> None:
     deadline = time.monotonic() + within
     while not (path.exists() and path.read_text().strip()):
         assert time.monotonic() < deadline, f"{path} never appeared"
@@ -56,7 +56,6 @@ def wait_for_file(path: Path, within: float = 10.0) -> None:
 def test_a_resident_op_past_its_timeout_stops_its_external_binary(tmp_path: Path) -> None:
     pid_file = tmp_path / "pid"
     agenda = {"operations": [sleeper(pid_file, params={"timeoutSeconds": 1})]}
-    started = time.monotonic()
     run = run_agenda(
         tmp_path,
         agenda,
@@ -64,11 +63,13 @@ def test_a_resident_op_past_its_timeout_stops_its_external_binary(tmp_path: Path
         registry=make_registry(tmp_path, RESIDENT_SAMPLE),
         options=LOCAL_EXTERNALS,
     )
-    assert time.monotonic() - started < 20
     assert run.progress.failed
     messages = [event.message for event in run.op("slow").diagnostic_events]
     assert "operation 'slow' timed out after 1 s" in messages
-    assert run.attempts("slow")[0]["outcome"] == "timeout"
+    (attempt,) = run.attempts("slow")
+    assert attempt["outcome"] == "timeout"
+    # stopped at its 1 s timeout, not after the binary's minute (loose: a busy machine is slow)
+    assert 900 <= attempt["endedTime"] - attempt["startedTime"] < 20_000
     assert process_gone(int(pid_file.read_text()))
 
 
@@ -134,18 +135,19 @@ def run_on_one_cpu(tmp_path: Path, agenda: dict[str, Any]) -> Any:
 def test_resident_ops_start_at_once_and_their_launches_take_turns_on_one_cpu(
     tmp_path: Path,
 ) -> None:
-    agenda = {"operations": [external_op(f"op{i}", "sleep 0.3") for i in range(3)]}
+    agenda = {"operations": [external_op(f"op{i}", "sleep 0.5") for i in range(3)]}
     run = run_on_one_cpu(tmp_path, agenda)
     assert run.progress.succeeded, run.progress.diagnostic_events
     attempts = run.attempts()
-    starts = [attempt["startedTime"] for attempt in attempts]
-    assert max(starts) - min(starts) < 250  # the ops did not wait for each other to start
     launches = sorted(
         (external["startedTime"], external["endedTime"])
         for attempt in attempts
         for external in attempt["launched"]["externals"]
     )
     assert len(launches) == 3
+    # the ops did not wait for each other: all had started before the first launch gave the
+    # CPU back (an order of recorded times, so a busy machine cannot make it flake)
+    assert max(attempt["startedTime"] for attempt in attempts) <= launches[0][1]
     assert all(external["cpus"] == 1.0 for a in attempts for external in a["launched"]["externals"])
     for (_, ended), (started, _) in itertools.pairwise(launches):
         assert started >= ended  # one CPU: one launch at a time
@@ -165,12 +167,12 @@ def test_an_op_stopped_while_waiting_for_cpu_never_launches(tmp_path: Path) -> N
             ),
         ]
     }
-    started = time.monotonic()
     run = run_on_one_cpu(tmp_path, agenda)
-    assert time.monotonic() - started < 15
     assert run.progress.failed
     (waiter,) = run.attempts("waiter")
     assert waiter["outcome"] == "timeout"
+    # its 1 s timeout stopped the wait (loose bound: the holder's binary sleeps a minute)
+    assert 900 <= waiter["endedTime"] - waiter["startedTime"] < 20_000
     assert "externals" not in waiter["launched"]  # it never got the CPU, so never launched
     assert not second.exists()
     assert process_gone(int(first.read_text()))

@@ -135,10 +135,11 @@ def test_log_messages_are_logged_in_order() -> None:
 
 def test_a_noop_resident_op_costs_far_less_than_half_a_millisecond() -> None:
     count = 2000
-    started = time.perf_counter()
+    # CPU time of this process, not wall time: other processes on a busy machine do not count.
+    started = time.process_time()
     for _ in range(count):
         run_resident(log_handlers.noop, None, operation_name="op", on_progress=lambda p: None)
-    per_op = (time.perf_counter() - started) / count
+    per_op = (time.process_time() - started) / count
     assert per_op < 0.0002, f"{per_op * 1e6:.0f} µs per op"
 
 

@@ -151,10 +151,11 @@ def test_cancel_ends_a_long_running_launch_quickly_as_cancelled(runtime: Runtime
         handle = await runtime.launcher.launch(program_spec("long", lines=["up"], seconds=60))
         assert await first_line(handle) == "up"
         started = time.monotonic()
-        await asyncio.gather(handle.cancel(grace_seconds=5), handle.cancel(grace_seconds=5))
-        await handle.cancel(grace_seconds=5)
+        await asyncio.gather(handle.cancel(grace_seconds=60), handle.cancel(grace_seconds=60))
+        await handle.cancel(grace_seconds=60)
         status = await handle.wait()
-        assert time.monotonic() - started < 2
+        # the polite stop ended it: far below the 60 s grace (loose for a busy machine)
+        assert time.monotonic() - started < 10
         assert status.reason == CANCELLED
         assert not status.ok
         await handle.cleanup()
@@ -177,10 +178,11 @@ def test_cancel_of_a_finished_launch_leaves_its_status_alone(runtime: Runtime) -
 def test_timeout_ends_a_launch_as_timed_out(runtime: Runtime) -> None:
     async def body() -> None:
         spec = program_spec("slow", lines=["up"], seconds=60, timeout_seconds=0.3)
+        started = time.monotonic()  # before the launch, so the 0.3 s cannot have begun earlier
         handle = await runtime.launcher.launch(spec)
-        started = time.monotonic()
         status = await handle.wait()
-        assert 0.1 < time.monotonic() - started < 2
+        # its 0.3 s, not the program's minute (loose above for a busy machine)
+        assert 0.25 < time.monotonic() - started < 10
         assert status.reason == TIMED_OUT
         assert not status.ok
         assert await collect(handle) == ["up"]

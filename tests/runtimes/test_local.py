@@ -72,7 +72,7 @@ def test_children_left_behind_do_not_delay_wait_and_cleanup_stops_them() -> None
         assert (await handle.wait()).ok  # the grandchild still holds the output pipes open
         await handle.cleanup()
         lines = [line async for line in handle.lines()]
-        assert time.monotonic() - started < 2
+        assert time.monotonic() - started < 10  # not the grandchild's minute (loose bound)
         assert not is_running(int(lines[0]))
 
     run(body())
@@ -222,6 +222,9 @@ def test_an_empty_command_is_a_launch_error() -> None:
 
 
 def test_two_hundred_short_launches_at_concurrency_two_are_cheap() -> None:
+    """Timed in CPU time of this process (about 0.1 s here, 0.5 ms a launch), which other
+    processes on a busy machine do not inflate as they do wall time; a busy poll or a thread
+    per launch would show."""
     true = shutil.which("true")
     assert true is not None
 
@@ -234,11 +237,11 @@ def test_two_hundred_short_launches_at_concurrency_two_are_cheap() -> None:
                 _, status = await output_and_status(await launch(launcher, true))
                 assert status.ok
 
-        started = time.monotonic()
+        started = time.process_time()
         await asyncio.gather(*(one() for _ in range(200)))
-        return time.monotonic() - started
+        return time.process_time() - started
 
-    assert run(body()) < 3  # about 0.15 s here; the bound is loose for slow CI machines
+    assert run(body()) < 1.0  # 5 ms of CPU a launch at most
 
 
 def test_line_splitter_joins_a_crlf_split_across_chunks() -> None:
