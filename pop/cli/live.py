@@ -79,16 +79,14 @@ class LiveRun:
         elif event.kind == "op_finished":
             self._done += 1
             task = self._tasks.pop(event.operation or "", None)
-            mark = "✓" if event.succeeded else "✗"
-            label = f"{mark} {event.operation}"
-            if not event.succeeded and event.message:
-                label += f": {text.one_line(event.message)}"
+            label = f"{'✓' if event.succeeded else '✗'} {event.operation}"
             if task is not None:
                 self._progress.update(
                     task, completed=100 if event.succeeded else event.percent, description=label
                 )
-            else:
-                self._progress.console.print(label)
+            if not event.succeeded:  # the cause above the bars, whole (the terminal wraps it)
+                note = f": {text.one_line(event.message)}" if event.message else ""
+                self._progress.console.print(f"failed    {event.operation}{note}", soft_wrap=True)
         elif event.kind == "agenda_finished":
             self._progress.update(self._overall, completed=event.percent)
         if self._overall is not None and self._total and event.kind != "agenda_finished":

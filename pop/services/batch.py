@@ -174,6 +174,11 @@ class BatchRunner:
                 task.cancel()
             report.ended = time.monotonic()
             self._changed(report)
+        for item in report.items:  # what an earlier run made is where it was
+            if item.state == SKIPPED and item.agenda_id:
+                progress = self.store.progress.get(item.agenda_id)
+                if progress is not None:
+                    item.outputs = agenda_outputs(self.store, self.settings, progress)
         return report
 
     async def _take_back(self, item: BatchItem) -> None:
