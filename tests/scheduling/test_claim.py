@@ -248,7 +248,7 @@ CLAIMER = textwrap.dedent(
     from pop.store import Store
 
     store = Store.open(Path(sys.argv[1]))
-    owner, go = sys.argv[2], Path(sys.argv[3])
+    owner, go, other = sys.argv[2], Path(sys.argv[3]), sys.argv[4]
     Path(f"{go}.{owner}").touch()  # ready
     while not go.exists():
         time.sleep(0.005)
@@ -257,6 +257,13 @@ CLAIMER = textwrap.dedent(
         batch = claim_next(store, owner=owner, lease_seconds=60, limit=random.randint(1, 4))
         claimed.extend(batch)
         empty = 0 if batch else empty + 1
+        if batch and len(claimed) == len(batch):
+            # after a first claim, wait for the other's first claim: on a busy machine one
+            # process could otherwise empty the queue before the other one got going
+            Path(f"{go}.{owner}.claimed").touch()
+            deadline = time.monotonic() + 60
+            while not Path(f"{go}.{other}.claimed").exists() and time.monotonic() < deadline:
+                time.sleep(0.005)
         time.sleep(0.002)  # an executor does some work between claims
     print(json.dumps(claimed))
     """
@@ -291,7 +298,14 @@ def test_two_processes_claiming_at_once_never_get_the_same_agenda(
     go = tmp_path / "go"
     workers = [
         subprocess.Popen(
-            [sys.executable, str(script), str(pop_home / "pop.db"), f"worker-{number}", str(go)],
+            [
+                sys.executable,
+                str(script),
+                str(pop_home / "pop.db"),
+                f"worker-{number}",
+                str(go),
+                f"worker-{3 - number}",
+            ],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,

@@ -115,27 +115,55 @@ def test_the_store_runs_in_wal_mode_with_a_busy_timeout(store: Store, store_path
     assert timeout > 0
 
 
-def test_several_processes_opening_a_fresh_store_at_once_all_succeed(store_path: Path) -> None:
-    script = textwrap.dedent(
-        """
-        import sys, time
-        from pathlib import Path
-        from pop.store import Store
-        start_at = float(sys.argv[2])
-        while time.time() < start_at:
+_AT_ONCE = textwrap.dedent(
+    """
+    import sys, time
+    from pathlib import Path
+
+    def wait_for_go():
+        go = Path(sys.argv[-2])
+        Path(f"{go}.{sys.argv[-1]}").touch()  # ready
+        while not go.exists():
             time.sleep(0.002)
-        Store.open(Path(sys.argv[1])).close()
-        """
-    )
-    start_at = str(time.time() + 1.0)
+    """
+)
+
+
+def start_at_once(argvs: Sequence[list[str]], go: Path) -> list[subprocess.Popen[str]]:
+    """Start ``python -c SCRIPT ARGS GO INDEX`` for each argv, whose script begins with
+    ``_AT_ONCE`` and calls ``wait_for_go()``: wait until every one is ready, then let them all
+    go by creating ``go`` (a barrier: a start time set ahead could pass before a busy machine
+    has started them)."""
     processes = [
         subprocess.Popen(
-            [sys.executable, "-c", script, str(store_path), start_at],
+            [*argv, str(go), str(index)],
+            stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
         )
-        for _ in range(4)
+        for index, argv in enumerate(argvs)
     ]
+    deadline = time.monotonic() + 60
+    while not all(Path(f"{go}.{index}").exists() for index in range(len(argvs))):
+        assert time.monotonic() < deadline, "the processes never got ready"
+        assert all(process.poll() is None for process in processes), "one died before go"
+        time.sleep(0.01)
+    go.touch()
+    return processes
+
+
+def test_several_processes_opening_a_fresh_store_at_once_all_succeed(
+    store_path: Path, tmp_path: Path
+) -> None:
+    script = _AT_ONCE + textwrap.dedent(
+        """
+        from pop.store import Store
+        wait_for_go()
+        Store.open(Path(sys.argv[1])).close()
+        """
+    )
+    argv = [sys.executable, "-c", script, str(store_path)]
+    processes = start_at_once([argv] * 4, tmp_path / "go")
     results = [(process.wait(timeout=60), process.stderr.read()) for process in processes]  # type: ignore[union-attr]
 
     assert results == [(0, "")] * 4
@@ -381,17 +409,14 @@ def test_a_cancel_request_is_recorded(store: Store) -> None:
 
 # -- several processes -------------------------------------------------------------------------
 
-_WRITER = textwrap.dedent(
+_WRITER = _AT_ONCE + textwrap.dedent(
     """
-    import sys, time
-    from pathlib import Path
     from pop.models import DiagnosticEvent
     from pop.store import Store
 
-    path, agenda_id, progress_id, op_id, writer, count, start_at = sys.argv[1:]
+    path, agenda_id, progress_id, op_id, writer, count = sys.argv[1:7]
     store = Store.open(Path(path))
-    while time.time() < float(start_at):
-        time.sleep(0.002)
+    wait_for_go()
     for index in range(int(count)):
         with store.transaction():
             store.progress.update_agenda(
@@ -406,31 +431,25 @@ _WRITER = textwrap.dedent(
 
 
 def test_two_processes_writing_the_same_store_lose_no_writes(
-    store: Store, store_path: Path
+    store: Store, store_path: Path, tmp_path: Path
 ) -> None:
     agenda, progress = insert_agenda(store)
     count = 100
-    start_at = str(time.time() + 1.0)
-    writers = [
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-c",
-                _WRITER,
-                str(store_path),
-                agenda.id or "",
-                progress.id or "",
-                operation_progress_id(progress.id or "", "first"),
-                writer,
-                str(count),
-                start_at,
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+    argvs = [
+        [
+            sys.executable,
+            "-c",
+            _WRITER,
+            str(store_path),
+            agenda.id or "",
+            progress.id or "",
+            operation_progress_id(progress.id or "", "first"),
+            writer,
+            str(count),
+        ]
         for writer in ("writer-a", "writer-b")
     ]
+    writers = start_at_once(argvs, tmp_path / "go")
     outcomes = [(writer.wait(timeout=60), writer.communicate()[1]) for writer in writers]
 
     for code, stderr in outcomes:
