@@ -129,7 +129,7 @@ class BatchView:
         if enabled:  # rich is imported only for a view (about 25 ms of start-up)
             from rich.console import Console
 
-            self.console = Console(stderr=True)
+            self.console = Console(stderr=True, markup=False, emoji=False, highlight=False)
         self.interactive = enabled and self.console.is_terminal
         self._live: Any = None
         self._last = 0.0

@@ -166,12 +166,13 @@ def test_program_text_shows_verbatim_in_every_view(
         encoding="utf-8",
     )
     (tmp_path / "inputs").mkdir()
-    (tmp_path / "inputs" / "one.txt").write_text("x", encoding="utf-8")
+    (tmp_path / "inputs" / "one [bold]:v:[red].txt").write_text("x", encoding="utf-8")
     batch = view(
         "batch", str(template), str(tmp_path / "inputs"), "--glob", "*.txt",
         "--registry", str(registry),
     )  # fmt: skip
     assert f"shout: {cause}" in batch
+    assert "one [bold]:v:[red].txt" in batch
     assert "✌" not in run_local + batch + executor and "😄" not in run_local + batch
 
 
