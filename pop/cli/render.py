@@ -9,10 +9,10 @@ live views are in :mod:`pop.cli.live`. A failed op or agenda always shows its re
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from pop.cli import text
@@ -109,27 +109,26 @@ def progress_lines(
 
 
 def outputs_summary(outputs: Sequence[OperationOutputs]) -> list[str]:
-    """``outputs:`` and, per op with outputs, its folder and its main files (relative)."""
+    """``outputs (in <folder>/):`` and one line per op and file, relative to that folder: the
+    files each op's result names, or the op's folder when it names none."""
     shown = [item for item in outputs if item.folder or item.files]
     if not shown:
         return []
-    lines = ["outputs:"]
-    name_width = max(len(item.operation) for item in shown)
+    rows: list[tuple[str, str]] = []
     for item in shown:
-        folder = Path(item.folder) if item.folder else None
-        first = f"{item.folder}/" if item.folder else ""
-        names = []
-        for output in item.files:
-            path = Path(output.path)
-            if folder is not None and path.is_relative_to(folder):
-                names.append(str(path.relative_to(folder)))
-            else:
-                names.append(str(path))
-        rows = [first, *names] if first else names
-        for index, row in enumerate(rows):
-            label = item.operation if index == 0 else ""
-            indent = "" if index == 0 or not first else "  "
-            lines.append(f"  {label:<{name_width}}  {indent}{row}")
+        paths = [output.path for output in item.files] or [f"{item.folder}/"]
+        rows.extend((item.operation, path) for path in paths)
+    root = os.path.commonpath([path.rstrip("/") for _, path in rows])
+    if any(path.rstrip("/") == root and not path.endswith("/") for _, path in rows):
+        root = os.path.dirname(root)  # one file alone: its folder
+    lines = [f"outputs (in {root}/):"]
+    name_width = max(len(name) for name, _ in rows)
+    previous = None
+    for name, path in rows:
+        label = name if name != previous else ""
+        previous = name
+        shown_path = os.path.relpath(path, root) + ("/" if path.endswith("/") else "")
+        lines.append(f"  {label:<{name_width}}  {shown_path}")
     return lines
 
 

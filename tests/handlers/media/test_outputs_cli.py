@@ -47,7 +47,7 @@ def test_abr_ladder_with_a_relative_input_and_its_outputs(
     agenda_id = submitted.stdout.strip()
     ran = run_pop("run-local", "--resume", agenda_id, cwd=elsewhere)
     assert ran.returncode == 0, ran.stdout + ran.stderr
-    assert "outputs:" in ran.stdout and "hls/master.m3u8" in ran.stdout
+    assert "outputs (in " in ran.stdout and "package/1/hls/master.m3u8" in ran.stdout
 
     progress = json.loads(run_pop("status", agenda_id, "--json").stdout)
     assert progress["processingStateMessage"] == "succeeded"
