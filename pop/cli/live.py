@@ -118,10 +118,7 @@ def waiting_notice(progress: AgendaProgress, waited: float, queued: bool | None)
             f"not queued: run it with `pop run-local --resume {progress.agenda_id}` "
             f"or queue it with `pop rerun {progress.agenda_id} --continue`"
         )
-    return (
-        f"queued for {waited:.0f}s and not claimed by any executor: is `pop executor` running? "
-        "(start one with `pop executor`)"
-    )
+    return f"queued {waited:.0f}s, not claimed by any executor: start one with `pop executor`"
 
 
 def watch(
