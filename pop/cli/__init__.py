@@ -1,7 +1,8 @@
 """The ``pop`` command: a thin typer app over :mod:`pop.api`.
 
 Layer: cli (top). ``main()`` catches PopError once, prints ``error: <message>`` (plus a hint) on
-stderr and exits with the error's code (DESIGN §5); tracebacks only with ``--debug``.
+stderr and exits with the error's code (DESIGN §5); ``--debug`` (or ``POP_DEBUG=1``) prints the
+traceback first and keeps that exit code.
 typer and rich are imported lazily so ``pop --help`` stays fast.
 """
 
@@ -73,8 +74,10 @@ def _run(args: list[str]) -> int:
     try:
         code = app(args=args, prog_name="pop", standalone_mode=False)
     except PopError as exc:
-        if debug:
-            raise
+        if debug:  # the traceback, then the same error line and exit code as without --debug
+            import traceback
+
+            traceback.print_exc()
         _print_error(exc.message, exc.hint)
         return exc.exit_code
     except exits as exc:

@@ -24,8 +24,9 @@ def build_app() -> typer.Typer:
 
     app = typer.Typer(
         name="pop",
-        help="Priority Operation Processing: run agendas (workflows of typed operations) as "
-        "local processes, Docker containers or Kubernetes pods.",
+        help="Priority Operation Processing: store agendas (workflows of typed operations), "
+        "queue them fairly and run each operation as a local process (Docker containers and "
+        "Kubernetes pods: not built yet).",
         no_args_is_help=True,
         add_completion=False,
         pretty_exceptions_enable=False,
@@ -59,6 +60,6 @@ def build_app() -> typer.Typer:
             False, "--version", is_eager=True, callback=show_version, help="Print the version."
         ),
     ) -> None:
-        """Global options (also: --debug shows tracebacks)."""
+        """Global options (also: --debug prints the traceback of an error, same exit code)."""
 
     return app

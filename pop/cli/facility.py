@@ -14,6 +14,8 @@ from typing import Annotated, Any
 
 import typer
 
+from pop.cli.options import JsonFlag, not_empty
+
 customer_app = typer.Typer(
     help="Customers (tenants): each belongs to a resource pool.", no_args_is_help=True
 )
@@ -24,7 +26,6 @@ insight_app = typer.Typer(
     help="Insights: queues that map agendas to a pool and hand them out.", no_args_is_help=True
 )
 
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print the stored object(s) as JSON.")]
 FileOption = Annotated[
     Path | None, typer.Option("--file", help="The POP JSON object (flags override its fields).")
 ]
@@ -49,7 +50,6 @@ Mapper = Annotated[
 Global = Annotated[
     bool | None, typer.Option("--global/--not-global", help="Visible to every customer.")
 ]
-ObjectId = Annotated[str, typer.Argument(help="The id.")]
 Allow = Annotated[
     list[str] | None, typer.Option("--allow", help="A customer of another pool (repeatable).")
 ]
@@ -142,8 +142,18 @@ def _print(kind: str, result: Any, json_output: bool, done: Callable[[Any], str]
         sys.stdout.write(done(result) + "\n")
 
 
+def object_id_argument(kind: str) -> Any:
+    """The positional id of one kind's ``show``, ``update`` and ``delete`` (never empty)."""
+    return typer.Argument(
+        metavar=f"{kind.upper()}_ID",
+        help=f"The {kind} id.",
+        callback=not_empty(f"the {kind} id", f"`pop {kind} list` shows them"),
+    )
+
+
 def _common_commands(app: typer.Typer, kind: str) -> None:
     """``list``, ``show`` and ``delete`` of one kind."""
+    object_id_default = object_id_argument(kind)
 
     def list_objects(json_output: JsonFlag = False) -> None:
         items = _client().facility_list(kind)
@@ -156,7 +166,7 @@ def _common_commands(app: typer.Typer, kind: str) -> None:
         rows = [[_text(item.to_wire().get(key)) for _, key in columns] for item in items]
         _print_table([label for label, _ in columns], rows)
 
-    def show(object_id: ObjectId, json_output: JsonFlag = False) -> None:
+    def show(object_id: str = object_id_default, json_output: JsonFlag = False) -> None:
         item = _client().facility_get(kind, object_id)
         if json_output:
             from pop.cli.render import print_json
@@ -166,7 +176,7 @@ def _common_commands(app: typer.Typer, kind: str) -> None:
         for key, value in item.to_wire().items():
             sys.stdout.write(f"{key}: {_text(value)}\n")
 
-    def delete(object_id: ObjectId, json_output: JsonFlag = False) -> None:
+    def delete(object_id: str = object_id_default, json_output: JsonFlag = False) -> None:
         item = _client().facility_delete(kind, object_id)
         _print(kind, item, json_output, lambda done: f"deleted {kind} {done.id}")
 
@@ -198,7 +208,7 @@ def customer_add(
 
 @customer_app.command("update")
 def customer_update(
-    customer_id: Annotated[str, typer.Argument(help="The customer id.")],
+    customer_id: str = object_id_argument("customer"),
     title: Title = None,
     pool: Pool = None,
     billing_code: BillingCode = None,
@@ -231,7 +241,7 @@ def pool_add(
 
 @pool_app.command("update")
 def pool_update(
-    pool_id: Annotated[str, typer.Argument(help="The pool id.")],
+    pool_id: str = object_id_argument("pool"),
     title: Annotated[str | None, typer.Option("--title", help="Title.")] = None,
     file: FileOption = None,
     json_output: JsonFlag = False,
@@ -302,7 +312,7 @@ def insight_add(
 
 @insight_app.command("update")
 def insight_update(
-    insight_id: Annotated[str, typer.Argument(help="The insight id.")],
+    insight_id: str = object_id_argument("insight"),
     title: Title = None,
     pool: Pool = None,
     queue_size: QueueSize = None,

@@ -10,13 +10,15 @@ from typing import Annotated
 
 import typer
 
+from pop.cli.options import JsonFlag
+
 app = typer.Typer(help="Progress over groups of agendas.", no_args_is_help=True)
 
 
 @app.command("summary")
 def summary(
     link_id: Annotated[str, typer.Option("--link-id", help="The agendas' linkId.")],
-    json_output: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
+    json_output: JsonFlag = False,
 ) -> None:
     """Print {progressList, processingState, processingPercent} over every agenda of a link."""
     from pop.api import Client

@@ -11,13 +11,15 @@ from typing import Annotated
 
 import typer
 
+from pop.cli.options import JsonFlag
+
 app = typer.Typer(help="Check and show the handler registry.", no_args_is_help=True)
 
 
 @app.command("validate")
 def validate(
     registry_file: Annotated[Path | None, typer.Argument(help="Registry file to check.")] = None,
-    json_output: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
+    json_output: JsonFlag = False,
 ) -> None:
     """Report every problem of a registry file, each with its path; exit 2 when any."""
     from pop.api import Client
@@ -40,7 +42,7 @@ def validate(
 @app.command("show")
 def show(
     registry_file: Annotated[Path | None, typer.Option("--registry", help="Registry file.")] = None,
-    json_output: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
+    json_output: JsonFlag = False,
 ) -> None:
     """Print the effective registry (built-in types plus the registry file's)."""
     from pop.api import Client

@@ -10,6 +10,8 @@ from typing import Annotated
 
 import typer
 
+from pop.cli.options import JsonFlag
+
 
 def register(app: typer.Typer) -> None:
     """Add the rerun command to the app."""
@@ -31,9 +33,7 @@ def rerun(
     skip_execution: Annotated[
         bool, typer.Option("--skip-execution", help="Only reset; do not queue the agenda.")
     ] = False,
-    json_output: Annotated[
-        bool, typer.Option("--json", help="Print the AgendaProgress as JSON.")
-    ] = False,
+    json_output: JsonFlag = False,
 ) -> None:
     """Reset a stored agenda to WAITING/pending and queue it again for `pop executor`."""
     from pop.api import Client

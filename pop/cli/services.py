@@ -13,6 +13,8 @@ from typing import Annotated, Any
 
 import typer
 
+from pop.cli.options import JsonFlag
+
 reap_app = typer.Typer(
     help="Delete old data: `pop reap data` removes completed agendas, their logs and work "
     "directories.",
@@ -35,7 +37,7 @@ def reclaim(
             "default POP_RECLAIM_GRACE, 60s).",
         ),
     ] = None,
-    json_output: Annotated[bool, typer.Option("--json", help="Print a JSON array.")] = False,
+    json_output: JsonFlag = False,
 ) -> None:
     """Take back agendas whose executor died: stop what it launched, requeue the agendas
     (continue semantics) or fail them "timed out" when their attempts are spent."""
@@ -57,7 +59,7 @@ def reclaim(
 
 
 def retry(
-    json_output: Annotated[bool, typer.Option("--json", help="Print a JSON array.")] = False,
+    json_output: JsonFlag = False,
 ) -> None:
     """Rerun failed agendas whose failure is retryable (continue semantics) while attempts
     remain, after their backoff; list those still waiting."""
@@ -91,7 +93,7 @@ def reap_data(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="List what would be deleted; delete nothing.")
     ] = False,
-    json_output: Annotated[bool, typer.Option("--json", help="Print a JSON array.")] = False,
+    json_output: JsonFlag = False,
 ) -> None:
     """Delete completed agendas older than the cutoff: their rows, logs and work directories.
     Waiting, running and queued agendas are never touched."""

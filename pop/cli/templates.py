@@ -11,10 +11,17 @@ from typing import Annotated, Any
 
 import typer
 
+from pop.cli.options import JsonFlag, not_empty
+
 app = typer.Typer(help="Store agenda templates and run them with a payload.", no_args_is_help=True)
 
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
-TemplateId = Annotated[str, typer.Argument(help="Template id, unique id prefix or unique title.")]
+TemplateId = Annotated[
+    str,
+    typer.Argument(
+        help="Template id, unique id prefix or unique title.",
+        callback=not_empty("the template id", "`pop template list` shows templates"),
+    ),
+]
 
 
 def _client(registry: Path | None = None) -> Any:

@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from pop.errors import InputError
 from pop.models import Agenda
+from pop.models.validation import json_kind, problems
 
 __all__ = ["parse_agenda", "read_document"]
 
@@ -23,6 +24,8 @@ def read_document(source: str | Path, *, what: str = "agenda") -> Any:
     import sys
 
     name = str(source)
+    if not name.strip():
+        raise InputError(f"the {what} file name is empty", hint="give a path, or - for stdin")
     try:
         text = sys.stdin.read() if name == "-" else Path(source).read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -48,10 +51,9 @@ def read_document(source: str | Path, *, what: str = "agenda") -> Any:
 
 def parse_agenda(document: Any, *, source: str = "agenda") -> Agenda:
     if not isinstance(document, dict):
-        raise InputError(f"{source}: an agenda must be a JSON object")
+        raise InputError(f"{source}: an agenda must be a JSON object, not {json_kind(document)}")
     try:
         return Agenda.model_validate(document)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"])
-        raise InputError(f"{source}: {where}: {first['msg']}") from None
+        details = "; ".join(problems(exc, root="the agenda"))
+        raise InputError(f"{source}: {details}") from None

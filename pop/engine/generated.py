@@ -9,10 +9,12 @@ from __future__ import annotations
 from typing import Any
 
 import jsonpointer
+from pydantic import ValidationError
 
 from pop.engine.dag import dependencies_of, find_cycles
 from pop.errors import PopError
 from pop.models import GENERATED_PARENT_PARAM, Agenda, Operation
+from pop.models.validation import problems
 from pop.store import Store
 
 
@@ -43,9 +45,10 @@ def expand_generated(agenda: Agenda, generator: Operation, output: Any) -> list[
     for item in found:
         try:
             operation = Operation.model_validate(item)
-        except ValueError as exc:
+        except ValidationError as exc:
+            details = "; ".join(problems(exc, root="it"))
             raise PopError(
-                f"operation '{generator.name}' generated an invalid operation: {exc}"
+                f"operation '{generator.name}' generated an invalid operation: {details}"
             ) from exc
         if not operation.name or not operation.type:
             raise PopError(

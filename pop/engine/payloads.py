@@ -1,5 +1,7 @@
 """Submit-time payload checks: an op whose handler declares a payload model is validated
-before anything is stored (DESIGN §6), when its payload holds no references yet.
+before anything is stored (DESIGN §6), when its payload holds no references yet. Problems are
+said in pop's words (:mod:`pop.models.validation`): ``the payload must be a JSON object, not an
+array``.
 
 Layer: engine. Called by the api through ``validate_agenda(check_payload=...)``.
 """
@@ -15,6 +17,7 @@ from pop import refs
 from pop.errors import PopError
 from pop.handlers import load_handler, payload_model_of
 from pop.models import Operation
+from pop.models.validation import problems
 from pop.registry import Registry
 
 
@@ -42,10 +45,7 @@ def payload_checker(registry: Registry) -> Callable[[Operation], list[str]]:
         try:
             model.model_validate({} if payload is None else payload)
         except ValidationError as exc:
-            details = "; ".join(
-                f"{'.'.join(str(p) for p in error['loc']) or 'payload'}: {error['msg']}"
-                for error in exc.errors()[:5]
-            )
+            details = "; ".join(problems(exc, root="the payload"))
             return [
                 f"operation '{operation.name}' has an invalid {operation.type} payload: {details}"
             ]

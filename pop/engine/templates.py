@@ -25,15 +25,15 @@ from pop import refs
 from pop.engine.dag import TEMPLATE_NAMES
 from pop.errors import InputError
 from pop.models import Agenda, AgendaTemplate
+from pop.models.validation import json_kind
+from pop.models.validation import problems as validation_problems
 
 PAYLOAD_PARAMETERS = tuple(sorted(TEMPLATE_NAMES))
 """``pop.payload`` and ``pop.transformRequest``: the names whose value is the payload."""
 
 
-def _first_error(exc: ValidationError) -> str:
-    first = exc.errors()[0]
-    where = ".".join(str(part) for part in first["loc"])
-    return f"{where}: {first['msg']}" if where else str(first["msg"])
+def _first_error(exc: ValidationError, root: str = "the template") -> str:
+    return "; ".join(validation_problems(exc, root=root))
 
 
 def _check_parameter_names(template: AgendaTemplate, *, source: str) -> None:
@@ -51,7 +51,7 @@ def parse_template(document: Any, *, source: str = "template") -> AgendaTemplate
     """An AgendaTemplate from a JSON document, checked for what ``pop template run`` needs: an
     ``agenda`` object with operations and no static parameter named like a payload parameter."""
     if not isinstance(document, dict):
-        raise InputError(f"{source}: a template must be a JSON object")
+        raise InputError(f"{source}: a template must be a JSON object, not {json_kind(document)}")
     try:
         template = AgendaTemplate.model_validate(document)
     except ValidationError as exc:
@@ -143,8 +143,13 @@ def expand_template(template: AgendaTemplate, payload: Any, *, strict: bool = Fa
     if strict:
         problems = unresolvable_references(template, payload)
         if problems:
+            # its tokens look up fields: a payload that is no object is the likely mistake
+            kind = (
+                "" if isinstance(payload, dict) else f" ({json_kind(payload)}, not a JSON object)"
+            )
             raise InputError(
-                f"{_label(template)} cannot be filled from this payload: " + "; ".join(problems),
+                f"{_label(template)} cannot be filled from this payload{kind}: "
+                + "; ".join(problems),
                 hint="add the missing payload fields, or give the tokens a default (?value)",
             )
     document = refs.substitute(template.agenda.to_wire(), parameters).value
@@ -152,7 +157,7 @@ def expand_template(template: AgendaTemplate, payload: Any, *, strict: bool = Fa
         agenda = Agenda.model_validate(document)
     except ValidationError as exc:
         raise InputError(
-            f"{_label(template)}: the filled agenda is not valid: {_first_error(exc)}"
+            f"{_label(template)}: the filled agenda is not valid: {_first_error(exc, 'it')}"
         ) from None
     if not agenda.title and template.title:
         agenda.set(title=template.title)

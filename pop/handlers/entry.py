@@ -26,7 +26,7 @@ from typing import Any, TextIO
 from pop.errors import EXIT_INTERRUPTED, InputError, PermanentError, PopError
 from pop.handlers import payload_model_of
 from pop.handlers.context import HandlerContext, invoke, load_payload
-from pop.handlers.launchdata import OPERATION_NAME, LaunchData
+from pop.handlers.launchdata import HELP_ARGS, OPERATION_NAME, USAGE, LaunchData, asks_for_help
 from pop.handlers.reporting import HANDLER_COMPLETE, StdoutReporter
 
 
@@ -98,14 +98,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     from pop.handlers import load_handler
 
     args = list(sys.argv if argv is None else argv)
-    if len(args) < 2 or args[1] in ("-h", "--help"):
+    if len(args) < 2 or args[1] in HELP_ARGS or asks_for_help(args[2:]):
+        helped = len(args) >= 2
         print(
-            "usage: python -m pop.handlers module.path:function [-launchType local|docker|"
-            "kubernetes] [-externalLaunchType ...] [-propFile F] [-payloadFile F] "
-            "[-lastProgressFile F] [-oauthCertPath F] [-oauthTokenPath F]",
-            file=sys.stderr,
+            f"usage: python -m pop.handlers module.path:function {USAGE}",
+            file=sys.stdout if helped else sys.stderr,
         )
-        return 2
+        return 0 if helped else 2
     try:
         func = load_handler(args[1])
     except InputError as exc:

@@ -68,6 +68,28 @@ class LaunchArgs:
     oauth_token_path: Path | None = None
 
 
+HELP_ARGS = ("-h", "--help")
+USAGE = (
+    "[-launchType local|docker|kubernetes] [-externalLaunchType R] [-propFile F] "
+    "[-payloadFile F] [-lastProgressFile F] [-oauthCertPath F] [-oauthTokenPath F]"
+)
+
+
+def asks_for_help(argv: Sequence[str]) -> bool:
+    """Whether ``argv`` holds ``-h`` or ``--help`` as a whole argument where an argument name
+    goes: ``-launchType local`` does not ask (an ``h`` inside a name is no flag), and neither
+    does ``-payloadFile -h`` (a value)."""
+    index = 0
+    while index < len(argv):
+        token = argv[index]
+        index += 1
+        if token in HELP_ARGS:
+            return True
+        if token.startswith("-") and "=" not in token and token.lstrip("-") in _VALUED_ARGS:
+            index += 1  # its value
+    return False
+
+
 def parse_args(argv: Sequence[str]) -> LaunchArgs:
     """The standard arguments in ``argv``; InputError for unknown ones or bad launch types."""
     values: dict[str, str] = {}

@@ -8,8 +8,9 @@ its ``customerId`` (either given sets the other; they may not differ); a custome
 given, and an insight's pool must be stored; ``queueSize`` is absent (unbounded) or at least 1;
 ``schedulingAlgorithm`` is ``FirstInFirstOut`` (the default), ``RoundRobin`` or ``Priority``;
 mapper names are ``operationName``, ``operationType`` or ``paramMap``, and ``paramMap`` values
-are ``key=value``. A pool that customers or insights use, and an insight with queued agendas,
-cannot be deleted.
+are ``key=value``; ids given (the object's, its pool's, allowed customers') are not empty. A pool
+that customers or insights use, and an insight with queued agendas, cannot be deleted. Messages
+name the object by its id, or "the new insight" when none was given (never an empty id).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pydantic import ValidationError
 
 from pop.errors import InputError
 from pop.models import Customer, Insight, ResourcePool, WireModel, new_id, now_ms
+from pop.models.validation import json_kind, problems
 from pop.scheduling.mapping import canonical_mapper_name, param_pair
 from pop.scheduling.selection import ALGORITHMS, FIRST_IN_FIRST_OUT, canonical_algorithm
 from pop.store import DEFAULT_INSIGHT_ID, Store
@@ -49,13 +51,38 @@ def parse_object(kind: Kind, document: Any, *, source: str | None = None) -> Wir
     field that does not fit)."""
     where = f"{source}: " if source else ""
     if not isinstance(document, Mapping):
-        raise InputError(f"{where}a {kind} must be a JSON object")
+        raise InputError(f"{where}a {kind} must be a JSON object, not {json_kind(document)}")
     try:
-        return _MODELS[kind].model_validate(dict(document))
+        item = _MODELS[kind].model_validate(dict(document))
     except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(part) for part in first["loc"])
-        raise InputError(f"{where}{kind} field {field}: {first['msg']}") from None
+        details = "; ".join(problems(exc, root=f"the {kind}"))
+        raise InputError(f"{where}{_label(kind, document.get('id'))}: {details}") from None
+    _check_ids(kind, item)
+    return item
+
+
+def _label(kind: str, object_id: Any) -> str:
+    """How messages name an object: ``insight fast``, or ``the new insight`` without an id."""
+    named = isinstance(object_id, str) and object_id.strip()
+    return f"{kind} {object_id}" if named else f"the new {kind}"
+
+
+def _check_ids(kind: str, item: WireModel) -> None:
+    """An id given as text must hold some: an empty one would be stored and named as nothing."""
+    for name in ("id", "customer_id"):
+        value = getattr(item, name, None)
+        if isinstance(value, str) and not value.strip():
+            generated = (
+                "give --id C" if kind == "customer" else "leave --id out for a generated one"
+            )
+            raise InputError(f"the {kind} id is empty", hint=generated)
+    label = _label(kind, getattr(item, "id", None))
+    pool_id = getattr(item, "resource_pool_id", None)
+    if isinstance(pool_id, str) and not pool_id.strip():
+        raise InputError(f"{label}: the pool id is empty", hint="give --pool P")
+    allowed = getattr(item, "allowed_customer_ids", None) or []
+    if any(not str(customer).strip() for customer in allowed):
+        raise InputError(f"{label}: an allowed customer id is empty")
 
 
 def _check_customer(store: Store, customer: Customer) -> None:
@@ -70,26 +97,26 @@ def _check_customer(store: Store, customer: Customer) -> None:
     customer.set(id=customer_id, customer_id=customer_id)
     if not (customer.title or "").strip():
         raise InputError(
-            f"customer {customer_id} has no title", hint="the title field must be specified"
+            f"customer {customer_id} has no title", hint="give --title T (the title field)"
         )
     pool_id = customer.resource_pool_id
     if pool_id is not None and not store.facility.pools.exists(pool_id):
         raise InputError(f"pool {pool_id} not found", hint=f"`pop pool add --id {pool_id}` first")
 
 
-def _check_mappers(insight_id: str, mappers: Mapping[str, Any]) -> dict[str, list[str]]:
+def _check_mappers(label: str, mappers: Mapping[str, Any]) -> dict[str, list[str]]:
     checked: dict[str, list[str]] = {}
     for name, values in mappers.items():
         canonical = canonical_mapper_name(name)
         if canonical is None:
             raise InputError(
-                f"insight {insight_id}: unknown mapper '{name}'",
+                f"{label} has an unknown mapper '{name}'",
                 hint="mappers are operationName, operationType and paramMap",
             )
         for value in values:
             if canonical == "paramMap" and param_pair(value) is None:
                 raise InputError(
-                    f"insight {insight_id}: paramMap value '{value}' is not key=value",
+                    f"{label} has a paramMap value '{value}' that is not key=value",
                     hint="for example --mapper paramMap=quality=high",
                 )
         checked.setdefault(canonical, []).extend(values)
@@ -97,33 +124,31 @@ def _check_mappers(insight_id: str, mappers: Mapping[str, Any]) -> dict[str, lis
 
 
 def _check_insight(store: Store, insight: Insight) -> None:
-    insight_id = insight.id or ""
-    if insight_id == DEFAULT_INSIGHT_ID:
+    if insight.id == DEFAULT_INSIGHT_ID:
         raise InputError(
             "the insight id 'default' is reserved for the built-in default insight",
             hint="choose another id",
         )
+    label = _label("insight", insight.id)
     if not (insight.title or "").strip():
-        raise InputError(
-            f"insight {insight_id} has no title", hint="the title field must be specified"
-        )
+        raise InputError(f"{label} has no title", hint="give --title T (the title field)")
     if insight.queue_size is not None and insight.queue_size < 1:
         raise InputError(
-            f"insight {insight_id}: queue size {insight.queue_size} must be at least 1",
+            f"{label} has queue size {insight.queue_size}; it must be at least 1",
             hint="leave the queue size out for an unbounded insight",
         )
     algorithm = canonical_algorithm(insight.scheduling_algorithm or FIRST_IN_FIRST_OUT)
     if algorithm is None:
         raise InputError(
-            f"insight {insight_id}: unknown scheduling algorithm '{insight.scheduling_algorithm}'",
+            f"{label} has an unknown scheduling algorithm '{insight.scheduling_algorithm}'",
             hint="use " + ", ".join(ALGORITHMS),
         )
     insight.set(scheduling_algorithm=algorithm)
     if insight.mappers is not None:
-        insight.set(mappers=_check_mappers(insight_id, insight.mappers))
+        insight.set(mappers=_check_mappers(label, insight.mappers))
     pool_id = insight.resource_pool_id
     if not pool_id:
-        raise InputError(f"insight {insight_id} needs a pool", hint="give --pool P")
+        raise InputError(f"{label} needs a pool", hint="give --pool P")
     if not store.facility.pools.exists(pool_id):
         raise InputError(f"pool {pool_id} not found", hint=f"`pop pool add --id {pool_id}` first")
 
@@ -161,7 +186,8 @@ def update_object(
     """POP's PUT: the given fields replace the stored ones, absent fields keep their values."""
     given_id = changes.get("id")
     if given_id is not None and given_id != object_id:
-        raise InputError(f"the id of {kind} {object_id} cannot change to {given_id}")
+        to = f"to {given_id}" if str(given_id).strip() else "to an empty one"
+        raise InputError(f"the id of {kind} {object_id} cannot change {to}")
     with store.transaction():
         stored = _table(store, kind).get(object_id)
         merged = {**stored.to_wire(), **dict(changes), "id": object_id}
@@ -211,5 +237,5 @@ def combine(file_document: Any, flags: Mapping[str, Any], *, source: str) -> dic
     if file_document is None:
         return dict(flags)
     if not isinstance(file_document, Mapping):
-        raise InputError(f"{source}: must be a JSON object")
+        raise InputError(f"{source}: must be a JSON object, not {json_kind(file_document)}")
     return {**dict(file_document), **dict(flags)}

@@ -131,6 +131,8 @@ def select_insight(store: Store, agenda: Agenda) -> AgendaInsight:
     if not customers.any():
         return default_insight()
     customer_id = agenda.effective_customer_id
+    if not customer_id.strip():
+        raise InputError("the agenda's customer id is blank", hint="give --customer C")
     customer = customers.find(customer_id)
     if customer is None:
         raise InputError(

@@ -1,0 +1,199 @@
+"""Help that tells the truth (issue 10 point 8): ``-h`` on every command, ``-h`` of
+``pop handler run`` only as a whole argument (``-launchType local`` still parses), one wording
+for ``--json``, and runtimes that are not built yet marked so wherever help names them."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import pop_env
+
+RunPop = Callable[..., subprocess.CompletedProcess[str]]
+
+
+def command_tree() -> Any:
+    from typer.main import get_command
+
+    from pop.cli.app import build_app
+
+    return get_command(build_app())
+
+
+def command_paths() -> list[list[str]]:
+    """Every command and command group, walked from the typer app (new commands included)."""
+    paths: list[list[str]] = []
+
+    def walk(command: Any, path: list[str]) -> None:
+        paths.append(path)
+        for name, sub in sorted(getattr(command, "commands", {}).items()):
+            walk(sub, [*path, name])
+
+    walk(command_tree(), [])
+    return paths
+
+
+def options_named(name: str) -> dict[str, str]:
+    """``command path -> help`` of every option spelled ``name``."""
+    found: dict[str, str] = {}
+
+    def walk(command: Any, path: list[str]) -> None:
+        for param in getattr(command, "params", []):
+            if name in getattr(param, "opts", []) + getattr(param, "secondary_opts", []):
+                found[" ".join(path)] = param.help or ""
+        for sub_name, sub in getattr(command, "commands", {}).items():
+            walk(sub, [*path, sub_name])
+
+    walk(command_tree(), [])
+    return found
+
+
+@pytest.mark.parametrize("path", command_paths(), ids=lambda path: " ".join(path) or "pop")
+def test_dash_h_prints_the_help_of_every_command(path: list[str], run_pop: RunPop) -> None:
+    completed = run_pop(*path, "-h")
+
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.startswith(f"Usage: pop {' '.join(path)}".rstrip())
+    assert completed.stderr == ""
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["-h"],
+        ["sample", "-h"],
+        ["sample", "--help"],
+        ["sample", "-launchType", "local", "-h"],
+        ["sample", "-h", "-launchType", "local"],
+    ],
+    ids=" ".join,
+)
+def test_handler_run_prints_its_help_for_a_whole_dash_h(args: list[str], run_pop: RunPop) -> None:
+    completed = run_pop("handler", "run", *args)
+
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.startswith("Usage: pop handler run [OPTIONS] TYPE")
+    assert "-launchType" in completed.stdout
+    assert "HandlerComplete" not in completed.stdout
+
+
+def test_handler_run_parses_one_dash_arguments_that_contain_an_h(
+    run_pop: RunPop, tmp_path: Path
+) -> None:
+    payload = tmp_path / "payload.json"
+    payload.write_text(json.dumps({"resultPayload": {"said": "hi"}}), encoding="utf-8")
+
+    completed = run_pop(
+        "handler", "run", "sample", "-launchType", "local", "-payloadFile", str(payload)
+    )
+
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    assert "Usage:" not in completed.stdout
+    lines = completed.stdout.splitlines()
+    assert lines[-1] == "HandlerComplete"
+    assert 'Payload: {"said":"hi"}' in lines
+
+
+def test_handler_run_reads_a_dash_h_after_payload_file_as_the_file_name(
+    run_pop: RunPop,
+) -> None:
+    completed = run_pop("handler", "run", "sample", "-payloadFile", "-h")
+
+    assert "Usage:" not in completed.stdout
+    assert completed.stdout.splitlines()[-1] == "HandlerComplete"
+    assert "Failed to load data from: -h" in completed.stdout
+    assert completed.returncode == 2
+
+
+def test_python_dash_m_pop_handlers_prints_its_usage_for_a_whole_dash_h(pop_home: Path) -> None:
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pop.handlers",
+            "pop.handlers.sample:run",
+            "-launchType",
+            "local",
+            "-h",
+        ],
+        env=pop_env(pop_home),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert completed.returncode == 0
+    assert completed.stdout.startswith("usage: python -m pop.handlers module.path:function")
+
+
+def test_every_json_flag_has_the_same_help() -> None:
+    helps = options_named("--json")
+
+    assert len(helps) > 20, helps
+    assert set(helps.values()) == {"Print machine-readable JSON on stdout."}, helps
+
+
+def collapse(text: str) -> str:
+    return " ".join(text.split())
+
+
+@pytest.mark.parametrize("path", command_paths(), ids=lambda path: " ".join(path) or "pop")
+def test_help_names_docker_and_kubernetes_only_as_not_built_yet(
+    path: list[str], run_pop: RunPop
+) -> None:
+    text = collapse(run_pop(*path, "--help").stdout)
+
+    for match in re.finditer(r"docker|kubernetes", text, re.IGNORECASE):
+        following = text[match.start() : match.start() + 80]
+        assert "not built yet" in following, f"`pop {' '.join(path)} --help`: {following!r}"
+
+
+def test_pops_own_help_summary_claims_no_docker_or_kubernetes(run_pop: RunPop) -> None:
+    text = collapse(run_pop("--help").stdout)
+
+    assert "local process" in text
+    assert "(Docker containers and Kubernetes pods: not built yet)" in text
+
+
+def test_every_launch_option_marks_docker_and_kubernetes_not_built() -> None:
+    for name in ("--launch", "--external-launch"):
+        helps = options_named(name)
+        assert {"run-local", "executor", "batch"} <= set(helps), (name, helps)
+        for command, help_text in helps.items():
+            assert "not built yet" in help_text, (name, command, help_text)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["run-local", "AGENDA", "--launch", "docker"],
+        ["run-local", "AGENDA", "--launch", "kubernetes"],
+        ["executor", "--once", "--launch", "docker"],
+        ["executor", "--once", "--launch", "kubernetes"],
+    ],
+    ids=" ".join,
+)
+def test_docker_and_kubernetes_are_accepted_and_exit_3(
+    args: list[str], run_pop: RunPop, tmp_path: Path
+) -> None:
+    agenda = tmp_path / "agenda.json"
+    agenda.write_text(
+        json.dumps({"title": "t", "operations": [{"name": "a", "type": "sample", "payload": {}}]}),
+        encoding="utf-8",
+    )
+
+    completed = run_pop(*[str(agenda) if arg == "AGENDA" else arg for arg in args])
+
+    assert completed.returncode == 3
+    [line] = completed.stderr.splitlines()
+    assert re.fullmatch(
+        r"error: the (docker|kubernetes) runtime is not available in this version", line
+    )
