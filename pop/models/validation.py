@@ -89,8 +89,18 @@ def _requirement(error: Any, kind: str | None) -> str:
         return "is required"
     if kind_of == "extra_forbidden":
         return "is not a known field"
+    context = error.get("ctx") or {}
+    if kind_of in ("too_short", "too_long"):
+        bound = context.get("min_length" if kind_of == "too_short" else "max_length")
+        plural = "" if bound == 1 else "s"
+        return f"must have at {'least' if kind_of == 'too_short' else 'most'} {bound} item{plural}"
+    if kind_of in ("string_too_short", "string_too_long"):
+        bound = context.get("min_length" if kind_of == "string_too_short" else "max_length")
+        plural = "" if bound == 1 else "s"
+        most = "least" if kind_of == "string_too_short" else "most"
+        return f"must be at {most} {bound} character{plural} long"
     if kind_of in ("value_error", "assertion_error"):
-        cause = (error.get("ctx") or {}).get("error")
+        cause = context.get("error")
         return f"is not valid: {cause}" if cause else "is not valid"
     message = str(error["msg"])
     for prefix in ("Input should be ", "Input should have ", "Input "):
