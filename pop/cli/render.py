@@ -308,37 +308,39 @@ def _added(epoch_ms: int | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(epoch_ms / 1000)) if epoch_ms else ""
 
 
-def print_templates(templates: Sequence[Any]) -> None:
-    """``pop template list``: one row per AgendaTemplate."""
-    from rich.console import Console
-    from rich.table import Table
+def _write_columns(table: text.Columns, *, cut: bool = True) -> None:
+    stream = sys.stdout
+    lines = table.lines(
+        width=text.terminal_width(stream) if cut else None, colour=text.colour_enabled(stream)
+    )
+    stream.write("".join(line + "\n" for line in lines))
 
-    table = Table(expand=False)
-    for column in ("template", "title", "customer", "ops", "static parameters", "added"):
-        table.add_column(
-            column,
-            justify="right" if column == "ops" else "left",
-            overflow="fold" if column == "template" else "ellipsis",
-        )
+
+def print_templates(templates: Sequence[Any]) -> None:
+    """``pop template list``: one line per AgendaTemplate (ID TITLE CUSTOMER OPS ADDED
+    STATIC PARAMETERS)."""
+    table = text.Columns(["ID", "TITLE", "CUSTOMER", "OPS", "ADDED", "STATIC PARAMETERS"],
+                         right=(3,))  # fmt: skip
     for template in templates:
         operations = template.agenda.operations if template.agenda else []
-        table.add_row(
-            template.id or "",
-            template.title or "",
-            template.customer_id or "",
-            str(len(operations)),
-            ", ".join(sorted(template.static_parameters)),
-            _added(template.added_time),
+        table.add(
+            [
+                template.id or "",
+                template.title or "",
+                template.customer_id or "",
+                str(len(operations)),
+                _added(template.added_time),
+                ", ".join(sorted(template.static_parameters)),
+            ]
         )
-    Console(markup=False, highlight=False, emoji=False).print(table)
+    _write_columns(table)
 
 
 def print_template(template: Any) -> None:
     """``pop template show``: the template's facts, its static parameters and operations."""
-    from rich.console import Console
-    from rich.table import Table
+    from pop.refs import references_in
 
-    console = Console(markup=False, highlight=False, emoji=False)
+    out = sys.stdout
     for label, value in (
         ("template", template.id),
         ("title", template.title),
@@ -346,20 +348,16 @@ def print_template(template: Any) -> None:
         ("added", _added(template.added_time)),
     ):
         if value:
-            console.print(f"{label}: {value}")
+            out.write(f"{label}: {value}\n")
     if template.static_parameters:
-        parameters = Table(title="static parameters", title_justify="left", expand=False)
-        parameters.add_column("name")
-        parameters.add_column("value")
+        out.write("\nstatic parameters:\n")
+        parameters = text.Columns(["NAME", "VALUE"])
         for name, value in sorted(template.static_parameters.items()):
-            parameters.add_row(name, json.dumps(value)[:100])
-        console.print(parameters)
-    from pop.refs import references_in
-
-    operations = Table(title="operations", title_justify="left", expand=False)
-    for column in ("operation", "type", "references"):
-        operations.add_column(column)
+            parameters.add([name, json.dumps(value)])
+        _write_columns(parameters)
+    out.write("\noperations:\n")
+    operations = text.Columns(["OPERATION", "TYPE", "REFERENCES"])
     for operation in template.agenda.operations if template.agenda else []:
         names = dict.fromkeys(ref.name for ref in references_in(operation.payload))
-        operations.add_row(operation.name or "", operation.type or "", ", ".join(names))
-    console.print(operations)
+        operations.add([operation.name or "", operation.type or "", ", ".join(names)])
+    _write_columns(operations)

@@ -121,19 +121,26 @@ def test_a_template_run_with_a_payload_produces_the_expected_agenda_and_stores_n
     )
 
     assert completed.returncode == 0, completed.stderr
-    assert json.loads(completed.stdout) == EXPECTED_AGENDA
+    assert json.loads(completed.stdout) == expected_agenda(pop_home.parent)
     assert store_snapshot(pop_home) == before
 
 
 def test_payload_json_text_gives_the_same_agenda_as_a_payload_file(
-    run_pop: RunPop, stored_template: str
+    run_pop: RunPop, stored_template: str, pop_home: Path
 ) -> None:
     completed = run_pop(
         "template", "run", stored_template, "--payload-json", json.dumps(PAYLOAD), "--dry-run"
     )
 
     assert completed.returncode == 0, completed.stderr
-    assert json.loads(completed.stdout) == EXPECTED_AGENDA
+    assert json.loads(completed.stdout) == expected_agenda(pop_home.parent)
+
+
+def expected_agenda(submitted_in: Path) -> dict[str, Any]:
+    """EXPECTED_AGENDA as submitted from ``submitted_in`` (recorded as ``params.submitDir``)."""
+    expected = json.loads(json.dumps(EXPECTED_AGENDA))
+    expected["params"]["submitDir"] = str(submitted_in)
+    return dict(expected)
 
 
 def test_a_submitted_template_agenda_runs_to_success(
