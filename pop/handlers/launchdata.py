@@ -27,6 +27,7 @@ from pydantic import ValidationError
 from pop.errors import InputError, PermanentError
 from pop.handlers.codec import decode_payload_env
 from pop.models import OperationProgress
+from pop.models.validation import problems
 
 LAUNCH_TYPES = ("local", "docker", "kubernetes", "fake")
 DEFAULT_PROP_FILE = "./config/external.properties"
@@ -351,8 +352,12 @@ def parse_last_progress(
         return None
     try:
         return OperationProgress.model_validate_json(text)
-    except (ValidationError, ValueError) as exc:
+    except ValidationError as exc:
         if warnings is not None:
-            first_line = str(exc).splitlines()[0]
-            warnings.append(f"Ignoring unparsable last progress: {first_line}")
+            said = "; ".join(problems(exc, root="the last progress"))
+            warnings.append(f"Ignoring the last progress: {said}")
+        return None
+    except ValueError as exc:
+        if warnings is not None:
+            warnings.append(f"Ignoring the last progress: {exc}")
         return None
