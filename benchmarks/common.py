@@ -10,6 +10,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import shutil
 import statistics
 import subprocess
@@ -151,6 +152,93 @@ def time_command(
             seconds.append(elapsed)
     assert completed is not None
     return Timed(seconds, completed.returncode, completed.stdout, completed.stderr)
+
+
+@dataclass
+class Run:
+    """One run of a command: wall seconds, the child's CPU seconds (user + system), exit code,
+    output."""
+
+    seconds: float
+    cpu_seconds: float
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run_once(
+    argv: Sequence[str],
+    *,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+) -> Run:
+    """Run ``argv`` once, stdin empty, stdout and stderr to pipes read to the end: wall time
+    around the whole subprocess; CPU time of the child and of the children it waited for (the
+    growth of this process's ``RUSAGE_CHILDREN``)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    completed = subprocess.run(
+        list(argv),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        errors="replace",
+        env=env,
+        cwd=cwd,
+        check=False,
+    )
+    elapsed = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return Run(elapsed, cpu, completed.returncode, completed.stdout, completed.stderr)
+
+
+@dataclass
+class Interleaved:
+    """The timed runs of one command out of :func:`time_interleaved`, and its last run."""
+
+    runs: list[Run]
+
+    @property
+    def seconds(self) -> list[float]:
+        return [run.seconds for run in self.runs]
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.seconds)
+
+    @property
+    def cpu_median(self) -> float:
+        return statistics.median(run.cpu_seconds for run in self.runs)
+
+    @property
+    def last(self) -> Run:
+        return self.runs[-1]
+
+
+def time_interleaved(
+    commands: Mapping[str, Sequence[str]],
+    *,
+    runs: int,
+    warmup: int = 1,
+    env: Mapping[str, str] | None = None,
+    envs: Mapping[str, Mapping[str, str]] | None = None,
+    cwd: Path | None = None,
+) -> dict[str, Interleaved]:
+    """Time several commands round by round: each round runs every command once (the order
+    rotating from round to round), ``warmup`` rounds untimed first. The machine's load then
+    drifts alike for all of them, so their ratios hold better than their absolute times.
+    ``envs`` gives some commands (by name) their own environment instead of ``env``."""
+    names = list(commands)
+    timed: dict[str, Interleaved] = {name: Interleaved([]) for name in names}
+    for round_index in range(warmup + runs):
+        shift = round_index % len(names)
+        for name in names[shift:] + names[:shift]:
+            own_env = (envs or {}).get(name, env)
+            result = run_once(commands[name], env=own_env, cwd=cwd)
+            if round_index >= warmup:
+                timed[name].runs.append(result)
+    return timed
 
 
 def machine(parent: str | None = None) -> dict[str, Any]:

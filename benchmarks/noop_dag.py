@@ -1,13 +1,17 @@
 """Whole-process wall time of 200 independent no-op commands at concurrency 2: pop vs its peers.
 
 pop runs an agenda of N independent ops of a plain-command registry entry (``command: ["true"]``)
-with ``pop run-local AGENDA --registry REG --concurrency 2 --quiet --json``; beside it, GNU
-parallel (``parallel --will-cite -j2 true ::: 1 .. N``) and xargs (``seq N | xargs -P2 -n1 true``,
-the numbers fed on stdin) run ``true`` N times, two at a time. Each row is the median wall time of
-``--runs`` runs (default 5) after one untimed warm-up, measured around the whole subprocess, all
-in this one process. The pop run is checked (exit 0, every op succeeded) and reported.
+with ``pop run-local AGENDA --registry REG --concurrency 2``, twice: with ``--quiet --json`` and
+with its default human output (a line per op started and ended on stderr, the status view on
+stdout), both into pipes; the two alternate run by run, so the machine's load drifts alike for
+both. Beside them, GNU parallel (``parallel --will-cite -j2 true ::: 1 .. N``) and xargs
+(``seq N | xargs -P2 -n1 true``, the numbers fed on stdin) run ``true`` N times, two at a time.
+Each row is the median wall time of ``--runs`` runs (default 5) after one untimed warm-up,
+measured around the whole subprocess, all in this one process. Each pop run is checked (exit 0,
+every op succeeded) and reported.
 
-Target (issue #2): pop at or below GNU parallel's time.
+Targets: pop (``--json``) at or below GNU parallel's time (issue #2); pop's human output to a
+pipe within 10% of ``--json`` (issue #10: the ratio of the medians, human / json, <= 1.10).
 
     python benchmarks/noop_dag.py                 # 200 ops, 5 runs
     python benchmarks/noop_dag.py --ops 500 --runs 3 --json
@@ -24,6 +28,7 @@ from typing import Any
 import common
 
 CONCURRENCY = 2
+HUMAN_TARGET = 1.10  # human output to a pipe / --json, ratio of the medians
 
 
 def check_pop_run(stdout: str, returncode: int, ops: int) -> dict[str, Any]:
@@ -45,6 +50,27 @@ def check_pop_run(stdout: str, returncode: int, ops: int) -> dict[str, Any]:
         "opsSucceeded": succeeded,
         "ok": returncode == 0 and succeeded == ops,
     }
+
+
+def check_human_run(stdout: str, stderr: str, returncode: int, ops: int) -> dict[str, Any]:
+    """Did the last human-output run succeed: exit code, the status view's state, the
+    ``succeeded <op>`` lines on stderr."""
+    header = stdout.splitlines()[0] if stdout else ""
+    words = header.split()
+    state = words[2] if header.startswith("agenda ") and len(words) > 2 else "no status view"
+    succeeded = sum(1 for line in stderr.splitlines() if line.startswith("succeeded "))
+    return {
+        "exitCode": returncode,
+        "state": state,
+        "opsSucceeded": succeeded,
+        "ok": returncode == 0 and succeeded == ops,
+    }
+
+
+def pop_note(check: dict[str, Any], ops: int) -> str:
+    return (
+        "ok" if check["ok"] else "FAILED"
+    ) + f": exit {check['exitCode']}, {check['state']}, {check['opsSucceeded']}/{ops} ops succeeded"
 
 
 def effective_settings(registry_path: Any, home: Any, ops: int) -> dict[str, Any]:
@@ -84,21 +110,35 @@ def main() -> None:
             str(registry),
             "--concurrency",
             str(CONCURRENCY),
-            "--quiet",
-            "--json",
         ]
-        timed = common.time_command(pop_argv, runs=args.runs, env=box.env, cwd=box.root)
-        check = check_pop_run(timed.stdout, timed.returncode, args.ops)
+        shown = f"pop run-local AGENDA --registry REG --concurrency {CONCURRENCY}"
+        timed = common.time_interleaved(
+            {"json": [*pop_argv, "--quiet", "--json"], "human": pop_argv},
+            runs=args.runs,
+            env=box.env,
+            cwd=box.root,
+        )
+        json_run, human_run = timed["json"].last, timed["human"].last
+        check = check_pop_run(json_run.stdout, json_run.returncode, args.ops)
+        human_check = check_human_run(
+            human_run.stdout, human_run.stderr, human_run.returncode, args.ops
+        )
         rows.append(
             {
-                "tool": "pop run-local",
-                "command": f"pop run-local AGENDA --registry REG --concurrency {CONCURRENCY} "
-                "--quiet --json",
-                "medianSeconds": timed.median,
-                "seconds": timed.seconds,
-                "note": ("ok" if check["ok"] else "FAILED")
-                + f": exit {check['exitCode']}, {check['state']}, "
-                f"{check['opsSucceeded']}/{args.ops} ops succeeded",
+                "tool": "pop run-local --json",
+                "command": f"{shown} --quiet --json",
+                "medianSeconds": timed["json"].median,
+                "seconds": timed["json"].seconds,
+                "note": pop_note(check, args.ops),
+            }
+        )
+        rows.append(
+            {
+                "tool": "pop run-local (human, to a pipe)",
+                "command": f"{shown} 2>&1 | cat",
+                "medianSeconds": timed["human"].median,
+                "seconds": timed["human"].seconds,
+                "note": pop_note(human_check, args.ops),
             }
         )
         numbers = [str(number) for number in range(1, args.ops + 1)]
@@ -133,11 +173,13 @@ def main() -> None:
                 )
             rows.append(row)
 
-    parallel_row = rows[1]
+    parallel_row = rows[2]
     target = parallel_row["medianSeconds"]
     verdict = None
     if target is not None:
         verdict = "met" if rows[0]["medianSeconds"] <= target else "missed"
+    human_ratio = rows[1]["medianSeconds"] / rows[0]["medianSeconds"]
+    human_verdict = "met" if human_ratio <= HUMAN_TARGET else "missed"
     report = {
         "benchmark": "noop_dag",
         "machine": common.machine(args.tmpdir),
@@ -145,8 +187,12 @@ def main() -> None:
         "runs": args.runs,
         "settings": settings,
         "popRun": check,
+        "popHumanRun": human_check,
         "target": "pop at or below GNU parallel",
         "targetMet": verdict,
+        "humanOverJson": human_ratio,
+        "humanTarget": f"human output to a pipe <= {HUMAN_TARGET:.2f}x --json",
+        "humanTargetMet": human_verdict,
         "rows": rows,
     }
     if args.json:
@@ -173,6 +219,10 @@ def main() -> None:
         ],
     )
     print(f"target: pop at or below GNU parallel -> {verdict or 'n/a (parallel not installed)'}")
+    print(
+        f"target: pop's human output to a pipe <= {HUMAN_TARGET:.2f}x --json -> "
+        f"{human_ratio:.3f}x, {human_verdict}"
+    )
 
 
 if __name__ == "__main__":
