@@ -24,8 +24,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 import pop
+
+# No per-example deadline: on a busy machine (two test workers, other jobs) an example may take
+# far longer than hypothesis's default 200 ms without anything being wrong.
+hypothesis_settings.register_profile("pop", deadline=None)
+hypothesis_settings.load_profile("pop")
 
 REPO_ROOT = Path(pop.__file__).resolve().parent.parent
 EXAMPLES = REPO_ROOT / "examples"
@@ -119,9 +125,10 @@ def store_snapshot(home: Path) -> StoreSnapshot | None:
 
 
 def wait_for(
-    check: Callable[[], Any], *, timeout: float = 20.0, interval: float = 0.1, what: str = ""
+    check: Callable[[], Any], *, timeout: float = 60.0, interval: float = 0.1, what: str = ""
 ) -> Any:
-    """Call ``check`` until it returns something truthy; fail the test after ``timeout`` s."""
+    """Call ``check`` until it returns something truthy; fail the test after ``timeout`` s
+    (long by default: it costs nothing when the check passes, and a busy machine is slow)."""
     deadline = time.monotonic() + timeout
     while True:
         value = check()
@@ -194,5 +201,5 @@ def store_snapshot_fixture() -> Callable[[Path], StoreSnapshot | None]:
 
 @pytest.fixture(name="wait_for")
 def wait_for_fixture() -> Callable[..., Any]:
-    """``wait_for(check, timeout=20, what="...")``: poll until ``check()`` is truthy."""
+    """``wait_for(check, timeout=60, what="...")``: poll until ``check()`` is truthy."""
     return wait_for
