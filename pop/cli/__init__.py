@@ -21,18 +21,20 @@ def _print_error(message: str, hint: str | None = None) -> None:
 
 
 def _usage_errors() -> tuple[tuple[type[BaseException], ...], tuple[type[BaseException], ...]]:
-    """(usage errors, exit exceptions) of click and of typer's vendored copy of click."""
-    import click
-
-    usage: list[type[BaseException]] = [click.ClickException]
-    exits: list[type[BaseException]] = [click.exceptions.Exit]
+    """(usage errors, exit exceptions) of typer's vendored copy of click, and of click itself when
+    something loaded it (importing click only to catch its errors would cost 5-10 ms)."""
     try:
         from typer._click import exceptions as vendored  # typer >= 0.2x vendors click
-    except ImportError:
-        pass
-    else:
-        usage.append(vendored.ClickException)
-        exits.append(vendored.Exit)
+    except ImportError:  # an older typer: click's own
+        import click
+
+        return (click.ClickException,), (click.exceptions.Exit,)
+    usage: list[type[BaseException]] = [vendored.ClickException]
+    exits: list[type[BaseException]] = [vendored.Exit]
+    click_module = sys.modules.get("click")
+    if click_module is not None:
+        usage.append(click_module.ClickException)
+        exits.append(click_module.exceptions.Exit)
     return tuple(usage), tuple(exits)
 
 
@@ -69,7 +71,7 @@ def _run(args: list[str]) -> int:
         args.remove("--debug")
     from pop.cli.app import build_app
 
-    app = build_app()
+    app = build_app(args[0] if args else None)
     usage_errors, exits = _usage_errors()
     try:
         code = app(args=args, prog_name="pop", standalone_mode=False)

@@ -1,6 +1,9 @@
 """The typer application: one module per command group, registered here.
 
-Layer: cli.
+Layer: cli. ``build_app(first)`` keeps only the command or group the command line names first:
+typer makes every registered command into a click command (reading its signature and evaluating
+its annotations) before it parses anything, about 1 ms a command, and ``pop list`` needs one.
+The same line parses and runs the same either way; ``pop --help`` and unknown names get them all.
 """
 
 from __future__ import annotations
@@ -8,7 +11,9 @@ from __future__ import annotations
 import typer
 
 
-def build_app() -> typer.Typer:
+def build_app(first: str | None = None) -> typer.Typer:
+    """The ``pop`` app; with ``first`` (the command line's first word) naming a command or a
+    group, that one alone."""
     from pop.cli import (
         agendas,
         batch,
@@ -62,4 +67,15 @@ def build_app() -> typer.Typer:
     ) -> None:
         """Global options (also: --debug prints the traceback of an error, same exit code)."""
 
+    if first is not None:
+        _keep_only(app, first)
     return app
+
+
+def _keep_only(app: typer.Typer, name: str) -> None:
+    """Drop every command and group but ``name`` (nothing when no command or group has it)."""
+    commands = [info for info in app.registered_commands if info.name == name]
+    groups = [info for info in app.registered_groups if info.name == name]
+    if commands or groups:
+        app.registered_commands = commands
+        app.registered_groups = groups
