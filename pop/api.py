@@ -10,7 +10,6 @@ Layer: api (above services and engine; below cli). Every CLI command is one call
 
 from __future__ import annotations
 
-import asyncio
 import builtins
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -33,12 +32,12 @@ from pop.models import (
     WireModel,
     now_ms,
 )
-from pop.registry import Registry, validate_file
 from pop.store import Store
 
 if TYPE_CHECKING:
     from pop.engine.executor import AgendaRunner, RunEvent, RunOptions
     from pop.engine.outputs import OperationOutputs
+    from pop.registry import Registry  # imported when first used: yaml and the loader
     from pop.scheduling.facility import Kind as FacilityKind
     from pop.services.batch import BatchReport, BatchRunner
     from pop.services.daemon import DaemonOptions, DaemonReport, ExecutorDaemon, ServiceResult
@@ -77,6 +76,8 @@ class Client:
     @property
     def registry(self) -> Registry:
         if self._registry is None:
+            from pop.registry import Registry
+
             self._registry = Registry.load(self.registry_path, settings=self.settings)
         return self._registry
 
@@ -152,6 +153,8 @@ class Client:
         ``RunOptions.to_json``: ``launch``, ``externalLaunch``, ``concurrency``, ``cpus``,
         ``keep``), each replacing the stored value on resume (the defaults otherwise) while the
         others keep it. The settings used are stored with the agenda for the next resume."""
+        import asyncio  # only the commands that run agendas use it
+
         return asyncio.run(
             self.run_local_async(
                 source,
@@ -237,6 +240,8 @@ class Client:
         """Claim queued agendas and run them (``pop executor``) until stopped or out of work.
         ``on_finished`` sees each agenda it ran when it ends; ``on_service`` each agenda the
         retrier reran or the reclaimer took back (unless ``options.services`` is off)."""
+        import asyncio
+
         return asyncio.run(self._run_executor(options, on_daemon, on_finished, on_service))
 
     async def _run_executor(
@@ -524,6 +529,8 @@ class Client:
         (default: twice the CPU budget) within one CPU budget. ``on_change`` sees the report
         whenever an item moves."""
         report = self.batch_plan(template, inputs, glob=glob, link_id=link_id)
+        import asyncio
+
         return asyncio.run(self.batch_run(report, concurrency, options, on_change, on_runner))
 
     async def batch_run(
@@ -611,6 +618,8 @@ class Client:
 
     def registry_problems(self, path: Path | None = None) -> tuple[str, builtins.list[str]]:
         """(the file checked, every problem in it); the built-in registry when none is found."""
+        from pop.registry import Registry, validate_file
+
         target = path or self.registry_path or self.settings.registry_path
         if target is None:
             for candidate in (Path("registry.yaml"), self.settings.home / "registry.yaml"):

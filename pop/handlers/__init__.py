@@ -15,13 +15,27 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel
 
 from pop.errors import HandlerError, InputError, PermanentError, TemporaryError
-from pop.handlers.context import HandlerContext
-from pop.handlers.external import ExternalResult
+
+if TYPE_CHECKING:
+    from pop.handlers.context import HandlerContext
+    from pop.handlers.external import ExternalResult
+
+# loaded on first use: they bring asyncio, which reading a handler's payload model (pop status,
+# pop submit) does not need
+_LAZY = {"HandlerContext": "pop.handlers.context", "ExternalResult": "pop.handlers.external"}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'pop.handlers' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
+
 
 PAYLOAD_MODEL_ATTRIBUTE = "__pop_payload_model__"
 
