@@ -71,7 +71,7 @@ def _run(args: list[str]) -> int:
         args.remove("--debug")
     from pop.cli.app import build_app
 
-    app = build_app(args[0] if args else None)
+    app = build_app(args[0] if args else "--help")  # no words: pop prints its help
     usage_errors, exits = _usage_errors()
     try:
         code = app(args=args, prog_name="pop", standalone_mode=False)
