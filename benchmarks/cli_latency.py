@@ -14,7 +14,10 @@ temporary folder, it times:
 - ``pop submit AGENDA``: 2 resident ``noop`` ops, the second depending on the first, stored in a
   ``POP_HOME`` of its own (that store grows by one agenda per run);
 - ``pop status ID``, ``pop list``, ``pop logs ID``: on a store prepared first with 10 agendas, one
-  of them run (3 ``logMessages`` ops, each logging two lines) and nine submitted.
+  of them run (3 ``logMessages`` ops, each logging two lines) and nine submitted;
+- for reference, ``python -c pass`` of the interpreter running this script, outside the venv: its
+  own site-packages (``.pth`` files of editable installs and the like) can make it several times
+  slower to start than the venv's, and it is not the unit.
 
 Each command runs ``--runs`` times (default 15) after 2 warm-up rounds, interleaved: every round
 runs each command once, so the machine's load drifts alike for all of them. Each row is the
@@ -45,14 +48,17 @@ import common
 WARMUP = 2
 ROOT = Path(__file__).resolve().parent.parent
 VERSIONS_OF = ("typer", "click", "rich", "pydantic", "sqlite-utils", "av")
-# (name, ratio target); python -c pass is the unit
+UNIT = "python -c pass"
+OUTSIDE = "python -c pass, outside the venv"
+# the ratio target of each command (None: no target)
 TARGETS: dict[str, float | None] = {
-    "python -c pass": None,
+    UNIT: None,
     "pop --help": 2.5,
     "pop submit AGENDA": 4.0,
     "pop status ID": 4.0,
     "pop list": 4.0,
     "pop logs ID": 4.0,
+    OUTSIDE: None,
 }
 
 
@@ -169,12 +175,13 @@ def measure(venv: Path, box: common.Sandbox, *, runs: int) -> dict[str, Any]:
     agenda_id = prepare_store(pop, box, env)
     agenda = box.write_json("agenda.json", two_op_agenda())
     commands = {
-        "python -c pass": [python, "-c", "pass"],
+        UNIT: [python, "-c", "pass"],
         "pop --help": [pop, "--help"],
         "pop submit AGENDA": [pop, "submit", str(agenda)],
         "pop status ID": [pop, "status", agenda_id],
         "pop list": [pop, "list"],
         "pop logs ID": [pop, "logs", agenda_id],
+        OUTSIDE: [sys.executable, "-c", "pass"],
     }
     timed = common.time_interleaved(
         commands,
@@ -184,7 +191,7 @@ def measure(venv: Path, box: common.Sandbox, *, runs: int) -> dict[str, Any]:
         envs={"pop submit AGENDA": submit_env},
         cwd=box.root,
     )
-    unit = timed["python -c pass"].median
+    unit = timed[UNIT].median
     rows: list[dict[str, Any]] = []
     for name, argv in commands.items():
         result = timed[name]
@@ -249,6 +256,7 @@ def main() -> None:
     print(common.machine_line(args.tmpdir))
     print(f"venv: {prepared}; " + ", ".join(f"{name} {installed[name]}" for name in VERSIONS_OF))
     print(f"median of {args.runs} interleaved runs after {WARMUP} warm-up rounds")
+    print(f"outside the venv: {sys.executable}")
     common.print_table(
         "command latency, as a ratio to python -c pass",
         ["command", "median ms", "ratio", "target", "met", "cpu ms", "min ms", "max ms", "note"],
@@ -257,7 +265,11 @@ def main() -> None:
                 row["command"],
                 row["medianMs"],
                 f"{row['ratio']:.2f}x",
-                "(unit)" if row["targetRatio"] is None else f"<= {row['targetRatio']:g}x",
+                "(unit)"
+                if row["command"] == UNIT
+                else "-"
+                if row["targetRatio"] is None
+                else f"<= {row['targetRatio']:g}x",
                 {None: "", True: "yes", False: "NO"}[row["targetMet"]],
                 row["cpuMedianMs"],
                 row["minMs"],
