@@ -263,7 +263,12 @@ def test_submit_without_json_prints_the_agenda_id(run_pop: RunPop) -> None:
 def test_status_from_a_second_process_shows_a_run_live(
     run_pop: RunPop, start_pop: StartPop, tmp_path: Path, wait_for: Callable[..., Any]
 ) -> None:
-    agenda_file = write_agenda(tmp_path, "napping", sleeping_op("nap", 3000))
+    # nap runs until the test has seen it (a fixed nap could end before a busy machine looks)
+    go = tmp_path / "go"
+    wait_for_go = ["sh", "-c", f'while [ ! -e "{go}" ]; do sleep 0.05; done']
+    action = {"action": "externalExecute", "paramsMap": {"externalArgs": wait_for_go}}
+    nap = {"name": "nap", "type": "sample", "payload": {"actions": [action]}}
+    agenda_file = write_agenda(tmp_path, "napping", nap)
     running = start_pop("run-local", str(agenda_file), "--json")
 
     agenda_id = wait_for(lambda: single_agenda_id(run_pop), what="run-local to store the agenda")
@@ -276,6 +281,7 @@ def test_status_from_a_second_process_shows_a_run_live(
         return progress if nap["processingState"] == "EXECUTING" else None
 
     seen = wait_for(executing, what="the agenda and its op EXECUTING")
+    go.touch()
     assert seen["processingStateMessage"] == "Running Operations"
     assert seen["lease"]["owner"]
     stdout, stderr = running.communicate(timeout=60)

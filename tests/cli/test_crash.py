@@ -40,7 +40,8 @@ AGENDA = {
                 "actions": [
                     {
                         "action": "log",
-                        "paramsMap": {"logMessage": "slow is done", "sleepMilliseconds": 5000},
+                        # a minute: still running when a busy machine gets to kill run-local
+                        "paramsMap": {"logMessage": "slow is done", "sleepMilliseconds": 60_000},
                     }
                 ],
                 "resultPayload": {"input": "@<quick.out::/file>"},
