@@ -12,14 +12,17 @@ any directory finds the file.
 from __future__ import annotations
 
 import os
-
-from pydantic import BaseModel
+from typing import TYPE_CHECKING
 
 from pop.errors import PopError
 from pop.handlers import load_handler, payload_model_of
 from pop.handlers.paths import path_fields, resolve_payload_paths
 from pop.models import Agenda
-from pop.registry import Registry
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+    from pop.registry import Registry
 
 SUBMIT_DIR_PARAM = "submitDir"
 

@@ -11,13 +11,15 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pop.engine.input_paths import SUBMIT_DIR_PARAM
 from pop.handlers.codec import encode_payload_env
 from pop.models import Agenda, Operation, OperationProgress
-from pop.registry import HandlerEntry
 from pop.runtimes.base import LaunchSpec, Mount
+
+if TYPE_CHECKING:
+    from pop.registry import HandlerEntry
 
 _UNSAFE = re.compile(r"[^a-z0-9-]+")
 _PATH_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
