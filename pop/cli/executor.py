@@ -92,8 +92,9 @@ def executor(
 
     def on_finished(progress: Any) -> None:
         if not json_output:
-            word = "succeeded" if progress.succeeded else "failed"
-            sys.stderr.write(f"{word:<9} {progress.agenda_id}\n")
+            from pop.cli.render import agenda_line
+
+            sys.stderr.write(agenda_line(progress) + "\n")
 
     def on_service(result: ServiceResult) -> None:
         if not json_output:
