@@ -278,7 +278,7 @@ def test_the_watch_view_never_starts_a_label_on_a_bar_s_line(
         "name": "slow",
         "type": "sample",
         "payload": {"actions": [{"action": "log",
-                                 "paramsMap": {"logMessage": "done", "sleepMilliseconds": 4000}}]},
+                                 "paramsMap": {"logMessage": "done", "sleepMilliseconds": 8000}}]},
     }  # fmt: skip
     other = {**sleeper, "name": "other"}
     (tmp_path / "a.json").write_text(json.dumps({"operations": [sleeper, other]}), "utf-8")
@@ -298,6 +298,7 @@ def test_the_watch_view_never_starts_a_label_on_a_bar_s_line(
             runner.kill()
     assert code == 0
     bars = [line for line in screen.splitlines() if "█" in line or "░" in line]
+    assert bars, screen  # the watch drew while both ops ran (they run 8 s)
     for line in bars:  # each bar line starts with its own op's name, and holds one bar
         assert line.split()[0] in ("slow", "other"), line
         assert len(re.findall(r"[█░]+", line)) == 1, line

@@ -52,11 +52,13 @@ def _clock_seconds(text: str) -> float | None:
 
 
 class ProgressParser:
-    """Feed it output lines; it returns a :class:`ProgressUpdate` at the end of each block."""
+    """Feed it output lines; it returns a :class:`ProgressUpdate` at the end of each block. The
+    percent never falls: ffmpeg's ``out_time`` steps back near the end of some encodes."""
 
     def __init__(self, duration: float | None) -> None:
         self.duration = duration if duration and duration > 0 else None
         self._block: dict[str, str] = {}
+        self._highest = 0.0  # ffmpeg's out_time can step back near the end; percent never does
 
     def feed(self, line: str) -> ProgressUpdate | None:
         """Take one line; a ProgressUpdate when it ended a block, else None (lines that are not
@@ -75,6 +77,8 @@ class ProgressParser:
         end = value.strip() == "end"
         if end and self.duration:
             percent = 100.0
+        if percent is not None:
+            percent = self._highest = max(percent, self._highest)
         return ProgressUpdate(
             out_time=out_time,
             percent=percent,

@@ -56,3 +56,14 @@ def test_percent_never_exceeds_100() -> None:
     parser.feed("out_time_us=3000000")
     update = parser.feed("progress=continue")
     assert update is not None and update.percent == 100.0
+
+
+def test_percent_never_falls_when_ffmpeg_s_out_time_steps_back() -> None:
+    parser = ProgressParser(12.0)
+    seen = []
+    for microseconds in (10_495_420, 9_440_000, 11_000_000):
+        parser.feed(f"out_time_us={microseconds}")
+        update = parser.feed("progress=continue")
+        assert update is not None and update.percent is not None
+        seen.append(round(update.percent, 1))
+    assert seen == [87.5, 87.5, 91.7]
