@@ -312,15 +312,21 @@ class Client:
             state=state, customer_id=customer_id, link_id=link_id, limit=limit
         )
 
-    def logs(self, agenda_id: str, operation: str | None = None) -> builtins.list[OperationLog]:
-        full_id = self.resolve_id(agenda_id)
-        progress = self.status(full_id)
+    def _status_with(self, agenda_id: str, operation: str | None) -> AgendaProgress:
+        """The agenda's progress; NotFoundError when ``operation`` is given and not one of its
+        ops (the hint lists them)."""
+        progress = self.status(agenda_id)
         names = [op.operation or "" for op in progress.operation_progress or []]
         if operation is not None and operation not in names:
             raise NotFoundError(
-                f"agenda {full_id} has no operation '{operation}'",
+                f"agenda {progress.agenda_id} has no operation '{operation}'",
                 hint="operations: " + ", ".join(names),
             )
+        return progress
+
+    def logs(self, agenda_id: str, operation: str | None = None) -> builtins.list[OperationLog]:
+        progress = self._status_with(agenda_id, operation)
+        full_id = progress.agenda_id or ""
         result = []
         for attempt in self.store.attempts.list(full_id, operation):
             if attempt["operation"] is None:
@@ -342,13 +348,7 @@ class Client:
         """Where each op's outputs are: its folder and the files its result names."""
         from pop.engine.outputs import agenda_outputs
 
-        progress = self.status(agenda_id)
-        names = [op.operation or "" for op in progress.operation_progress or []]
-        if operation is not None and operation not in names:
-            raise NotFoundError(
-                f"agenda {progress.agenda_id} has no operation '{operation}'",
-                hint="operations: " + ", ".join(names),
-            )
+        progress = self._status_with(agenda_id, operation)
         return agenda_outputs(self.store, self.settings, progress, operation)
 
     def progress_summary(self, link_id: str) -> ProgressSummary:

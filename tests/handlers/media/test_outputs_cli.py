@@ -30,12 +30,18 @@ def run_pop(pop_home: Path) -> RunPop:
     return run
 
 
+@pytest.fixture
+def clips(tmp_path: Path, media: Media) -> Path:
+    """A folder of clips: ``clip1.mp4`` (a 2 s clip)."""
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    shutil.copy(media.clip, folder / "clip1.mp4")
+    return folder
+
+
 def test_abr_ladder_with_a_relative_input_and_its_outputs(
-    run_pop: RunPop, tmp_path: Path, media: Media
+    run_pop: RunPop, tmp_path: Path, clips: Path
 ) -> None:
-    clips = tmp_path / "clips"
-    clips.mkdir()
-    shutil.copy(media.clip, clips / "clip1.mp4")
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     added = run_pop("template", "add", str(EXAMPLES / "templates" / "abr-ladder.json"))
@@ -81,11 +87,9 @@ def test_abr_ladder_with_a_relative_input_and_its_outputs(
 
 
 def test_a_batch_with_a_truncated_clip_quotes_the_media_error_everywhere(
-    run_pop: RunPop, tmp_path: Path, media: Media
+    run_pop: RunPop, tmp_path: Path, media: Media, clips: Path
 ) -> None:
-    folder = tmp_path / "clips"
-    folder.mkdir()
-    shutil.copy(media.clip, folder / "clip1.mp4")
+    folder = clips
     (folder / "clip6.mp4").write_bytes(media.clip.read_bytes()[:3000])
     template = str(EXAMPLES / "templates" / "transcode-360p.json")
     completed = run_pop("batch", template, "clips", "--glob", "*.mp4", cwd=tmp_path)
