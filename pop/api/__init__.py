@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pop.api.catalog import CatalogMixin
 from pop.config import Settings
 from pop.engine.dag import validate_agenda
 from pop.engine.documents import parse_agenda, read_document
@@ -29,7 +30,6 @@ from pop.models import (
     DiagnosticEvent,
     ProcessingState,
     ProgressSummary,
-    WireModel,
     now_ms,
 )
 from pop.store import Store
@@ -38,12 +38,8 @@ if TYPE_CHECKING:
     from pop.engine.executor import AgendaRunner, RunEvent, RunOptions
     from pop.engine.outputs import OperationOutputs
     from pop.registry import Registry  # imported when first used: yaml and the loader
-    from pop.scheduling.facility import Kind as FacilityKind
     from pop.services.batch import BatchReport, BatchRunner
     from pop.services.daemon import DaemonOptions, DaemonReport, ExecutorDaemon, ServiceResult
-    from pop.services.reaper import ReapReport
-    from pop.services.reclaimer import ReclaimResult
-    from pop.services.retrier import RetryResult
 
 
 @dataclass(frozen=True)
@@ -56,7 +52,7 @@ class OperationLog:
     tail: list[str]
 
 
-class Client:
+class Client(CatalogMixin):
     """pop as a library: one store, one registry, the operations the CLI offers."""
 
     def __init__(
@@ -383,110 +379,6 @@ class Client:
                 )
         return self.status(full_id)
 
-    # -- customers, pools, insights (pop customer|pool|insight ...) ----------------------------
-
-    def _facility_document(
-        self, kind: FacilityKind, fields: Mapping[str, Any] | None, source: str | Path | None
-    ) -> dict[str, Any]:
-        from pop.scheduling.facility import combine
-
-        document = None if source is None else read_document(source, what=kind)
-        return combine(document, fields or {}, source=str(source))
-
-    def facility_add(
-        self,
-        kind: FacilityKind,
-        fields: Mapping[str, Any] | None = None,
-        *,
-        source: str | Path | None = None,
-    ) -> WireModel:
-        """Check a customer, pool or insight with POP's rules and store it. ``source`` is a POP
-        JSON (or YAML) file; ``fields`` (camelCase, e.g. from flags) override its fields."""
-        from pop.scheduling.facility import add_object
-
-        document = self._facility_document(kind, fields, source)
-        return add_object(self.store, kind, document)
-
-    def facility_update(
-        self,
-        kind: FacilityKind,
-        object_id: str,
-        fields: Mapping[str, Any] | None = None,
-        *,
-        source: str | Path | None = None,
-    ) -> WireModel:
-        """POP's PUT: the given fields replace the stored ones; absent fields keep their values."""
-        from pop.scheduling.facility import update_object
-
-        document = self._facility_document(kind, fields, source)
-        return update_object(self.store, kind, object_id, document)
-
-    def facility_get(self, kind: FacilityKind, object_id: str) -> WireModel:
-        from pop.scheduling.facility import get_object
-
-        return get_object(self.store, kind, object_id)
-
-    def facility_list(self, kind: FacilityKind) -> builtins.list[WireModel]:
-        from pop.scheduling.facility import list_objects
-
-        return list_objects(self.store, kind)
-
-    def facility_delete(self, kind: FacilityKind, object_id: str) -> WireModel:
-        """Delete an object; a pool still in use or an insight with queued agendas is refused."""
-        from pop.scheduling.facility import delete_object
-
-        return delete_object(self.store, kind, object_id)
-
-    # -- templates (pop template ...) --------------------------------------------------------
-
-    def template_add(self, source: str | Path | Mapping[str, Any]) -> AgendaTemplate:
-        """Check a template (an agenda with operations, no static parameter named pop.payload or
-        pop.transformRequest) and store it. A given id is kept when free; absent, one is made."""
-        from pop.engine.templates import parse_template
-        from pop.models import new_id
-
-        if isinstance(source, Mapping):
-            template = parse_template(dict(source))
-        else:
-            template = parse_template(read_document(source, what="template"), source=str(source))
-        now = now_ms()
-        template.set(id=template.id or new_id(), added_time=now, updated_time=now)
-        with self.store.transaction():
-            self.store.templates.insert(template)
-        return template
-
-    def template_list(self) -> builtins.list[AgendaTemplate]:
-        return self.store.templates.list()
-
-    def template_get(self, template_id: str) -> AgendaTemplate:
-        """A stored template by id, unique id prefix or unique exact title (NotFoundError)."""
-        return self.store.templates.get(self.store.templates.resolve_id(template_id))
-
-    def template_delete(self, template_id: str) -> AgendaTemplate:
-        full_id = self.store.templates.resolve_id(template_id)
-        with self.store.transaction():
-            return self.store.templates.delete(full_id)
-
-    def template_expand(self, template_id: str, payload: Any) -> Agenda:
-        """The agenda ``pop template run`` would submit (nothing stored): the template filled from
-        ``payload``, then validated like ``submit``; tokens that can never resolve are an error."""
-        from pop.engine.templates import expand_template
-
-        agenda = expand_template(self.template_get(template_id), payload, strict=True)
-        return self.load_agenda(agenda)
-
-    def template_run(
-        self,
-        template_id: str,
-        payload: Any,
-        *,
-        customer_id: str | None = None,
-        link_id: str | None = None,
-    ) -> Submission:
-        """Fill a stored template from ``payload`` and submit the agenda like ``submit``."""
-        agenda = self.template_expand(template_id, payload)
-        return self.submit(agenda, customer_id=customer_id, link_id=link_id)
-
     # -- batches (pop batch) ----------------------------------------------------------------
 
     def batch_plan(
@@ -566,31 +458,6 @@ class Client:
         if Path(template).is_file():
             return parse_template(read_document(template, what="template"), source=str(template))
         return self.template_get(str(template))
-
-    # -- services (pop reclaim, pop retry, pop reap data) ---------------------------------
-
-    def reclaim(self, *, older_than: float | None = None) -> builtins.list[ReclaimResult]:
-        """One reclaimer pass: agendas whose executor died (lease expired more than
-        ``older_than`` seconds ago, default the reclaim grace) are requeued or failed."""
-        from pop.services.reclaimer import reclaim_once
-
-        return reclaim_once(self.store, self.settings, older_than=older_than)
-
-    def retry(self) -> builtins.list[RetryResult]:
-        """One retrier pass: retryable failed agendas with attempts left are rerun."""
-        from pop.services.retrier import retry_once
-
-        return retry_once(self.store, self.settings)
-
-    def reap_data(
-        self, *, older_than: float | None = None, batch: int = 25, dry_run: bool = False
-    ) -> ReapReport:
-        """Delete completed agendas (rows, logs, work directories) older than ``older_than``
-        seconds (default the reap age, 3 days); ``dry_run`` only lists them."""
-        from pop.services.reaper import reap_data
-
-        age = self.settings.reap_data_age_seconds if older_than is None else older_than
-        return reap_data(self.store, self.settings, older_than=age, batch=batch, dry_run=dry_run)
 
     # -- rerun (pop rerun) ------------------------------------------------------------------
 
