@@ -75,6 +75,7 @@ def test_status_watch_shows_the_percent_rising(tmp_path: Path) -> None:
     messages = [match.group(2) for match in updates if match]
     between = [percent for percent in percents if 0 < percent < 100]
     assert len(between) >= 2, watched.stdout
-    assert between == sorted(between) and len(set(between)) == len(between)
+    # never falls; holds while only the message (fps, speed) moves near the end of an encode
+    assert between == sorted(between) and len(set(between)) >= 2
     assert any("fps" in message and "speed" in message for message in messages), messages
     assert "COMPLETE/succeeded" in watched.stdout
