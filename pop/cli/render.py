@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from pop.cli import text
 from pop.models import AgendaProgress, OperationProgress, WireModel
-from pop.models.causes import FailureCause, agenda_cause, operation_cause
+from pop.models.causes import OPERATION_FAILED, FailureCause, agenda_cause, operation_cause
 
 if TYPE_CHECKING:
     from pop.engine.outputs import OperationOutputs
@@ -96,7 +96,7 @@ def progress_lines(
         lines.extend(cause_lines(cause))
     for event in progress.diagnostic_events or []:
         message = event.message or ""
-        if not message.startswith("operation '") and (cause is None or cause.message != message):
+        if not OPERATION_FAILED.match(message) and (cause is None or cause.message != message):
             lines.append(f"diagnostic: {message}")
     lease = (progress.model_extra or {}).get("lease")
     if lease and text.state_name(progress.processing_state) != "COMPLETE":
