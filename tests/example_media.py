@@ -12,16 +12,18 @@ from pop.handlers.media.ffmpeg import find_ffmpeg
 PLACEHOLDER = "INPUT.mp4"
 
 
-def make_clip(folder: Path) -> Path:
-    """2 s of a 320x240, 25 fps test pattern with a 440 Hz tone, H.264 and AAC in an .mp4:
-    long enough for thumbnails at 0 s and 1 s and a filmstrip tile every second, small enough
-    that every media example runs in about a second."""
-    clip = folder / "clip.mp4"
+def make_clip(
+    folder: Path, *, size: str = "320x240", seconds: float = 2, name: str = "clip.mp4"
+) -> Path:
+    """``seconds`` of a ``size``, 25 fps test pattern with a 440 Hz tone, H.264 and AAC in an
+    .mp4. The default, 2 s of 320x240, is long enough for thumbnails at 0 s and 1 s and a
+    filmstrip tile every second, small enough that every media example runs in about a second."""
+    clip = folder / name
     subprocess.run(
         [
             find_ffmpeg(), "-hide_banner", "-loglevel", "error", "-nostdin", "-y",
-            "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25:duration=2",
-            "-f", "lavfi", "-i", "sine=frequency=440:duration=2",
+            "-f", "lavfi", "-i", f"testsrc2=size={size}:rate=25:duration={seconds:g}",
+            "-f", "lavfi", "-i", f"sine=frequency=440:duration={seconds:g}",
             "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac",
             str(clip),
         ],

@@ -342,9 +342,14 @@ class Client(CatalogMixin):
         self, agenda_id: str, operation: str | None = None
     ) -> builtins.list[OperationOutputs]:
         """Where each op's outputs are: its folder and the files its result names."""
+        return self.outputs_of(self._status_with(agenda_id, operation), operation)
+
+    def outputs_of(
+        self, progress: AgendaProgress, operation: str | None = None
+    ) -> builtins.list[OperationOutputs]:
+        """:meth:`outputs` of a progress already read (no second read of it)."""
         from pop.engine.outputs import agenda_outputs
 
-        progress = self._status_with(agenda_id, operation)
         return agenda_outputs(self.store, self.settings, progress, operation)
 
     def progress_summary(self, link_id: str) -> ProgressSummary:

@@ -141,7 +141,7 @@ def run_local(
     if json_output:
         print_json(progress)
     elif not quiet:
-        print_progress(progress, outputs=client.outputs(progress.agenda_id or ""))
+        print_progress(progress, outputs=client.outputs_of(progress))
     if interrupted:
         raise typer.Exit(EXIT_INTERRUPTED)
     raise typer.Exit(0 if progress.succeeded else 1)
@@ -178,7 +178,7 @@ def status(
             render.print_json(items)
         else:
             for item in items:
-                render.print_progress(item, outputs=client.outputs(item.agenda_id or ""))
+                render.print_progress(item, outputs=client.outputs_of(item))
         return
     if agenda_id is None:
         raise InputError("give an agenda id or --link-id")
@@ -189,14 +189,14 @@ def status(
         watch_agenda(
             lambda: client.status(full_id),
             queued=lambda: client.queued(full_id),
-            outputs=lambda: client.outputs(full_id),
+            outputs=client.outputs_of,
         )
         return
     progress = client.status(agenda_id)
     if json_output:
         render.print_json(progress)
     else:
-        render.print_progress(progress, outputs=client.outputs(progress.agenda_id or ""))
+        render.print_progress(progress, outputs=client.outputs_of(progress))
 
 
 def list_agendas(

@@ -125,7 +125,7 @@ def watch(
     fetch: Callable[[], AgendaProgress],
     *,
     queued: Callable[[], bool | None] = lambda: None,
-    outputs: Callable[[], Any] = lambda: None,
+    outputs: Callable[[AgendaProgress], Any] = lambda progress: None,
     interval: float = 0.5,
 ) -> AgendaProgress:
     """Redraw an agenda's status view until it is COMPLETE; returns the last progress."""
@@ -151,7 +151,7 @@ def watch(
             time.sleep(interval)
             progress = fetch()
             live.update(view(progress))
-    render.print_progress(progress, outputs=outputs())
+    render.print_progress(progress, outputs=outputs(progress))
     return progress
 
 
@@ -183,7 +183,7 @@ def _watch_lines(
     fetch: Callable[[], AgendaProgress],
     progress: AgendaProgress,
     queued: Callable[[], bool | None],
-    outputs: Callable[[], Any],
+    outputs: Callable[[AgendaProgress], Any],
     interval: float,
 ) -> AgendaProgress:
     """``--watch`` into a pipe or file: one line whenever a running op's percent or message
@@ -209,7 +209,7 @@ def _watch_lines(
             break
         time.sleep(interval)
         progress = fetch()
-    render.print_progress(progress, outputs=outputs())
+    render.print_progress(progress, outputs=outputs(progress))
     return progress
 
 

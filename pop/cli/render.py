@@ -64,11 +64,7 @@ def progress_lines(
     outputs: Sequence[OperationOutputs] | None = None,
 ) -> list[str]:
     """The status view of an agenda: a header, one row per op, then the cause and outputs."""
-    word = text.state_word(
-        progress.processing_state,
-        progress.processing_state_message,
-        was_cancelled=text.cancelled(progress),
-    )
+    word = text.agenda_word(progress)
     state = text.pop_state(progress.processing_state, progress.processing_state_message)
     if word == "cancelled":
         state += " (cancelled)"
@@ -167,11 +163,7 @@ def agenda_message(progress: AgendaProgress) -> str:
 
 def agenda_line(progress: AgendaProgress) -> str:
     """``succeeded <id>`` or ``failed    <id>: <op>: <cause>`` (``pop executor``'s lines)."""
-    word = text.state_word(
-        progress.processing_state,
-        progress.processing_state_message,
-        was_cancelled=text.cancelled(progress),
-    )
+    word = text.agenda_word(progress)
     cause = agenda_cause(progress)
     note = f": {cause.one_line(with_operation=True)}" if cause is not None else ""
     return f"{word:<9} {progress.agenda_id}{note}"
@@ -198,11 +190,7 @@ def list_columns(
         ]
     table = text.Columns(headers, right=(3, 4) if wide else (2, 3))
     for item, shown in zip(items, shown_ids, strict=True):
-        word = text.state_word(
-            item.processing_state,
-            item.processing_state_message,
-            was_cancelled=text.cancelled(item),
-        )
+        word = text.agenda_word(item)
         operations = item.operation_progress or []
         done = sum(1 for op in operations if text.state_name(op.processing_state) == "COMPLETE")
         ops = f"{done}/{len(operations)}"
@@ -235,12 +223,7 @@ def print_list(
     if not items:
         sys.stderr.write("no agendas\n")
         return
-    stream = sys.stdout
-    table = list_columns(items, ids=ids, wide=wide)
-    lines = table.lines(
-        width=None if wide else text.terminal_width(stream), colour=text.colour_enabled(stream)
-    )
-    stream.write("".join(line + "\n" for line in lines))
+    list_columns(items, ids=ids, wide=wide).write(cut=not wide)
 
 
 def print_logs(logs: Sequence[Any]) -> None:
@@ -286,9 +269,7 @@ def print_outputs(outputs: Sequence[OperationOutputs]) -> None:
     if not table.rows:
         sys.stderr.write("no outputs (no op wrote files)\n")
         return
-    stream = sys.stdout
-    lines = table.lines(width=None, colour=text.colour_enabled(stream))
-    stream.write("".join(line + "\n" for line in lines))
+    table.write(cut=False)
 
 
 def submission_json(submission: Any) -> dict[str, Any]:
@@ -308,14 +289,6 @@ def _added(epoch_ms: int | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(epoch_ms / 1000)) if epoch_ms else ""
 
 
-def _write_columns(table: text.Columns, *, cut: bool = True) -> None:
-    stream = sys.stdout
-    lines = table.lines(
-        width=text.terminal_width(stream) if cut else None, colour=text.colour_enabled(stream)
-    )
-    stream.write("".join(line + "\n" for line in lines))
-
-
 def print_templates(templates: Sequence[Any]) -> None:
     """``pop template list``: one line per AgendaTemplate (ID TITLE CUSTOMER OPS ADDED
     STATIC PARAMETERS)."""
@@ -333,7 +306,7 @@ def print_templates(templates: Sequence[Any]) -> None:
                 ", ".join(sorted(template.static_parameters)),
             ]
         )
-    _write_columns(table)
+    table.write()
 
 
 def print_template(template: Any) -> None:
@@ -354,10 +327,10 @@ def print_template(template: Any) -> None:
         parameters = text.Columns(["NAME", "VALUE"])
         for name, value in sorted(template.static_parameters.items()):
             parameters.add([name, json.dumps(value)])
-        _write_columns(parameters)
+        parameters.write()
     out.write("\noperations:\n")
     operations = text.Columns(["OPERATION", "TYPE", "REFERENCES"])
     for operation in template.agenda.operations if template.agenda else []:
         names = dict.fromkeys(ref.name for ref in references_in(operation.payload))
         operations.add([operation.name or "", operation.type or "", ", ".join(names)])
-    _write_columns(operations)
+    operations.write()

@@ -60,17 +60,20 @@ def state_name(state: Any) -> str:
     return str(getattr(state, "value", state) or "")
 
 
-def cancelled(progress: AgendaProgress) -> bool:
-    return bool((progress.model_extra or {}).get("cancelRequested"))
-
-
-def state_word(state: Any, message: str | None, *, was_cancelled: bool = False) -> str:
-    """One word for a state: waiting, running, succeeded, failed or cancelled."""
+def state_word(state: Any, message: str | None) -> str:
+    """One word for a state: waiting, running, succeeded or failed."""
     name = state_name(state)
     if name == "COMPLETE":
-        word = (message or "complete").lower()
-        return "cancelled" if was_cancelled and word != "succeeded" else word
+        return (message or "complete").lower()
     return {"WAITING": "waiting", "EXECUTING": "running"}.get(name, name.lower() or "?")
+
+
+def agenda_word(progress: AgendaProgress) -> str:
+    """An agenda's state word; ``cancelled`` for one that failed after ``pop cancel``."""
+    word = state_word(progress.processing_state, progress.processing_state_message)
+    if word == "failed" and (progress.model_extra or {}).get("cancelRequested"):
+        return "cancelled"
+    return word
 
 
 def pop_state(state: Any, message: str | None) -> str:
@@ -146,7 +149,9 @@ class Columns:
             lines.append(paint(line, "bold", enabled=colour) if index == 0 else line)
         return lines
 
-    def write(self, stream: TextIO | None = None) -> None:
+    def write(self, stream: TextIO | None = None, *, cut: bool = True) -> None:
+        """The lines on ``stream`` (stdout), cut to a terminal's width unless ``cut`` is off."""
         stream = stream or sys.stdout
-        text = self.lines(width=terminal_width(stream), colour=colour_enabled(stream))
+        width = terminal_width(stream) if cut else None
+        text = self.lines(width=width, colour=colour_enabled(stream))
         stream.write("".join(line + "\n" for line in text))

@@ -14,17 +14,12 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
-from pop.errors import PopError
-from pop.handlers import load_handler, payload_model_of
+from pop.engine.payloads import payload_model_for
 from pop.handlers.paths import path_fields, resolve_payload_paths
-from pop.models import Agenda
+from pop.models.agenda import SUBMIT_DIR_PARAM, Agenda
 
 if TYPE_CHECKING:
-    from pydantic import BaseModel
-
     from pop.registry import Registry
-
-SUBMIT_DIR_PARAM = "submitDir"
 
 
 def resolve_input_paths(agenda: Agenda, registry: Registry, base: str | None = None) -> Agenda:
@@ -54,13 +49,5 @@ def resolve_input_paths(agenda: Agenda, registry: Registry, base: str | None = N
 
 
 def _fields_of(registry: Registry, op_type: str) -> dict[str, str]:
-    if op_type not in registry:
-        return {}
-    entry = registry.lookup(op_type)
-    if entry.handler is None:
-        return {}
-    try:
-        model: type[BaseModel] | None = payload_model_of(load_handler(entry.handler))
-    except PopError:
-        return {}  # a broken handler reference fails at run time
+    model = payload_model_for(registry, op_type)
     return path_fields(model) if model is not None else {}

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pop.engine.input_paths import SUBMIT_DIR_PARAM
 from pop.handlers.codec import encode_payload_env
 from pop.models import Agenda, Operation, OperationProgress
+from pop.models.agenda import SUBMIT_DIR_PARAM
 from pop.runtimes.base import LaunchSpec, Mount
 
 if TYPE_CHECKING:

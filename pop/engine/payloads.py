@@ -21,20 +21,27 @@ from pop.models.validation import problems
 from pop.registry import Registry
 
 
+def payload_model_for(registry: Registry, op_type: str) -> type[BaseModel] | None:
+    """The payload model the handler of ``op_type`` declares; None for unknown types, plain
+    commands, handlers without a model, and broken handler references (they fail at run time)."""
+    if op_type not in registry:
+        return None
+    entry = registry.lookup(op_type)
+    if entry.handler is None:
+        return None
+    try:
+        return payload_model_of(load_handler(entry.handler))
+    except PopError:
+        return None
+
+
 def payload_checker(registry: Registry) -> Callable[[Operation], list[str]]:
     """A function listing the payload problems of one op (empty when fine or not checkable)."""
     models: dict[str, type[BaseModel] | None] = {}
 
     def model_for(op_type: str) -> type[BaseModel] | None:
         if op_type not in models:
-            models[op_type] = None
-            if op_type in registry:
-                entry = registry.lookup(op_type)
-                if entry.handler is not None:
-                    try:
-                        models[op_type] = payload_model_of(load_handler(entry.handler))
-                    except PopError:
-                        models[op_type] = None  # a broken handler reference fails at run time
+            models[op_type] = payload_model_for(registry, op_type)
         return models[op_type]
 
     def check(operation: Operation) -> list[str]:

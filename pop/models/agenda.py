@@ -14,6 +14,7 @@ from pop.models.base import WireModel
 GENERATOR_PARAM = "agenda.operation.generator"
 GENERATED_PARENT_PARAM = "generatedOperationParent"
 DEPENDS_ON_PARAM = "dependsOn"
+SUBMIT_DIR_PARAM = "submitDir"  # agenda param (ours): where the submitting command ran
 DEFAULT_CUSTOMER_ID = "default"
 DEFAULT_MAXIMUM_ATTEMPTS = 3
 MAXIMUM_ATTEMPTS_CAP = 20

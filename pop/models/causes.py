@@ -65,11 +65,12 @@ def cause_of(events: Sequence[DiagnosticEvent] | None) -> FailureCause | None:
     events = [event for event in events or [] if event.message]
     if not events:
         return None
-    chosen = next((event for event in events if not _is_wrapper(event)), events[0])
-    lines = _lines_of(chosen)
-    if not lines and _is_wrapper(chosen):
-        lines = next((_lines_of(event) for event in events if _lines_of(event)), ())
-    return FailureCause(chosen.message or "", lines)
+    chosen = next((event for event in events if not _is_wrapper(event)), None)
+    if chosen is not None:
+        return FailureCause(chosen.message or "", _lines_of(chosen))
+    # only wrappers: the first says where, and the program's lines (any wrapper's) say why
+    lines = next(filter(None, map(_lines_of, events)), ())
+    return FailureCause(events[0].message or "", lines)
 
 
 def cause_text(events: Sequence[DiagnosticEvent] | None) -> str | None:

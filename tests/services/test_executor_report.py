@@ -117,13 +117,19 @@ def test_a_failed_agenda_still_in_its_backoff_gets_no_line_and_is_not_run(
     assert store_snapshot(pop_home) == before
 
 
-def test_executor_once_prints_the_reclaim_line_of_an_agenda_whose_executor_died(
-    run_pop: RunPop, registry: Path, pop_home: Path
-) -> None:
+@pytest.fixture
+def orphan(pop_home: Path) -> str:
+    """The id of a stored agenda EXECUTING under the lease of an executor that died."""
     with Store.open(make_settings(pop_home).store_path) as store:
         agenda_id = store_agenda(store, [sh_op("only", "true")])
         executing_under_dead_lease(store, agenda_id)
+    return agenda_id
 
+
+def test_executor_once_prints_the_reclaim_line_of_an_agenda_whose_executor_died(
+    run_pop: RunPop, registry: Path, orphan: str
+) -> None:
+    agenda_id = orphan
     completed = run_pop(
         "executor", "--once", "--registry", str(registry), env={"POP_RECLAIM_GRACE": "0"}
     )
@@ -141,12 +147,9 @@ def test_executor_once_prints_the_reclaim_line_of_an_agenda_whose_executor_died(
 
 
 def test_executor_json_lists_the_reclaimed_agenda(
-    run_pop: RunPop, registry: Path, pop_home: Path
+    run_pop: RunPop, registry: Path, orphan: str
 ) -> None:
-    with Store.open(make_settings(pop_home).store_path) as store:
-        agenda_id = store_agenda(store, [sh_op("only", "true")])
-        executing_under_dead_lease(store, agenda_id)
-
+    agenda_id = orphan
     completed = run_pop(
         "executor",
         "--once",

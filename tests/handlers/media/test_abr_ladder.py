@@ -15,9 +15,9 @@ from typing import Any
 import av
 import pytest
 
-from pop.handlers.media.ffmpeg import find_ffmpeg
 from pop.handlers.media.manifests import read_variant_playlist
 from pop.handlers.media.probe import probe
+from tests.example_media import make_clip
 
 from .test_filmstrip import parse_vtt
 
@@ -30,19 +30,7 @@ RunPop = Callable[..., subprocess.CompletedProcess[str]]
 @pytest.fixture
 def source(tmp_path: Path) -> Path:
     """10 s of testsrc2 at 1280x720, 25 fps, with a 440 Hz tone."""
-    path = tmp_path / "source.mp4"
-    subprocess.run(
-        [
-            find_ffmpeg(), "-hide_banner", "-loglevel", "error", "-nostdin", "-y",
-            "-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=25:duration=10",
-            "-f", "lavfi", "-i", "sine=frequency=440:duration=10",
-            "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac",
-            str(path),
-        ],
-        check=True,
-        timeout=60,
-    )  # fmt: skip
-    return path
+    return make_clip(tmp_path, size="1280x720", seconds=10, name="source.mp4")
 
 
 def decodes(path: Path) -> bool:
