@@ -93,7 +93,15 @@ class RuntimeUnavailableError(PopError):
 
 
 class LaunchError(PopError):
-    """A handler or external binary could not be launched."""
+    """A handler or external binary could not be launched.
+
+    ``permanent`` marks a launch that will fail the same way every time (a missing image, a
+    spec the runtime rejects): the op fails permanently and is not retried. Otherwise (a busy
+    engine, a full node) the retry policy decides."""
+
+    def __init__(self, message: str, *, hint: str | None = None, permanent: bool = False) -> None:
+        super().__init__(message, hint=hint)
+        self.permanent = permanent
 
 
 class StoreError(PopError):

@@ -17,11 +17,14 @@ from pop.runtimes.base import (
     EXITED,
     LOST,
     TIMED_OUT,
+    Capabilities,
     ExitStatus,
     Handle,
     Launcher,
+    LaunchInfo,
     LaunchRecord,
     LaunchSpec,
+    ListingLauncher,
     Mount,
 )
 
@@ -33,14 +36,26 @@ __all__ = [
     "LOST",
     "RUNTIME_NAMES",
     "TIMED_OUT",
+    "Capabilities",
     "ExitStatus",
     "Handle",
+    "LaunchInfo",
     "LaunchRecord",
     "LaunchSpec",
     "Launcher",
+    "ListingLauncher",
     "Mount",
+    "check_runtime_name",
     "create_launcher",
 ]
+
+
+def check_runtime_name(name: str, *, what: str = "runtime") -> str:
+    """``name`` when it is a runtime pop knows, else InputError (exit 2) naming the valid ones;
+    called before anything is stored, so ``--launch dokcer`` leaves the store unchanged."""
+    if name not in RUNTIME_NAMES:
+        raise InputError(f"unknown {what} {name!r}; valid runtimes: {', '.join(RUNTIME_NAMES)}")
+    return name
 
 
 def create_launcher(
@@ -49,9 +64,11 @@ def create_launcher(
     """The launcher of runtime ``name`` (one of :data:`RUNTIME_NAMES`).
 
     ``keep`` leaves containers and pods in place after cleanup (meaningless for ``local`` and
-    ``fake``). ``options`` holds runtime settings; each runtime reads the keys it knows and
-    ignores the rest. Raises InputError for an unknown name and RuntimeUnavailableError for a
-    runtime this installation cannot provide.
+    ``fake``). ``options`` holds runtime settings (``RunOptions.runtime_options``: for docker
+    ``docker_host``; later kubeconfig, context, namespace); each runtime reads the keys it knows
+    and ignores the rest. Raises InputError for an unknown name and RuntimeUnavailableError for
+    a runtime this installation cannot provide. Building a launcher never contacts the runtime:
+    :meth:`Launcher.check` does.
     """
     settings: Mapping[str, Any] = options or {}
     if name == "local":

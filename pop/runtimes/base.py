@@ -110,6 +110,34 @@ class ExitStatus:
         return self.reason == EXITED and self.code == 0
 
 
+@dataclass(frozen=True)
+class Capabilities:
+    """What the engine may assume about a runtime, so it never asks which runtime it holds.
+
+    ``host_cpus``: launches run on this machine and use its CPUs, so the executor counts their
+    CPU requests against its CPU budget (local, docker); False where another scheduler places
+    them (kubernetes). ``python``: the interpreter that starts a built-in handler
+    (``python -m pop.handlers NAME``): this process's own for local, the image's ``python3``
+    for image runtimes. ``images``: launches run in the spec's image (``LaunchSpec.image``).
+    """
+
+    host_cpus: bool = True
+    python: str = "python3"
+    images: bool = False
+
+
+@dataclass(frozen=True)
+class LaunchInfo:
+    """One launch found by :meth:`ListingLauncher.list_launches`: its record, labels, whether
+    it still runs, and when it finished (epoch seconds; None while running or unknown)."""
+
+    record: LaunchRecord
+    labels: Mapping[str, str]
+    running: bool
+    finished_at: float | None = None
+    created_at: float | None = None
+
+
 @runtime_checkable
 class Handle(Protocol):
     """One running launch."""
@@ -152,6 +180,11 @@ class Launcher(Protocol):
         """The runtime name: ``local``, ``docker``, ``kubernetes`` or ``fake``."""
         ...
 
+    @property
+    def capabilities(self) -> Capabilities:
+        """What the engine may assume about this runtime (CPU budget, interpreter, images)."""
+        ...
+
     async def check(self) -> None:
         """Raise RuntimeUnavailableError when the runtime cannot be reached. Cheap; may be
         called before every agenda."""
@@ -170,4 +203,18 @@ class Launcher(Protocol):
 
     async def close(self) -> None:
         """Release clients and connections. Idempotent."""
+        ...
+
+
+@runtime_checkable
+class ListingLauncher(Launcher, Protocol):
+    """A runtime that keeps launches after they end (containers, pods) and can list the ones pop
+    made (label ``app.kubernetes.io/managed-by=pop``), for ``pop reap containers|pods``."""
+
+    async def list_launches(self) -> list[LaunchInfo]:
+        """Every pop-labelled launch this runtime holds, running or finished."""
+        ...
+
+    async def remove(self, record: LaunchRecord) -> None:
+        """Delete one finished launch. Never raises for something already gone."""
         ...

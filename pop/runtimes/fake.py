@@ -22,7 +22,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pop.errors import InputError, LaunchError, RuntimeUnavailableError
-from pop.runtimes.base import CANCELLED, EXITED, TIMED_OUT, ExitStatus, LaunchRecord, LaunchSpec
+from pop.runtimes.base import (
+    CANCELLED,
+    EXITED,
+    TIMED_OUT,
+    Capabilities,
+    ExitStatus,
+    LaunchRecord,
+    LaunchSpec,
+)
 
 RUNTIME_NAME = "fake"
 _EXECUTING = {"processingState": "EXECUTING", "percentComplete": 50}
@@ -192,8 +200,10 @@ class FakeLauncher:
         clock: Callable[[], float] = time.monotonic,
         available: bool = True,
         fail_launch: Iterable[str] = (),
+        capabilities: Capabilities | None = None,
     ) -> None:
         self.script = script or protocol_handler_script
+        self._capabilities = capabilities or Capabilities(host_cpus=True, python="python3")
         self.clock = clock
         self.available = available
         self.fail_launch: set[str] = set(fail_launch)
@@ -203,6 +213,11 @@ class FakeLauncher:
     @property
     def name(self) -> str:
         return RUNTIME_NAME
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """Host CPUs and ``python3`` by default; tests pass others (a cluster-like runtime)."""
+        return self._capabilities
 
     async def check(self) -> None:
         if not self.available:

@@ -17,8 +17,8 @@ import pytest
 
 from pop.errors import InputError, LaunchError
 from pop.runtimes import CANCELLED, EXITED, TIMED_OUT, LaunchRecord, LaunchSpec
+from pop.runtimes.lines import LineSplitter
 from pop.runtimes.local import LocalHandle, LocalLauncher
-from pop.runtimes.local.output import LineSplitter
 
 T = TypeVar("T")
 

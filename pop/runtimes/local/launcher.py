@@ -16,11 +16,20 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 from pop.errors import InputError, LaunchError
-from pop.runtimes.base import CANCELLED, EXITED, TIMED_OUT, ExitStatus, LaunchRecord, LaunchSpec
+from pop.runtimes.base import (
+    CANCELLED,
+    EXITED,
+    TIMED_OUT,
+    Capabilities,
+    ExitStatus,
+    LaunchRecord,
+    LaunchSpec,
+)
 from pop.runtimes.local.output import MergedOutput
 from pop.runtimes.local.processes import (
     ExitWatcher,
@@ -198,13 +207,20 @@ class LocalLauncher:
     def name(self) -> str:
         return RUNTIME_NAME
 
+    @property
+    def capabilities(self) -> Capabilities:
+        """Launches share this machine's CPUs and start handlers with this interpreter."""
+        return _CAPABILITIES
+
     async def check(self) -> None:
         return None
 
     async def launch(self, spec: LaunchSpec) -> LocalHandle:
         argv = spec.argv
         if not argv:
-            raise LaunchError(f"cannot launch {spec.name!r}: the local runtime needs a command")
+            raise LaunchError(
+                f"cannot launch {spec.name!r}: the local runtime needs a command", permanent=True
+            )
         process = _spawn(argv, spec)
         output = MergedOutput()
         assert process.stdout is not None and process.stderr is not None
@@ -251,6 +267,9 @@ class LocalLauncher:
         return None
 
 
+_CAPABILITIES = Capabilities(host_cpus=True, python=sys.executable, images=False)
+
+
 def _pgid_of(record: LaunchRecord) -> int:
     prefix, _, number = record.ref.partition(":")
     if record.runtime != RUNTIME_NAME or prefix != "pgid" or not number.isdigit():
@@ -279,11 +298,11 @@ def _spawn(argv: list[str], spec: LaunchSpec) -> subprocess.Popen[bytes]:
             reason = f"working directory {spec.cwd!r} does not exist"
         else:
             reason = "no such file or directory"
-        raise LaunchError(f"cannot launch {program!r}: {reason}") from exc
+        raise LaunchError(f"cannot launch {program!r}: {reason}", permanent=True) from exc
     except PermissionError as exc:
-        raise LaunchError(f"cannot launch {program!r}: permission denied") from exc
+        raise LaunchError(f"cannot launch {program!r}: permission denied", permanent=True) from exc
     except OSError as exc:
         reason = (exc.strerror or str(exc)).lower()
         raise LaunchError(f"cannot launch {program!r}: {reason}") from exc
     except ValueError as exc:  # e.g. an argument with a NUL byte
-        raise LaunchError(f"cannot launch {program!r}: {exc}") from exc
+        raise LaunchError(f"cannot launch {program!r}: {exc}", permanent=True) from exc
