@@ -185,24 +185,16 @@ class Client(CatalogMixin):
             if options is None:
                 # each option given replaces its stored value; each one not given keeps it
                 merged = {**stored, **given}
-                options = RunOptions(
-                    launch=merged.get("launch") or "local",
-                    external_launch=merged.get("externalLaunch"),
-                    concurrency=int(merged.get("concurrency") or self.settings.default_concurrency),
-                    cpus=merged.get("cpus"),
-                    keep=bool(merged.get("keep")),
+                options = RunOptions.from_json(
+                    merged, default_concurrency=self.settings.default_concurrency
                 )
             if options.to_json() != stored:
                 observer = _remembering(self.store, agenda_id, options, observer)
         else:
             if source is None:
                 raise InputError("give an agenda file or --resume ID")
-            options = options or RunOptions(
-                launch=given.get("launch", "local"),
-                external_launch=given.get("externalLaunch"),
-                concurrency=int(given.get("concurrency", self.settings.default_concurrency)),
-                cpus=given.get("cpus"),
-                keep=bool(given.get("keep", False)),
+            options = options or RunOptions.from_json(
+                given, default_concurrency=self.settings.default_concurrency
             )
             agenda = self.load_agenda(source)
             prepared, progress, operations = prepare(agenda)
@@ -211,7 +203,9 @@ class Client(CatalogMixin):
             )
             agenda_id = prepared.id or ""
         try:
-            launcher = create_launcher(options.launch, keep=options.keep)
+            launcher = create_launcher(
+                options.launch, keep=options.keep, options=options.runtime_options
+            )
             runner = AgendaRunner(
                 self.store, self.registry, launcher, self.settings, options, observer=observer
             )
@@ -250,7 +244,8 @@ class Client(CatalogMixin):
         from pop.runtimes import create_launcher
         from pop.services.daemon import ExecutorDaemon
 
-        launcher = create_launcher(options.run.launch, keep=options.run.keep)
+        run = options.run
+        launcher = create_launcher(run.launch, keep=run.keep, options=run.runtime_options)
         daemon = ExecutorDaemon(
             self.store,
             self.registry,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import socket
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,13 +27,17 @@ def new_executor_id() -> str:
 
 @dataclass(frozen=True)
 class RunOptions:
-    """How to run: runtime names, op concurrency, CPU budget, keep launches after they end."""
+    """How to run: runtime names, op concurrency, CPU budget, keep launches after they end, and
+    the runtime options every launcher of the run is built with (``docker_host``; later
+    ``kubeconfig``, ``context``, ``namespace``). Stored with the agenda (``to_json``) so
+    ``--resume``, the reclaimer, ``pop batch`` and the daemon rebuild the same launchers."""
 
     launch: str = "local"
     external_launch: str | None = None
     concurrency: int = 50
     cpus: float | None = None
     keep: bool = False
+    runtime_options: Mapping[str, str] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -42,7 +46,26 @@ class RunOptions:
             "concurrency": self.concurrency,
             "cpus": self.cpus,
             "keep": self.keep,
+            "runtimeOptions": dict(self.runtime_options),
         }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any], *, default_concurrency: int) -> RunOptions:
+        """Options from stored (or given) launch settings; a missing key takes its default."""
+        runtime_options = data.get("runtimeOptions") or {}
+        return cls(
+            launch=str(data.get("launch") or "local"),
+            external_launch=data.get("externalLaunch") or None,
+            concurrency=int(data.get("concurrency") or default_concurrency),
+            cpus=None if data.get("cpus") is None else float(data["cpus"]),
+            keep=bool(data.get("keep")),
+            runtime_options={str(k): str(v) for k, v in dict(runtime_options).items()},
+        )
+
+    @property
+    def external_runtime(self) -> str:
+        """The runtime of the binaries handlers launch: ``external_launch``, else ``launch``."""
+        return self.external_launch or self.launch
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,12 @@ LAST_PROGRESS = "LAST_PROGRESS"
 POP_WORK_DIR = "POP_WORK_DIR"
 POP_OP_DIR = "POP_OP_DIR"
 MY_POD_NAME = "MY_POD_NAME"
+# Set by the executor for every attempt, resident or launched (DESIGN §7): the attempt number,
+# the runtime options of the run as a JSON object (``docker_host``, ...) and "1" when launches
+# are kept after they end (``--keep``); external launches are built with them.
+POP_ATTEMPT = "POP_ATTEMPT"
+POP_RUNTIME_OPTIONS = "POP_RUNTIME_OPTIONS"
+POP_KEEP = "POP_KEEP"
 
 _VALUED_ARGS = {
     "launchType": "launch_type",

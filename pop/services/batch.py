@@ -248,7 +248,9 @@ async def run_batch(
     (default :func:`default_concurrency`); ``on_runner`` gets the runner first (to cancel it)."""
     from pop.runtimes import create_launcher
 
-    launcher = create_launcher(options.launch, keep=options.keep)
+    launcher = create_launcher(
+        options.launch, keep=options.keep, options=options.runtime_options
+    )
     runner = BatchRunner(
         store,
         registry,
