@@ -22,10 +22,11 @@ from typing import Any
 
 from pop import refs
 from pop.config import Settings
-from pop.engine.attempts import LaunchedAttempt, run_resident_attempt
+from pop.engine.attempts import run_resident_attempt
 from pop.engine.budget import CpuBudget, op_cpus
 from pop.engine.dag import deadlock_diagnostic, dependencies_of, unresolved_problem
 from pop.engine.generated import store_generated
+from pop.engine.launched import LaunchedAttempt
 from pop.engine.launching import (
     AttemptPlace,
     agenda_work_dir,
