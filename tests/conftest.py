@@ -203,3 +203,14 @@ def store_snapshot_fixture() -> Callable[[Path], StoreSnapshot | None]:
 def wait_for_fixture() -> Callable[..., Any]:
     """``wait_for(check, timeout=60, what="...")``: poll until ``check()`` is truthy."""
     return wait_for
+
+
+@pytest.fixture(scope="session")
+def docker_engine() -> Iterator[Any]:
+    """A Docker engine with the test images (tests/docker_engine.py): a running one, or our own
+    dockerd started as root and stopped at the end; DOCKER_HOST points at it for the session.
+    Without an engine the test fails under CI=true and is skipped elsewhere, saying why."""
+    from tests.docker_engine import engine_session
+
+    with engine_session() as engine:
+        yield engine

@@ -79,6 +79,10 @@ def create_launcher(
         from pop.runtimes.fake import FakeLauncher
 
         return FakeLauncher()
+    if name == "docker":
+        from pop.runtimes.docker import DockerLauncher
+
+        return DockerLauncher.from_options(settings, keep=keep)
     if name in RUNTIME_NAMES:
         raise RuntimeUnavailableError(f"the {name} runtime is not available in this version")
     raise InputError(f"unknown runtime {name!r}; valid runtimes: {', '.join(RUNTIME_NAMES)}")

@@ -1,0 +1,512 @@
+"""The docker runtime: each launch is a container on a Docker engine, stopped (SIGTERM through
+``docker-init``, then SIGKILL) on cancel and timeout and removed on cleanup unless kept.
+
+Layer: runtimes. Built by ``pop.runtimes.create_launcher("docker")``; used through the Launcher
+protocol by the executor, the services (reclaimer: ``stop``; reaper: ``list_launches`` and
+``remove``) and the handler SDK.
+
+Every blocking SDK call runs on the launcher's own thread pool, never on the event loop. Each
+launch has one reader thread of its own: it follows the container's log stream (which ends when
+the container ends), then asks the engine for the exit code, so waiting never polls.
+
+The record is ``LaunchRecord("docker", <container id>, {engineId, image, name, dockerHost})``:
+``engineId`` tells this engine apart from another one a record may come from.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import secrets
+import threading
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from pop.errors import InputError, LaunchError
+from pop.runtimes.base import (
+    CANCELLED,
+    EXITED,
+    LOST,
+    TIMED_OUT,
+    Capabilities,
+    ExitStatus,
+    LaunchInfo,
+    LaunchRecord,
+    LaunchSpec,
+)
+from pop.runtimes.docker.container_spec import (
+    MANAGED_BY,
+    MANAGED_BY_LABEL,
+    create_kwargs,
+)
+from pop.runtimes.docker.engine import (
+    Engine,
+    docker_host_of,
+    engine_time,
+    is_connection_error,
+    remove_container,
+    stop_children,
+    stop_container,
+    unavailable,
+)
+from pop.runtimes.lines import LineSplitter
+
+if TYPE_CHECKING:
+    from docker.models.containers import Container
+
+RUNTIME_NAME = "docker"
+DEFAULT_TIMEOUT_GRACE_SECONDS = 5.0
+DEFAULT_CLEANUP_GRACE_SECONDS = 2.0
+ENGINE_GONE = "the Docker engine stopped answering"
+CONTAINER_REMOVED = "container removed"
+_NAME_ATTEMPTS = 5
+
+
+@dataclass(frozen=True)
+class _Ending:
+    """What the reader thread learnt when the container ended."""
+
+    code: int | None
+    lost: str = ""  # why the container is out of reach, when it is
+    note: str = ""  # e.g. killed for memory
+
+
+class DockerHandle:
+    """One container: its log stream, its exit and the stop/remove calls."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        spec: LaunchSpec,
+        record: LaunchRecord,
+        *,
+        keep: bool,
+        timeout_grace_seconds: float,
+        cleanup_grace_seconds: float,
+    ) -> None:
+        self._engine = engine
+        self._spec = spec
+        self._record = record
+        self._id = record.ref
+        self._name = str(record.details["name"])
+        self._keep = keep
+        self._cleanup_grace_seconds = cleanup_grace_seconds
+        self._loop = asyncio.get_running_loop()
+        self._queue: asyncio.Queue[str | None] = asyncio.Queue()
+        self._output_ended = False
+        self._ending: asyncio.Future[_Ending] = self._loop.create_future()
+        self._stop_reason: str | None = None
+        self._stop_task: asyncio.Task[None] | None = None
+        self._cleanup_task: asyncio.Task[None] | None = None
+        self._status: ExitStatus | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        if spec.timeout_seconds is not None:
+            self._timer = self._loop.call_later(
+                spec.timeout_seconds, self._begin_stop, TIMED_OUT, timeout_grace_seconds
+            )
+        self._ending.add_done_callback(self._on_end)
+        threading.Thread(target=self._follow, name=f"pop-docker-{self._name}", daemon=True).start()
+
+    @property
+    def record(self) -> LaunchRecord:
+        return self._record
+
+    @property
+    def ended(self) -> bool:
+        return self._ending.done()
+
+    async def lines(self) -> AsyncIterator[str]:
+        while not self._output_ended:
+            line = await self._queue.get()
+            if line is None:
+                self._output_ended = True
+                return
+            yield line
+
+    async def wait(self) -> ExitStatus:
+        if self._status is None:
+            ending = await asyncio.shield(self._ending)
+            if self._stop_task is not None:
+                await asyncio.shield(self._stop_task)
+            self._status = self._status or self._exit_status(ending)
+        return self._status
+
+    async def cancel(self, grace_seconds: float = 5.0) -> None:
+        self._begin_stop(CANCELLED, grace_seconds)
+        if self._stop_task is not None:
+            # Shielded: a caller that gives up waiting must not leave the container half-stopped.
+            await asyncio.shield(self._stop_task)
+
+    async def cleanup(self) -> None:
+        if self._cleanup_task is None:
+            self._cleanup_task = asyncio.create_task(self._clean_up())
+        await asyncio.shield(self._cleanup_task)
+
+    # -- internals -----------------------------------------------------------------------------
+
+    def _exit_status(self, ending: _Ending) -> ExitStatus:
+        if self._stop_reason == TIMED_OUT:
+            message = f"timed out after {self._spec.timeout_seconds:g} s"
+            return ExitStatus(TIMED_OUT, ending.code, message)
+        if self._stop_reason == CANCELLED:
+            return ExitStatus(CANCELLED, ending.code, "cancelled")
+        if ending.lost:
+            return ExitStatus(LOST, None, ending.lost)
+        return ExitStatus(EXITED, ending.code, ending.note)
+
+    def _on_end(self, _: asyncio.Future[_Ending]) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _begin_stop(self, reason: str, grace_seconds: float) -> None:
+        if self._timer is not None and reason != TIMED_OUT:
+            self._timer.cancel()
+        self._timer = None
+        if self._stop_task is None and not self._ending.done():
+            self._stop_reason = reason
+            self._stop_task = asyncio.create_task(self._terminate(grace_seconds))
+
+    async def _terminate(self, grace_seconds: float) -> None:
+        await asyncio.gather(
+            stop_container(self._engine, self._id, grace_seconds),
+            stop_children(self._engine, self._name, grace_seconds),
+        )
+        await asyncio.shield(self._ending)
+
+    async def _clean_up(self) -> None:
+        if not self._ending.done():
+            await self.cancel(self._cleanup_grace_seconds)
+        await self.wait()
+        if not self._keep:
+            await remove_container(self._engine, self._id)
+
+    def _push(self, lines: list[str | None]) -> bool:
+        """Hand lines to the loop's queue; False once the loop is gone (nobody reads any more)."""
+        try:
+            self._loop.call_soon_threadsafe(_put_all, self._queue, lines)
+        except RuntimeError:
+            return False
+        return True
+
+    def _follow(self) -> None:
+        """The reader thread: the log stream to its end, then the exit code."""
+        import docker
+
+        ending = _Ending(None, "the docker runtime lost this container (unexpected error)")
+        try:
+            splitter = LineSplitter()
+            try:
+                stream = self._engine.api().logs(self._id, stream=True, follow=True)
+                for chunk in stream:
+                    if not self._push(list(splitter.feed(chunk))):
+                        return
+            except (docker.errors.DockerException, OSError):
+                pass  # the container or the engine went away: the wait below says which
+            self._push([*splitter.close(), None])
+            ending = self._ending_from_engine()
+        finally:
+            # A closed loop means nobody waits any more.
+            with contextlib.suppress(RuntimeError):
+                self._loop.call_soon_threadsafe(_resolve, self._ending, ending)
+
+    def _ending_from_engine(self) -> _Ending:
+        import docker
+
+        try:
+            api = self._engine.api()
+            code = int(api.wait(self._id)["StatusCode"])
+            state = api.inspect_container(self._id)["State"]
+        except docker.errors.NotFound:
+            return _Ending(None, CONTAINER_REMOVED)
+        except (docker.errors.DockerException, OSError) as exc:
+            if is_connection_error(exc):
+                return _Ending(None, ENGINE_GONE)
+            return _Ending(None, f"the Docker engine failed: {exc}")
+        if state.get("Status") in ("removing", "dead"):
+            return _Ending(code, CONTAINER_REMOVED)
+        note = "killed: out of memory" if state.get("OOMKilled") else ""
+        return _Ending(code, note=note)
+
+
+def _put_all(queue: asyncio.Queue[str | None], lines: list[str | None]) -> None:
+    for line in lines:
+        queue.put_nowait(line)
+
+
+def _resolve(future: asyncio.Future[_Ending], ending: _Ending) -> None:
+    if not future.done():
+        future.set_result(ending)
+
+
+class DockerLauncher:
+    """Launches specs as containers on the engine at ``docker_host`` ("" = ``DOCKER_HOST``,
+    ``DOCKER_TLS_VERIFY``, ``DOCKER_CERT_PATH`` or the default socket).
+
+    ``keep`` leaves containers in place after cleanup (``--keep``). ``timeout_grace_seconds`` is
+    how long a timed-out container gets between SIGTERM and SIGKILL; ``cleanup_grace_seconds``
+    the same for one still running at cleanup. Building a launcher never contacts the engine.
+    """
+
+    def __init__(
+        self,
+        *,
+        docker_host: str = "",
+        keep: bool = False,
+        timeout_grace_seconds: float = DEFAULT_TIMEOUT_GRACE_SECONDS,
+        cleanup_grace_seconds: float = DEFAULT_CLEANUP_GRACE_SECONDS,
+    ) -> None:
+        self._engine = Engine(docker_host)
+        self._keep = keep
+        self._timeout_grace_seconds = timeout_grace_seconds
+        self._cleanup_grace_seconds = cleanup_grace_seconds
+        self._user = f"{os.getuid()}:{os.getgid()}"
+        self._id = secrets.token_hex(6)
+        self._handles: dict[str, DockerHandle] = {}
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, Any], *, keep: bool = False) -> DockerLauncher:
+        """Build from runtime options: ``docker_host``, ``timeout_grace_seconds`` and
+        ``cleanup_grace_seconds``; keys meant for other runtimes are ignored."""
+        return cls(
+            docker_host=docker_host_of(options),
+            keep=keep,
+            timeout_grace_seconds=float(
+                options.get("timeout_grace_seconds", DEFAULT_TIMEOUT_GRACE_SECONDS)
+            ),
+            cleanup_grace_seconds=float(
+                options.get("cleanup_grace_seconds", DEFAULT_CLEANUP_GRACE_SECONDS)
+            ),
+        )
+
+    @property
+    def name(self) -> str:
+        return RUNTIME_NAME
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """Containers share this machine's CPUs and start handlers with the image's python3."""
+        return _CAPABILITIES
+
+    @property
+    def launcher_id(self) -> str:
+        """This launcher's id, in the ``pop.launcher`` label of every container it creates."""
+        return self._id
+
+    @property
+    def docker_host(self) -> str:
+        return self._engine.docker_host
+
+    async def check(self) -> None:
+        import docker
+
+        try:
+            await self._engine.call(lambda: self._engine.client().ping())
+        except (docker.errors.DockerException, OSError) as exc:
+            raise unavailable(exc, self.docker_host) from exc
+
+    async def launch(self, spec: LaunchSpec) -> DockerHandle:
+        if not spec.image:
+            create_kwargs(spec, launcher_id=self._id, user=self._user)  # raises the message
+        work = asyncio.ensure_future(self._engine.call(self._create_and_start, spec))
+        try:
+            container_id, name = await asyncio.shield(work)
+        except asyncio.CancelledError:
+            # The container may have been created all the same: it must not outlive us.
+            container_id, name = await work
+            await remove_container(self._engine, container_id)
+            raise
+        record = LaunchRecord(
+            runtime=RUNTIME_NAME,
+            ref=container_id,
+            details={
+                "engineId": self._engine.engine_id,
+                "image": spec.image,
+                "name": name,
+                "dockerHost": self.docker_host,
+            },
+        )
+        handle = DockerHandle(
+            self._engine,
+            spec,
+            record,
+            keep=self._keep,
+            timeout_grace_seconds=self._timeout_grace_seconds,
+            cleanup_grace_seconds=self._cleanup_grace_seconds,
+        )
+        self._handles[container_id] = handle
+        return handle
+
+    async def stop(self, record: LaunchRecord, grace_seconds: float = 5.0) -> bool:
+        import docker
+
+        if record.runtime != RUNTIME_NAME or not record.ref:
+            raise InputError(
+                f"the docker runtime cannot stop {record.runtime!r} launch {record.ref!r}"
+            )
+        own = self._handles.get(record.ref)
+        if own is not None:
+            running = not own.ended
+            await own.cancel(grace_seconds)
+            await own.cleanup()
+            return running
+        await self.check()
+        engine_id = record.details.get("engineId")
+        if engine_id and engine_id != self._engine.engine_id:
+            return False  # a container id means nothing on another engine
+        name = str(record.details.get("name") or "")
+        try:
+            state = (await self._engine.call(self._engine.api().inspect_container, record.ref))[
+                "State"
+            ]
+        except docker.errors.NotFound:
+            state = {}
+        except (docker.errors.DockerException, OSError) as exc:
+            raise unavailable(exc, self.docker_host) from exc
+        running = bool(state.get("Running"))
+        await asyncio.gather(
+            stop_container(self._engine, record.ref, grace_seconds) if running else _nothing(),
+            stop_children(self._engine, name, grace_seconds) if name else _nothing(),
+        )
+        if state and not self._keep:
+            await remove_container(self._engine, record.ref)
+        return running
+
+    async def list_launches(self) -> list[LaunchInfo]:
+        import docker
+
+        api = self._engine.api
+        try:
+            summaries = await self._engine.call(
+                lambda: api().containers(
+                    all=True, filters={"label": f"{MANAGED_BY_LABEL}={MANAGED_BY}"}
+                )
+            )
+            found = []
+            for summary in summaries:
+                try:
+                    found.append(await self._engine.call(api().inspect_container, summary["Id"]))
+                except docker.errors.NotFound:
+                    continue  # removed since the listing
+        except (docker.errors.DockerException, OSError) as exc:
+            raise unavailable(exc, self.docker_host) from exc
+        return [self._launch_info(container) for container in found]
+
+    async def remove(self, record: LaunchRecord) -> None:
+        await remove_container(self._engine, record.ref)
+
+    async def close(self) -> None:
+        self._engine.close()
+
+    # -- internals -----------------------------------------------------------------------------
+
+    def _launch_info(self, container: Mapping[str, Any]) -> LaunchInfo:
+        state = container.get("State") or {}
+        config = container.get("Config") or {}
+        labels = dict(config.get("Labels") or {})
+        record = LaunchRecord(
+            runtime=RUNTIME_NAME,
+            ref=str(container["Id"]),
+            details={
+                "engineId": self._engine.engine_id,
+                "image": config.get("Image", ""),
+                "name": str(container.get("Name", "")).lstrip("/"),
+                "dockerHost": self.docker_host,
+            },
+        )
+        running = bool(state.get("Running"))
+        return LaunchInfo(
+            record=record,
+            labels=labels,
+            running=running,
+            finished_at=None if running else engine_time(state.get("FinishedAt")),
+            created_at=engine_time(container.get("Created")),
+        )
+
+    def _create_and_start(self, spec: LaunchSpec) -> tuple[str, str]:
+        """Blocking (on the pool): the image checked, the container created under a free name
+        and started. Returns its id and name."""
+        import docker
+
+        client = self._engine.client()
+        image = str(spec.image)
+        try:
+            image_config = self._image_config(client.api, spec, image)
+            kwargs = create_kwargs(
+                spec,
+                launcher_id=self._id,
+                user=self._user,
+                image_config=image_config,
+                engine_cpus=self._engine.cpus,
+            )
+            container = self._create(client, spec.name, kwargs)
+        except docker.errors.APIError as exc:
+            raise _launch_error(spec, exc) from exc
+        except (docker.errors.DockerException, OSError) as exc:
+            raise unavailable(exc, self.docker_host) from exc
+        try:
+            container.start()
+        except (docker.errors.DockerException, OSError) as exc:
+            # When the engine is gone too, the reaper finds the container by its labels.
+            with contextlib.suppress(docker.errors.DockerException, OSError):
+                container.remove(force=True)
+            if isinstance(exc, docker.errors.APIError):
+                raise _launch_error(spec, exc) from exc
+            raise unavailable(exc, self.docker_host) from exc
+        return str(container.id), str(container.name)
+
+    def _image_config(self, api: Any, spec: LaunchSpec, image: str) -> dict[str, Any]:
+        import docker
+
+        if _pull_always(spec.options):
+            try:
+                api.pull(image)
+            except docker.errors.APIError as exc:
+                raise LaunchError(f"cannot pull image {image!r}: {exc.explanation}") from exc
+        try:
+            return dict(api.inspect_image(image).get("Config") or {})
+        except docker.errors.ImageNotFound as exc:
+            raise LaunchError(
+                f"cannot launch {spec.name!r}: image {image!r} is not in the Docker engine "
+                f"at {self.docker_host or 'the default socket'} and no image registry is "
+                "reachable to pull it from",
+                hint="build it with `pop image build` (offline: "
+                '`pop image build --base "$(pop image base | tail -1)"`)',
+                permanent=True,
+            ) from exc
+
+    def _create(self, client: Any, name: str, kwargs: dict[str, Any]) -> Container:
+        import docker
+
+        candidate = name
+        for _ in range(_NAME_ATTEMPTS):
+            try:
+                container: Container = client.containers.create(name=candidate, **kwargs)
+                return container
+            except docker.errors.APIError as exc:
+                if exc.status_code != 409:
+                    raise
+            candidate = f"{name}-{secrets.token_hex(2)}"
+        raise LaunchError(f"cannot launch {name!r}: every container name tried is taken")
+
+
+_CAPABILITIES = Capabilities(host_cpus=True, python="python3", images=True)
+
+
+async def _nothing() -> None:
+    return None
+
+
+def _pull_always(options: Mapping[str, Any]) -> bool:
+    policy = str(options.get("imagePullPolicy") or "")
+    return bool(options.get("pullAlways")) or policy == "Always"
+
+
+def _launch_error(spec: LaunchSpec, exc: Any) -> LaunchError:
+    """An engine refusal of this launch: permanent for a bad request (4xx: a mount source that
+    does not exist, a name or a limit the engine rejects), retryable otherwise."""
+    status = exc.status_code or 500
+    reason = exc.explanation or str(exc)
+    return LaunchError(f"cannot launch {spec.name!r}: {reason}", permanent=400 <= status < 500)
