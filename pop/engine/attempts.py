@@ -17,7 +17,7 @@ from pop.engine.budget import CpuBudget
 from pop.engine.launching import AttemptPlace
 from pop.engine.state import OpState, Outcome
 from pop.handlers.resident import run_resident
-from pop.models import FAILED, SUCCEEDED, DiagnosticEvent, OperationProgress, now_ms
+from pop.models import FAILED, SUCCEEDED, DiagnosticEvent, OperationProgress
 
 GATE_POLL_SECONDS = 0.1  # how often a launch waiting for CPU looks at the op's stop event
 
@@ -39,15 +39,22 @@ async def run_resident_attempt(
     """Run a resident handler on a worker thread inside the executor; ``on_progress`` is called
     on the event loop. The executor's cancel and ``timeout`` set the run's stop event, which
     stops its external launches; its log lines go to ``log_path`` (opened on the first line).
-    With a ``budget``, each external launch holds its CPUs in it while it runs and is then
-    reported to ``on_external`` (on the loop) as ``{name, cpus, startedTime, endedTime}``."""
+    With a ``budget``, each external launch holds its CPUs in it while it runs. Each external
+    launch is reported to ``on_external`` (on the loop) when it starts, as ``{launchName,
+    runtime, ref, details, name, cpus, startedTime}``, and when it ends, as ``{launchName,
+    endedTime, reason, exitCode}`` (see :func:`pop.engine.recording.external_recorder`)."""
     stop = threading.Event()
     state.stop_event, state.stop_why = stop, None
     loop = asyncio.get_running_loop()
-    gate = BudgetGate(budget, loop, stop, on_external) if budget is not None else None
+    gate = BudgetGate(budget, loop, stop) if budget is not None else None
 
     def progress_from_thread(progress: OperationProgress) -> None:  # on the worker thread
         loop.call_soon_threadsafe(on_progress, progress)
+
+    def external_from_thread(event: dict[str, Any]) -> None:  # on the worker thread
+        assert on_external is not None
+        with contextlib.suppress(RuntimeError):  # the loop is gone: so is its store writer
+            loop.call_soon_threadsafe(on_external, event)
 
     def time_out() -> None:
         state.stop_why = state.stop_why or "timeout"
@@ -70,6 +77,7 @@ async def run_resident_attempt(
             on_log=log.write if log is not None else None,
             stop_event=stop,
             cpu_gate=gate,
+            on_external=external_from_thread if on_external is not None else None,
         )
     finally:
         if timer is not None:
@@ -103,17 +111,13 @@ async def run_resident_attempt(
 class BudgetGate:
     """The CPU gate of one resident attempt (a :data:`pop.handlers.external.CpuGate`): an
     external launch, on the handler's thread, waits for its CPUs in the executor's budget (on
-    the event loop, first come first served), holds them while it runs, gives them back and is
-    reported when it ends. A stop while waiting gives up without taking anything."""
+    the event loop, first come first served), holds them while it runs and gives them back when
+    it ends. A stop while waiting gives up without taking anything."""
 
     def __init__(
-        self,
-        budget: CpuBudget,
-        loop: asyncio.AbstractEventLoop,
-        stop: threading.Event,
-        on_external: Callable[[dict[str, Any]], None] | None,
+        self, budget: CpuBudget, loop: asyncio.AbstractEventLoop, stop: threading.Event
     ) -> None:
-        self.budget, self.loop, self.stop, self.on_external = budget, loop, stop, on_external
+        self.budget, self.loop, self.stop = budget, loop, stop
 
     @contextlib.contextmanager
     def __call__(self, cpus: float, name: str, on_wait: Callable[[], None]) -> Iterator[bool]:
@@ -130,18 +134,11 @@ class BudgetGate:
                 if not waiting:
                     waiting = True
                     on_wait()
-        started = now_ms()
         try:
             yield True
         finally:
-            record = {"name": name, "cpus": cpus, "startedTime": started, "endedTime": now_ms()}
             with contextlib.suppress(RuntimeError):  # the loop is gone: so is its budget
-                self.loop.call_soon_threadsafe(self._release, cpus, record)
-
-    def _release(self, cpus: float, record: dict[str, Any]) -> None:
-        self.budget.give(cpus)
-        if self.on_external is not None:
-            self.on_external(record)
+                self.loop.call_soon_threadsafe(self.budget.give, cpus)
 
 
 class _LazyLog:

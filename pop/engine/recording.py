@@ -54,12 +54,24 @@ def write_op_invalid(store: Store, progress_id: str, state: OpState, message: st
 def external_recorder(
     store: Store, attempt_id: int, record: Mapping[str, Any]
 ) -> Callable[[dict[str, Any]], None]:
-    """A callback that adds each ended external launch of a resident attempt to its attempt
-    row's launch record, as ``externals: [{name, cpus, startedTime, endedTime}]``."""
+    """A callback that keeps a resident attempt's external launches in its attempt row's launch
+    record, as ``externals: [{launchName, runtime, ref, details, name, cpus, startedTime,
+    endedTime, reason, exitCode}]``: written when one starts (runtime, ref and details let the
+    reclaimer stop it after this executor died) and again when it ends (an ended one is left
+    alone). Events are matched by ``launchName``; one without it is added as it is."""
     externals: list[dict[str, Any]] = []
+    by_name: dict[str, dict[str, Any]] = {}
 
-    def on_external(external: dict[str, Any]) -> None:
-        externals.append(external)
+    def on_external(event: dict[str, Any]) -> None:
+        name = event.get("launchName")
+        known = by_name.get(name) if isinstance(name, str) else None
+        if known is not None:
+            known.update(event)
+        else:
+            external = dict(event)
+            externals.append(external)
+            if isinstance(name, str):
+                by_name[name] = external
         store.attempts.record_launch(attempt_id, {**record, "externals": externals})
 
     return on_external

@@ -30,7 +30,15 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from pop.errors import HandlerError, PermanentError, PopError, TemporaryError
-from pop.handlers.external import CANCELLED, CpuGate, ExternalResult, run_external
+from pop.handlers.external import (
+    CANCELLED,
+    CpuGate,
+    ExternalReporter,
+    ExternalResult,
+    external_labels,
+    reporting_callbacks,
+    run_external,
+)
 from pop.handlers.launchdata import LaunchData
 from pop.handlers.reporting import Reporter
 from pop.models import (
@@ -48,6 +56,16 @@ from pop.models.validation import problems
 EXTERNAL_ENV = "POP_EXTERNAL"  # set by the engine from the registry entry's ``external``
 Diagnostics = str | DiagnosticEvent | Sequence[str | DiagnosticEvent]
 HandlerFunction = Callable[["HandlerContext"], Any]
+
+
+class Stopped(BaseException):
+    """The handler process was told to stop (SIGTERM): raised into the handler's code to unwind it
+    as KeyboardInterrupt does (``finally`` blocks run, ``except Exception`` does not catch it);
+    the SDK entry then fails the op with a final report. See :meth:`HandlerContext.stop_by`."""
+
+    def __init__(self, signal_name: str) -> None:
+        super().__init__(f"stopped by {signal_name}")
+        self.signal_name = signal_name
 
 
 def _write_stderr(message: str) -> None:
@@ -79,11 +97,13 @@ class HandlerContext:
         "cpu_gate",
         "last_progress",
         "launch_data",
+        "on_external",
         "op_dir",
         "operation_name",
         "payload",
         "raw_payload_text",
         "stop_event",
+        "stop_signal",
         "work_dir",
     )
 
@@ -101,10 +121,13 @@ class HandlerContext:
         log: Callable[[str], None] | None = None,
         stop_event: threading.Event | None = None,
         cpu_gate: CpuGate | None = None,
+        on_external: ExternalReporter | None = None,
     ) -> None:
         self._reporter = reporter
         self.stop_event = stop_event
+        self.stop_signal: str | None = None
         self.cpu_gate = cpu_gate
+        self.on_external = on_external
         self.launch_data = launch_data
         self.payload = payload
         self.raw_payload_text = raw_payload
@@ -242,9 +265,18 @@ class HandlerContext:
 
     @property
     def stopping(self) -> bool:
-        """True once the executor asked this (resident) run to stop: cancel or timeout. Long
-        handlers check it between steps; ``launch_external`` stops its launch by itself."""
+        """True once this run was asked to stop: the executor's cancel or timeout (resident),
+        SIGTERM (launched). Long handlers check it between steps; ``launch_external`` stops its
+        launch by itself."""
         return self.stop_event is not None and self.stop_event.is_set()
+
+    def stop_by(self, signal_name: str) -> None:
+        """Ask this run to stop because the process got ``signal_name``: running external
+        launches are cancelled, and ``launch_external`` raises :class:`Stopped` from then on."""
+        self.stop_signal = signal_name
+        if self.stop_event is None:
+            self.stop_event = threading.Event()
+        self.stop_event.set()
 
     def external_settings(self, name: str) -> dict[str, Any]:
         """The registry's launch settings for external binary ``name`` (``cpus``, ``image``), from
@@ -268,37 +300,52 @@ class HandlerContext:
         cpus: float | None = None,
         timeout_seconds: float | None = None,
         on_line: Callable[[str], None] | None = None,
+        inputs: Sequence[str | Path] = (),
     ) -> ExternalResult:
         """Run ``argv`` through the externalLaunchType runtime and wait for it.
 
-        The launch runs in the op's folder (``op_dir``) with the work directory mounted. Output
-        lines go to ``on_line``, else to the log prefixed with the program name. A non-zero exit
-        is returned, not raised; PermanentError for an empty argv; the runtime's LaunchError when
-        the program cannot start. ``cpus`` (and the image on image runtimes) default to the
-        registry's ``external.<name>`` settings (``POP_EXTERNAL``), else one CPU. In a resident
-        handler the launch first waits for those CPUs in the executor's budget (``cpu_gate``);
-        stopped while waiting, it returns a ``cancelled`` result without starting.
+        The launch runs in the op's folder (``op_dir``) with the work directory mounted; on image
+        runtimes each of ``inputs`` (local files or folders it reads) outside the work directory
+        is mounted read-only at its own path. Output lines go to ``on_line``, else to the log
+        prefixed with the program name. A non-zero exit is returned, not raised; PermanentError
+        for an empty argv; the runtime's LaunchError when the program cannot start.
+
+        The registry's ``external.<name>`` settings (``POP_EXTERNAL``; ``name`` defaults to the
+        program's file name) give the image (image runtimes) and the CPUs, request and limit
+        (else one; ``cpus`` overrides). The launcher is built with the run's ``keep``
+        (``POP_KEEP``) and runtime options (``POP_RUNTIME_OPTIONS``); the launch is labelled
+        ``pop.agendaId``, ``pop.operation``, ``pop.attempt``, ``pop.role=external``,
+        ``app.kubernetes.io/managed-by=pop`` and, in a launched handler, ``pop.parent`` (the
+        handler's own launch name). Its start, with its LaunchRecord, and its end go to
+        ``on_external`` (the executor's attempt row, or a launched handler's launch guard).
+
+        In a resident handler the launch first waits for its CPUs in the executor's budget
+        (``cpu_gate``); stopped while waiting, it returns a ``cancelled`` result without
+        starting. A stop cancels a running launch (result ``cancelled``); after a stop by signal
+        (:meth:`stop_by`) this raises :class:`Stopped` instead of returning.
         """
         if not argv:
             raise PermanentError("launch_external needs a command (argv is empty)")
+        if self.stop_signal is not None:
+            raise Stopped(self.stop_signal)
         if on_line is None:
             prefix = f"[{Path(str(argv[0])).name}] "
 
             def on_line(line: str) -> None:
                 self._log(prefix + line)
 
-        labels = {
-            key: value
-            for key, value in (
-                ("pop.agendaId", self.launch_data.agenda_id),
-                ("pop.operation", self.operation_name),
-            )
-            if value
-        }
+        launch_data = self.launch_data
+        labels = external_labels(
+            agenda_id=launch_data.agenda_id,
+            operation=self.operation_name,
+            attempt=launch_data.attempt,
+            parent=launch_data.launch_name,
+        )
         program = name or Path(str(argv[0])).name
         settings = self.external_settings(program)
         if cpus is None:
             cpus = float(settings.get("cpus") or 1.0)
+        on_launch, on_end = reporting_callbacks(self.on_external, program=program, cpus=cpus)
         asked = time.monotonic()
 
         def on_wait() -> None:  # `pop status` shows why the op is not moving
@@ -312,19 +359,27 @@ class HandlerContext:
                 return ExternalResult(None, CANCELLED, argv=argv_text, waited=waited)
             self._log("$ " + shlex.join(str(arg) for arg in argv))
             result = run_external(
-                self.launch_data.external_launch_type,
+                launch_data.external_launch_type,
                 argv,
                 name=name,
                 env=env,
                 cwd=self.op_dir,
                 work_dir=self.work_dir,
+                inputs=inputs,
+                image=settings.get("image") or None,
                 labels=labels,
                 cpus=cpus,
                 timeout_seconds=timeout_seconds,
+                keep=launch_data.keep,
+                options=launch_data.runtime_options,
                 on_line=on_line,
                 stop=self.stop_event,
+                on_launch=on_launch,
+                on_end=on_end,
             )
-            return dataclasses.replace(result, waited=waited)
+        if self.stop_signal is not None:
+            raise Stopped(self.stop_signal)
+        return dataclasses.replace(result, waited=waited)
 
 
 def load_payload(model: type[BaseModel] | None, data: Any) -> Any:

@@ -7,6 +7,11 @@ that never launches anything does not load the runtimes. Called by
 
 A non-zero exit is a result, not an exception: the handler decides what it means. A launch that
 cannot start raises the runtime's LaunchError / RuntimeUnavailableError.
+
+Each launch is reported when it starts (its LaunchRecord) and when it ends: a resident handler's
+to the executor, which writes them to the attempt row so the reclaimer can stop them after the
+executor died; a launched handler's to its :class:`LaunchGuard`, a small process that stops them
+when the handler dies, however it dies.
 """
 
 from __future__ import annotations
@@ -21,10 +26,12 @@ from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+from pop.models import now_ms
 
 if TYPE_CHECKING:
-    from pop.runtimes.base import Handle, Launcher, LaunchSpec
+    from pop.runtimes.base import Handle, Launcher, LaunchSpec, Mount
 
 # The same value as pop.runtimes.base.EXITED (not imported, to keep handler start-up light).
 EXITED = "exited"
@@ -77,6 +84,59 @@ def spec_name(label: str) -> str:
     return f"pop-ext-{slug}-{uuid.uuid4().hex[:8]}"
 
 
+def external_labels(
+    *,
+    agenda_id: str | None,
+    operation: str | None,
+    attempt: int | None,
+    parent: str | None,
+) -> dict[str, str]:
+    """The labels of an external launch: who manages it, its role, and (when known) its agenda,
+    op, attempt number and the launch name of the handler that started it (``pop.parent``:
+    a runtime that stops a handler's container or pod stops its labelled children too)."""
+    labels = {"app.kubernetes.io/managed-by": "pop", "pop.role": "external"}
+    known = (
+        ("pop.agendaId", agenda_id),
+        ("pop.operation", operation),
+        ("pop.attempt", None if attempt is None else str(attempt)),
+        ("pop.parent", parent),
+    )
+    labels.update({key: value for key, value in known if value})
+    return labels
+
+
+# The key of an external's end in the events a context reports (``on_external``).
+ENDED_KEY = "endedTime"
+# ``on_launch(launch_name, record)``: the launch started; ``record`` is its LaunchRecord as JSON
+# (runtime, ref, details), enough for another process to stop it. ``on_end(launch_name, result)``:
+# it ended (called before the runtime cleans it up).
+OnLaunch = Callable[[str, dict[str, Any]], None]
+OnEnd = Callable[[str, ExternalResult], None]
+# Where a context reports its external launches: a start event ``{launchName, runtime, ref,
+# details, name, cpus, startedTime}``, then an end event ``{launchName, endedTime, reason,
+# exitCode}``.
+ExternalReporter = Callable[[dict[str, Any]], None]
+
+
+def reporting_callbacks(
+    report: ExternalReporter | None, *, program: str, cpus: float
+) -> tuple[OnLaunch | None, OnEnd | None]:
+    """``on_launch`` and ``on_end`` for :func:`run_external` that send ``report`` the start and
+    end events of one launch of ``program`` (None, None without a reporter)."""
+    if report is None:
+        return None, None
+
+    def on_launch(launch_name: str, record: dict[str, Any]) -> None:
+        event = {"launchName": launch_name, **record, "name": program, "cpus": cpus}
+        report({**event, "startedTime": now_ms()})
+
+    def on_end(launch_name: str, result: ExternalResult) -> None:
+        ended = {ENDED_KEY: now_ms(), "reason": result.reason, "exitCode": result.exit_code}
+        report({"launchName": launch_name, **ended})
+
+    return on_launch, on_end
+
+
 def run_external(
     launch_type: str,
     argv: Sequence[str],
@@ -85,40 +145,77 @@ def run_external(
     env: Mapping[str, str] | None = None,
     cwd: Path | None = None,
     work_dir: Path | None = None,
+    inputs: Sequence[str | Path] = (),
+    image: str | None = None,
     labels: Mapping[str, str] | None = None,
     cpus: float = 1.0,
     timeout_seconds: float | None = None,
+    keep: bool = False,
+    options: Mapping[str, str] | None = None,
     on_line: Callable[[str], None] | None = None,
     stop: threading.Event | None = None,
+    on_launch: OnLaunch | None = None,
+    on_end: OnEnd | None = None,
 ) -> ExternalResult:
     """Launch ``argv`` on the ``launch_type`` runtime, wait for it and return how it ended.
 
-    Synchronous (runs its own event loop; do not call it from a running loop). Every output line
-    goes to ``on_line``; the work directory, when given, is mounted at its own path. Setting
-    ``stop`` (the executor does, for a resident op that is cancelled or timed out) cancels the
-    launch; the result then says ``cancelled``.
+    Synchronous (runs its own event loop; do not call it from a running loop). The launcher is
+    built with ``keep`` and the run's runtime ``options``; the spec carries ``image`` (image
+    runtimes), ``cpus`` as request and limit, and ``labels``. Every output line goes to
+    ``on_line``; the work directory, when given, is mounted at its own path, and each of
+    ``inputs`` outside it read-only at its own path. ``on_launch`` hears of the launch as soon as
+    it runs, ``on_end`` when it ended. Setting ``stop`` (the executor does for a resident op that
+    is cancelled or timed out; the SDK entry on SIGTERM) cancels the launch; the result then
+    says ``cancelled``.
     """
     from pop.runtimes import create_launcher
-    from pop.runtimes.base import LaunchSpec, Mount
+    from pop.runtimes.base import LaunchSpec
 
     command = [str(arg) for arg in argv]
     if stop is not None and stop.is_set():
         return ExternalResult(exit_code=None, reason=CANCELLED, argv=tuple(command))
     if cwd is not None:
         cwd.mkdir(parents=True, exist_ok=True)  # resident handlers get their folder on first use
-    mounts = [Mount(source=str(work_dir), target=str(work_dir))] if work_dir else []
     spec = LaunchSpec(
         name=spec_name(name or Path(command[0]).name),
         command=command,
+        image=image,
         env=dict(env or {}),
         cwd=str(cwd) if cwd else None,
         cpus=cpus,
-        mounts=mounts,
+        cpu_limit=cpus,
+        mounts=_mounts(work_dir, inputs),
         labels=dict(labels or {}),
         timeout_seconds=timeout_seconds,
     )
-    launcher = create_launcher(launch_type)
-    return asyncio.run(_launch_and_follow(launcher, spec, on_line, stop))
+    launcher = create_launcher(launch_type, keep=keep, options=options)
+    _launching.depth = getattr(_launching, "depth", 0) + 1
+    try:
+        return asyncio.run(_launch_and_follow(launcher, spec, on_line, stop, on_launch, on_end))
+    finally:
+        _launching.depth -= 1
+
+
+_launching = threading.local()
+
+
+def launching_in_this_thread() -> bool:
+    """Whether this thread is inside :func:`run_external` (its event loop runs here): a signal
+    handler must then not raise, only set the stop event, so the launch is cancelled cleanly."""
+    return getattr(_launching, "depth", 0) > 0
+
+
+def _mounts(work_dir: Path | None, inputs: Sequence[str | Path]) -> list[Mount]:
+    from pop.runtimes.base import Mount
+
+    mounts = [Mount(source=str(work_dir), target=str(work_dir))] if work_dir else []
+    for item in inputs:
+        path = Path(item).absolute()
+        if work_dir is not None and path.is_relative_to(work_dir):
+            continue  # visible through the work directory's mount
+        if all(mount.source != str(path) for mount in mounts):
+            mounts.append(Mount(source=str(path), target=str(path), read_only=True))
+    return mounts
 
 
 READ_GRACE_SECONDS = 2.0
@@ -136,6 +233,8 @@ async def _launch_and_follow(
     spec: LaunchSpec,
     on_line: Callable[[str], None] | None,
     stop: threading.Event | None = None,
+    on_launch: OnLaunch | None = None,
+    on_end: OnEnd | None = None,
 ) -> ExternalResult:
     tail: deque[str] = deque(maxlen=TAIL_LINES)
     try:
@@ -148,6 +247,8 @@ async def _launch_and_follow(
                     on_line(line)
 
         try:
+            if on_launch is not None:
+                on_launch(spec.name, handle.record.to_json())
             # Follow output beside wait(): a background child that keeps the pipes open must
             # not keep a finished program "running"; cleanup() ends the stream after exit.
             reader = asyncio.ensure_future(follow())
@@ -161,6 +262,11 @@ async def _launch_and_follow(
                 await asyncio.wait_for(asyncio.shield(reader), READ_GRACE_SECONDS)
             except TimeoutError:
                 reader.cancel()
+            result = ExternalResult(
+                exit_code=status.code, reason=status.reason, tail=list(tail), argv=tuple(spec.argv)
+            )
+            if on_end is not None:
+                on_end(spec.name, result)  # recorded before the runtime removes it (DESIGN §8)
         except BaseException:
             await handle.cancel()
             raise
@@ -168,6 +274,42 @@ async def _launch_and_follow(
             await handle.cleanup()
     finally:
         await launcher.close()
-    return ExternalResult(
-        exit_code=status.code, reason=status.reason, tail=list(tail), argv=tuple(spec.argv)
-    )
+    return result
+
+
+def stop_launches(
+    records: Sequence[Mapping[str, Any]], options: Mapping[str, str], grace_seconds: float
+) -> list[str]:
+    """Stop the launches of ``records`` (LaunchRecord JSON) through their runtimes, built with
+    ``options``; the refs of those that were still running. Problems are skipped, never raised:
+    the guard has nobody to tell."""
+    return asyncio.run(_stop_all(records, options, grace_seconds))
+
+
+async def _stop_all(
+    records: Sequence[Mapping[str, Any]], options: Mapping[str, str], grace_seconds: float
+) -> list[str]:
+    from pop.errors import PopError
+    from pop.runtimes import create_launcher
+    from pop.runtimes.base import LaunchRecord
+
+    launchers: dict[str, Launcher] = {}
+
+    async def stop_one(data: Mapping[str, Any]) -> str | None:
+        try:
+            record = LaunchRecord.from_json(data)
+            launcher = launchers.get(record.runtime)
+            if launcher is None:
+                launcher = launchers[record.runtime] = create_launcher(
+                    record.runtime, options=options
+                )
+            return record.ref if await launcher.stop(record, grace_seconds) else None
+        except (PopError, KeyError, TypeError, ValueError):
+            return None
+
+    try:
+        stopped = await asyncio.gather(*(stop_one(record) for record in records))
+    finally:
+        for launcher in launchers.values():
+            await launcher.close()
+    return [ref for ref in stopped if ref is not None]

@@ -15,6 +15,7 @@ as unset.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -48,6 +49,9 @@ MY_POD_NAME = "MY_POD_NAME"
 POP_ATTEMPT = "POP_ATTEMPT"
 POP_RUNTIME_OPTIONS = "POP_RUNTIME_OPTIONS"
 POP_KEEP = "POP_KEEP"
+# Set for a launched handler: its own launch (container, pod) name, the ``pop.parent`` label of
+# the external launches it starts.
+POP_LAUNCH_NAME = "POP_LAUNCH_NAME"
 
 _VALUED_ARGS = {
     "launchType": "launch_type",
@@ -305,6 +309,35 @@ class LaunchData:
     @property
     def pod_name(self) -> str | None:
         return self.getenv(MY_POD_NAME)
+
+    @property
+    def attempt(self) -> int | None:
+        """The attempt number (``POP_ATTEMPT``), None when absent or not a number."""
+        value = self.getenv(POP_ATTEMPT)
+        return int(value) if value and value.isdigit() else None
+
+    @property
+    def keep(self) -> bool:
+        """Whether launches are kept after they end (``POP_KEEP`` = "1"; ``--keep``)."""
+        return self.getenv(POP_KEEP) == "1"
+
+    @property
+    def runtime_options(self) -> dict[str, str]:
+        """The run's runtime options (``POP_RUNTIME_OPTIONS``, a JSON object); {} when absent or
+        not an object."""
+        raw = self.getenv(POP_RUNTIME_OPTIONS)
+        try:
+            options = json.loads(raw) if raw else {}
+        except ValueError:
+            return {}
+        if not isinstance(options, dict):
+            return {}
+        return {str(key): str(value) for key, value in options.items()}
+
+    @property
+    def launch_name(self) -> str | None:
+        """A launched handler's own launch name (``POP_LAUNCH_NAME``); None when resident."""
+        return self.getenv(POP_LAUNCH_NAME)
 
     @property
     def work_dir(self) -> Path | None:

@@ -23,7 +23,7 @@ from typing import Any
 from pop.errors import PermanentError
 from pop.handlers import payload_model_of
 from pop.handlers.context import HandlerContext, fail_from_exception, invoke, load_payload
-from pop.handlers.external import CpuGate
+from pop.handlers.external import CpuGate, ExternalReporter
 from pop.handlers.launchdata import LaunchArgs, LaunchData
 from pop.handlers.reporting import CallbackReporter
 from pop.models import OperationProgress
@@ -69,12 +69,14 @@ def run_resident(
     on_log: Callable[[str], None] | None = None,
     stop_event: threading.Event | None = None,
     cpu_gate: CpuGate | None = None,
+    on_external: ExternalReporter | None = None,
 ) -> ResidentOutcome:
     """Run ``func`` on ``payload`` (the op payload, references resolved) in this thread.
 
     Every progress, the final COMPLETE one included, goes to ``on_progress``; log lines go to
     ``on_log`` (default stderr). ``env`` is what ``ctx.launch_data`` sees (AGENDA_ID, ...).
-    ``cpu_gate`` makes each external launch wait for its CPUs (the executor's budget).
+    ``cpu_gate`` makes each external launch wait for its CPUs (the executor's budget);
+    ``on_external`` hears when each starts (with its LaunchRecord) and ends, on this thread.
     Never raises for a handler failure; BaseExceptions (KeyboardInterrupt) propagate.
     """
     launch_data = LaunchData(
@@ -91,6 +93,7 @@ def run_resident(
         log=on_log,
         stop_event=stop_event,
         cpu_gate=cpu_gate,
+        on_external=on_external,
     )
     model = payload_model_of(func)
     prefix = RESIDENT_FAILURE + operation_name

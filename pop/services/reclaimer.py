@@ -17,8 +17,11 @@ An agenda is reclaimed when its executor looks dead for longer than the grace pe
   is counted, since none ran.
 
 For an EXECUTING agenda, each launch of an attempt that never ended is stopped through its
-runtime (resident handlers died with their executor; a runtime that cannot be reached is
-reported in the result and does not stop the pass), the attempt rows end ``lost``, ops left
+runtime, built with the agenda's stored runtime options: the handler's own launch (a resident
+handler died with its executor) and every external launch recorded in the attempt row that had
+not ended (a resident transcode's ffmpeg process or container). A runtime that cannot be
+reached is reported in the result and does not stop the pass. The attempt rows end ``lost``, ops
+left
 EXECUTING become COMPLETE/failed "lost: its executor stopped" (so the rerun hands them their
 progress as ``LAST_PROGRESS`` and launches them again) and the agenda completes an attempt. While
 ``attemptsCompleted`` < min(20, ``maximumAttempts``) it is reset with continue semantics and
@@ -34,6 +37,7 @@ is reported ``skipped``.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import socket
 from dataclasses import dataclass, field
@@ -48,6 +52,7 @@ from pop.services.retrier import retry_allowed
 from pop.store import Store
 
 LOST = "lost"
+RESIDENT = "resident"  # the launch record of an attempt that ran inside its executor
 LOST_MESSAGE = "lost: its executor stopped"
 TIMED_OUT_MESSAGE = "AgendaProgress timed out. (its executor stopped)"
 REQUEUED, RESET, FAILED_ACTION, RELEASED, SKIPPED = (
@@ -191,8 +196,9 @@ async def _reclaim(
     # moved meanwhile: then the executor is alive after all and its launches are its own.
     if store.progress.lease_of(agenda_id) != (owner, expires):
         return result(SKIPPED, "its lease changed: the executor is alive")
+    stopper = _Stopper(settings, launchers, runtime_options(store, agenda_id), stopped, problems)
     for attempt in store.attempts.open_attempts(agenda_id):
-        await _stop_launch(attempt, settings, launchers, stopped, problems)
+        await stopper.stop_attempt(attempt)
     executing = state == ProcessingState.EXECUTING.value
     with store.transaction():
         if not store.progress.complete_reclaimed(
@@ -240,30 +246,65 @@ def _end_lost_work(store: Store, agenda_id: str, progress_id: str, owner: str | 
             )
 
 
-async def _stop_launch(
-    attempt: dict[str, Any],
-    settings: Settings,
-    launchers: dict[str, Launcher],
-    stopped: list[str],
-    problems: list[str],
-) -> None:
-    """Stop what one open attempt launched; a problem is noted in ``problems``, never raised."""
-    launched = attempt.get("launched")
-    if not launched or attempt.get("operation") is None:
-        return
-    where = f"{attempt['operation']} attempt {attempt['number']}"
-    try:
-        record = LaunchRecord.from_json(launched)
-    except (KeyError, TypeError, AttributeError):
-        problems.append(f"{where}: unreadable launch record {launched!r}")
-        return
-    if record.runtime == "resident":
-        return  # it ran inside the executor process and died with it
-    try:
-        launcher = launchers.get(record.runtime)
-        if launcher is None:
-            launcher = launchers[record.runtime] = create_launcher(record.runtime)
-        if await launcher.stop(record, settings.cancel_grace_seconds):
-            stopped.append(f"{where}: {record.runtime} {record.ref}")
-    except PopError as exc:
-        problems.append(f"{where}: cannot stop {record.runtime} {record.ref}: {exc.message}")
+def runtime_options(store: Store, agenda_id: str) -> dict[str, str]:
+    """The runtime options the agenda was run with (its stored launch settings; {} if none)."""
+    options = store.agendas.launch_settings(agenda_id).get("runtimeOptions")
+    if not isinstance(options, dict):
+        return {}
+    return {str(key): str(value) for key, value in options.items()}
+
+
+class _Stopper:
+    """Stops what the open attempts of one agenda launched, through launchers built with the
+    agenda's runtime options (shared by the pass, one per runtime and options); a problem is
+    noted in ``problems``, never raised."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        launchers: dict[str, Launcher],
+        options: dict[str, str],
+        stopped: list[str],
+        problems: list[str],
+    ) -> None:
+        self.settings, self.launchers, self.options = settings, launchers, options
+        self.stopped, self.problems = stopped, problems
+
+    async def stop_attempt(self, attempt: dict[str, Any]) -> None:
+        """The attempt's own launch (a resident one ran inside the dead executor and died with
+        it), then each of its external launches that had not ended, whatever runtime each
+        ran on."""
+        launched = attempt.get("launched")
+        if not launched or attempt.get("operation") is None:
+            return
+        where = f"{attempt['operation']} attempt {attempt['number']}"
+        if not isinstance(launched, dict):
+            self.problems.append(f"{where}: unreadable launch record {launched!r}")
+            return
+        if launched.get("runtime") != RESIDENT:
+            await self._stop(launched, where)
+        externals = launched.get("externals") or []
+        for external in externals if isinstance(externals, list) else []:
+            if isinstance(external, dict) and external.get("endedTime") is None:
+                name = external.get("name") or "external"
+                await self._stop(external, f"{where} ({name})")
+
+    async def _stop(self, launched: Any, where: str) -> None:
+        try:
+            record = LaunchRecord.from_json(launched)
+        except (KeyError, TypeError, AttributeError):
+            self.problems.append(f"{where}: unreadable launch record {launched!r}")
+            return
+        try:
+            key = json.dumps([record.runtime, self.options], sort_keys=True)
+            launcher = self.launchers.get(key)
+            if launcher is None:
+                launcher = self.launchers[key] = create_launcher(
+                    record.runtime, options=self.options
+                )
+            if await launcher.stop(record, self.settings.cancel_grace_seconds):
+                self.stopped.append(f"{where}: {record.runtime} {record.ref}")
+        except PopError as exc:
+            self.problems.append(
+                f"{where}: cannot stop {record.runtime} {record.ref}: {exc.message}"
+            )
