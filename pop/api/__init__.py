@@ -173,7 +173,7 @@ class Client(CatalogMixin):
         launch_options: Mapping[str, Any] | None = None,
     ) -> AgendaProgress:
         from pop.engine.executor import AgendaRunner, RunOptions
-        from pop.runtimes import create_launcher
+        from pop.services.launchers import check_names, close_launchers, launchers
 
         given = {key: value for key, value in (launch_options or {}).items() if value is not None}
         if resume_id is not None:
@@ -196,6 +196,7 @@ class Client(CatalogMixin):
             options = options or RunOptions.from_json(
                 given, default_concurrency=self.settings.default_concurrency
             )
+            check_names(options)  # unknown runtime names: exit 2 before anything is stored
             agenda = self.load_agenda(source)
             prepared, progress, operations = prepare(agenda)
             store_submission(
@@ -203,18 +204,22 @@ class Client(CatalogMixin):
             )
             agenda_id = prepared.id or ""
         try:
-            launcher = create_launcher(
-                options.launch, keep=options.keep, options=options.runtime_options
-            )
+            launcher, external = launchers(options)
             runner = AgendaRunner(
-                self.store, self.registry, launcher, self.settings, options, observer=observer
+                self.store,
+                self.registry,
+                launcher,
+                self.settings,
+                options,
+                observer=observer,
+                external_launcher=external,
             )
             if on_runner is not None:
                 on_runner(runner)
             try:
                 return await runner.run(agenda_id)
             finally:
-                await launcher.close()
+                await close_launchers(launcher, external)
         except RuntimeUnavailableError as exc:
             exc.agenda_id = agenda_id  # left WAITING: `run-local --json` still prints it
             raise
@@ -241,11 +246,10 @@ class Client(CatalogMixin):
         on_finished: Callable[[AgendaProgress], None] | None,
         on_service: Callable[[ServiceResult], None] | None = None,
     ) -> DaemonReport:
-        from pop.runtimes import create_launcher
         from pop.services.daemon import ExecutorDaemon
+        from pop.services.launchers import close_launchers, launchers
 
-        run = options.run
-        launcher = create_launcher(run.launch, keep=run.keep, options=run.runtime_options)
+        launcher, external = launchers(options.run)
         daemon = ExecutorDaemon(
             self.store,
             self.registry,
@@ -254,6 +258,7 @@ class Client(CatalogMixin):
             options,
             on_finished=on_finished,
             on_service=on_service,
+            external_launcher=external,
         )
         if on_daemon is not None:
             on_daemon(daemon)
@@ -261,7 +266,7 @@ class Client(CatalogMixin):
             return await daemon.run()
         finally:
             await daemon.close()
-            await launcher.close()
+            await close_launchers(launcher, external)
 
     def resolve_id(self, agenda_id: str) -> str:
         """The full agenda id of an agenda id, a progress id or a unique prefix of either."""
@@ -388,13 +393,20 @@ class Client(CatalogMixin):
         *,
         glob: str | None = None,
         link_id: str | None = None,
+        options: RunOptions | None = None,
     ) -> BatchReport:
         """Store what a batch needs: per input file (``glob`` picks files inside directories) a
         new agenda from ``template`` with payload ``{"input": path, "name": stem}``, linked by
         ``link_id`` (default ``batch-<template fingerprint>``). An input whose agenda in the link
         already succeeded (same file size and time, same template) is skipped; one whose agenda
-        failed or stopped is resumed. Every agenda is checked before any is stored."""
+        failed or stopped is resumed. Every agenda is checked before any is stored, and the
+        runtime names of ``options`` (the run to come) before that."""
         from pop.services.batch_plan import plan_batch
+
+        if options is not None:
+            from pop.services.launchers import check_names
+
+            check_names(options)
 
         return plan_batch(
             self.store,
@@ -420,7 +432,7 @@ class Client(CatalogMixin):
         """:meth:`batch_plan`, then run the batch's agendas here, ``concurrency`` at once
         (default: twice the CPU budget) within one CPU budget. ``on_change`` sees the report
         whenever an item moves."""
-        report = self.batch_plan(template, inputs, glob=glob, link_id=link_id)
+        report = self.batch_plan(template, inputs, glob=glob, link_id=link_id, options=options)
         import asyncio
 
         return asyncio.run(self.batch_run(report, concurrency, options, on_change, on_runner))

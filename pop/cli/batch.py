@@ -84,9 +84,11 @@ def batch(
     from pop.errors import EXIT_INTERRUPTED
 
     client = _client(registry)
-    report = client.batch_plan(template, list(inputs or []), glob=glob, link_id=link_id)
     options = RunOptions(
         launch=launch, external_launch=external_launch, cpus=cpus, keep=keep, concurrency=50
+    )
+    report = client.batch_plan(
+        template, list(inputs or []), glob=glob, link_id=link_id, options=options
     )
     interrupted: list[int] = []
 

@@ -14,38 +14,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from pop import refs
 from pop.config import Settings
-from pop.engine.attempts import run_resident_attempt
 from pop.engine.budget import CpuBudget, op_cpus
 from pop.engine.dag import deadlock_diagnostic, dependencies_of, unresolved_problem
+from pop.engine.driver import AttemptDriver, AttemptResult, RunContext
 from pop.engine.generated import store_generated
-from pop.engine.launched import LaunchedAttempt
-from pop.engine.launching import (
-    AttemptPlace,
-    agenda_work_dir,
-    build_spec,
-    op_folder,
-    path_segment,
-    resident_env,
-)
+from pop.engine.launching import LaunchContext, agenda_work_dir
 from pop.engine.lease import keep_lease
-from pop.engine.policy import (
-    agenda_timeout,
-    op_timeout,
-    retry_delay,
-    retry_policy,
-    should_retry,
-    silence_timeout,
-)
+from pop.engine.policy import agenda_timeout, retry_delay, retry_policy, should_retry
 from pop.engine.recording import (
-    external_recorder,
     write_agenda_end,
     write_op_invalid,
     write_op_outcome,
@@ -59,18 +41,18 @@ from pop.engine.state import (
     RUNNING,
     OpState,
     Outcome,
+    OutcomeKind,
     RunEvent,
     RunOptions,
+    Stop,
+    StopKind,
     agenda_diagnostics,
     failure_kind,
     new_executor_id,
 )
 from pop.errors import InputError, PopError
-from pop.handlers import load_handler
 from pop.models import (
-    FAILED,
     RUNNING_OPERATIONS,
-    SUCCEEDED,
     AgendaProgress,
     DiagnosticEvent,
     OperationProgress,
@@ -79,8 +61,8 @@ from pop.models import (
 )
 from pop.models.causes import cause_text
 from pop.registry import HandlerEntry, Registry
-from pop.runtimes.base import Launcher
-from pop.store import Store, operation_progress_id
+from pop.runtimes.base import Capabilities, Launcher
+from pop.store import Store
 
 __all__ = ["AgendaRunner", "RunEvent", "RunOptions", "new_executor_id"]
 
@@ -100,6 +82,7 @@ class AgendaRunner:
         observer: Callable[[RunEvent], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
         budget: CpuBudget | None = None,
+        external_launcher: Launcher | None = None,
     ) -> None:
         self.store = store
         self.registry = registry
@@ -110,32 +93,32 @@ class AgendaRunner:
         self.observer = observer
         self.clock = clock
         self.budget = budget or CpuBudget(options.cpus)
-        self.external_launch = options.external_launch or options.launch
+        # The handlers' runtime (--external-launch): checked with the launcher before the run;
+        # None when it is the launcher's own runtime.
+        self.external_launcher = external_launcher
         self._states: list[OpState] = []
         self._tasks: dict[asyncio.Task[None], OpState] = {}
         self._outputs: dict[str, Any] = {}
         self._failed = False
-        self._stop_reason: str | None = None
+        self._stop: Stop | None = None
         self._wake = asyncio.Event()
         self._conductor_diagnostics: list[DiagnosticEvent] = []
-        self._handlers: dict[str, Any] = {}
         self._entries: dict[str, HandlerEntry] = {}
-        self._resident_record = {"runtime": "resident", "ref": f"pid:{os.getpid()}", "details": {}}
         self._succeeded_count = 0
         self._cpu_wait = False
-        self._log_dir_ready = False
 
     # -- public ---------------------------------------------------------------------------
 
     @property
     def stop_reason(self) -> str | None:
         """Why the run was told to stop (cancel, interrupt, lease lost), None when it was not."""
-        return self._stop_reason
+        return self._stop.message if self._stop is not None else None
 
-    def cancel(self, reason: str = "cancelled") -> None:
-        """Stop starting ops and stop the running ones; the agenda ends failed with ``reason``."""
-        if self._stop_reason is None:
-            self._stop_reason = reason
+    def cancel(self, reason: str = "cancelled", kind: StopKind = StopKind.CANCELLED) -> None:
+        """Stop starting ops and stop the running ones; the agenda ends failed with ``reason``.
+        ``kind`` says how the failure counts for the retrier (a lost lease may be retried)."""
+        if self._stop is None:
+            self._stop = Stop(kind, reason)
         for state in self._tasks.values():
             if state.stop_event is not None:  # a resident run: stops its external launches
                 state.stop_why = state.stop_why or "cancelled"
@@ -146,6 +129,9 @@ class AgendaRunner:
                     handle.cancel(self.settings.cancel_grace_seconds)
                 )
         self._wake.set()
+
+    def _lease_lost(self, reason: str) -> None:
+        self.cancel(reason, StopKind.LOST)
 
     async def run(self, agenda_id: str) -> AgendaProgress:
         self.agenda = self.store.agendas.get(agenda_id)
@@ -158,6 +144,8 @@ class AgendaRunner:
                 hint="submit the agenda again to run it anew",
             )
         await self.launcher.check()
+        if self.external_launcher is not None:
+            await self.external_launcher.check()
         if not self.store.progress.take_lease(
             agenda_id, self.executor_id, self.settings.lease_seconds
         ):
@@ -166,6 +154,8 @@ class AgendaRunner:
         self.store.queue.remove(agenda_id)  # running now: the daemon must not pick it up too
         self.progress_id = progress.id or ""
         self.work_dir = agenda_work_dir(self.agenda, self.settings.work_root)
+        self.context = self._run_context()
+        self._driver = AttemptDriver(self.context, self._on_progress)
         self._load_states(progress)
         attempt_number = (progress.attempts_completed or 0) + 1
         agenda_attempt = self.store.attempts.start(
@@ -180,7 +170,7 @@ class AgendaRunner:
         )
         self._emit(RunEvent("agenda_started", total=len(self._states)))
         keeper = asyncio.get_running_loop().create_task(
-            keep_lease(self.store, agenda_id, self.executor_id, self.settings, self.cancel)
+            keep_lease(self.store, agenda_id, self.executor_id, self.settings, self._lease_lost)
         )
         deadline = self._agenda_deadline()
         try:
@@ -200,6 +190,37 @@ class AgendaRunner:
         final = self.store.progress.get(agenda_id)
         assert final is not None
         return final
+
+    def _run_context(self) -> RunContext:
+        options = self.options
+        capabilities = self.launcher.capabilities
+        external: Capabilities = (
+            self.external_launcher.capabilities if self.external_launcher else capabilities
+        )
+        launch = LaunchContext(
+            launch=options.launch,
+            external_launch=options.external_runtime,
+            capabilities=capabilities,
+            external_capabilities=external,
+            runtime_options=dict(options.runtime_options),
+            keep=options.keep,
+        )
+        return RunContext(
+            store=self.store,
+            registry=self.registry,
+            launcher=self.launcher,
+            settings=self.settings,
+            executor_id=self.executor_id,
+            agenda=self.agenda,
+            progress_id=self.progress_id,
+            work_dir=self.work_dir,
+            launch=launch,
+            budget=self.budget,
+            clock=self.clock,
+            emit=self._emit,
+            stopping=lambda: self._stop is not None,
+            op_count=lambda: len(self._states),
+        )
 
     # -- the DAG walk ---------------------------------------------------------------------
 
@@ -232,9 +253,9 @@ class AgendaRunner:
     async def _walk(self) -> None:
         while True:
             self._cpu_wait = False
-            if self._stop_reason is None and not self._failed:
+            if self._stop is None and not self._failed:
                 self._start_ready()
-            active = self._stop_reason is None and not self._failed
+            active = self._stop is None and not self._failed
             retry_at = min(
                 (s.not_before for s in self._states if s.status == PENDING and s.not_before),
                 default=None,
@@ -277,7 +298,8 @@ class AgendaRunner:
             except PopError as exc:  # e.g. a generated op or a resumed agenda of an unknown type
                 self._fail_before_launch(state, f"operation '{state.name}': {exc.message}")
                 continue
-            cpu = op_cpus(entry)
+            # a launched op holds its CPUs here only where launches use this host's CPUs
+            cpu = op_cpus(entry) if self.launcher.capabilities.host_cpus else 0.0
             if not self.budget.try_take(cpu):
                 self._cpu_wait = True  # other agendas hold the CPU; their release wakes us
                 return  # keep agenda order: later ops wait for the CPU budget too
@@ -325,131 +347,26 @@ class AgendaRunner:
     # -- one op ---------------------------------------------------------------------------
 
     async def _run_op(self, state: OpState, entry: HandlerEntry, payload: Any) -> None:
-        state.attempts += 1
-        state.tries += 1
-        attempt = state.attempts
-        op_id = operation_progress_id(self.progress_id, state.name)
-        place = AttemptPlace(
-            work_dir=self.work_dir,
-            op_dir=op_folder(self.work_dir, state.name, attempt),
-        )
-        log_path = (
-            self.settings.logs_dir
-            / (self.agenda.id or "")
-            / f"{path_segment(state.name)}.{attempt}.log"
-        )
-        started = now_ms()
-        with self.store.transaction():
-            attempt_id = self.store.attempts.start(
-                self.agenda.id or "",
-                state.name,
-                attempt,
-                executor=self.executor_id,
-                runtime="resident" if entry.resident else self.launcher.name,
-                log_path=str(log_path) if log_path else None,
-            )
-            if entry.resident:
-                self.store.attempts.record_launch(attempt_id, self._resident_record)
-            self.store.progress.update_operation(
-                op_id,
-                state=ProcessingState.EXECUTING,
-                message="running",
-                percent=0.0,
-                started_time=started,
-                attempt_time=started,
-                attempt_count=attempt,
-            )
-        self._emit(RunEvent("op_started", state.name, total=len(self._states)))
+        """One attempt: run it, expand a generator's output, record the outcome, then release
+        what the runtime still holds for it (the container or pod goes after its result is
+        recorded: DESIGN §8)."""
+        result: AttemptResult | None = None
         try:
-            if entry.resident:
-                outcome = await self._run_resident(
-                    state, entry, payload, place, log_path, attempt_id
-                )
-            else:
-                outcome = await self._run_launched(
-                    state, entry, payload, place, attempt, attempt_id, log_path
-                )
-        except PopError as exc:
-            outcome = Outcome(
-                False,
-                diagnostics=[DiagnosticEvent.of(exc.message)],
-                outcome="permanent" if isinstance(exc, InputError) else "error",
-            )
-        except OSError as exc:
-            outcome = Outcome(
-                False,
-                diagnostics=[DiagnosticEvent.of(f"failed to run operation '{state.name}': {exc}")],
-                outcome="error",
-            )
-        if outcome.succeeded and state.operation.generator is not None:
-            outcome = self._expand(state, outcome)
-        self._record_outcome(state, outcome, attempt_id)
+            result = await self._driver.run(state, entry, payload)
+            outcome = result.outcome
+            if outcome.succeeded and state.operation.generator is not None:
+                outcome = self._expand(state, outcome)
+            self._record_outcome(state, outcome, result.attempt_id)
+        finally:
+            if result is not None and result.handle is not None:
+                await asyncio.shield(self._release(state, result))
 
-    async def _run_resident(
-        self,
-        state: OpState,
-        entry: HandlerEntry,
-        payload: Any,
-        place: AttemptPlace,
-        log_path: Path,
-        attempt_id: int,
-    ) -> Outcome:
-        handler_ref = entry.handler or ""
-        function = self._handlers.get(handler_ref)
-        if function is None:
-            function = self._handlers[handler_ref] = load_handler(handler_ref)
-        return await run_resident_attempt(
-            function,
-            payload,
-            state,
-            place,
-            external_launch=self.external_launch,
-            on_progress=lambda progress: self._on_progress(state, progress),
-            env=resident_env(self.agenda, self.progress_id, state.name, entry),
-            timeout=op_timeout(entry, state.operation),
-            log_path=log_path,
-            budget=self.budget,
-            on_external=external_recorder(self.store, attempt_id, self._resident_record),
-        )
-
-    async def _run_launched(
-        self,
-        state: OpState,
-        entry: HandlerEntry,
-        payload: Any,
-        place: AttemptPlace,
-        attempt: int,
-        attempt_id: int,
-        log_path: Path | None,
-    ) -> Outcome:
-        spec = build_spec(
-            agenda=self.agenda,
-            operation=state.operation,
-            entry=entry,
-            payload=payload,
-            attempt=attempt,
-            last_progress=state.prior,
-            place=place,
-            launch=self.options.launch,
-            external_launch=self.external_launch,
-            timeout_seconds=op_timeout(entry, state.operation),
-        )
-        # Launched programs start in their attempt folder; resident handlers create it on use.
-        place.op_dir.mkdir(parents=True, exist_ok=True)
-        if log_path is not None and not self._log_dir_ready:
-            log_path.parent.mkdir(parents=True, exist_ok=True)
-            self._log_dir_ready = True
-        attempt_run = LaunchedAttempt(
-            self.launcher,
-            self.settings,
-            clock=self.clock,
-            on_progress=lambda progress: self._on_progress(state, progress),
-            record_launch=lambda record: self.store.attempts.record_launch(attempt_id, record),
-            stopping=lambda: self._stop_reason is not None,
-        )
-        return await attempt_run.run(
-            state, entry, spec, log_path, silence=silence_timeout(entry, state.operation)
-        )
+    async def _release(self, state: OpState, result: AttemptResult) -> None:
+        assert result.handle is not None
+        try:
+            await result.handle.cleanup()
+        except Exception as exc:
+            self._emit(RunEvent("op_cleanup_failed", state.name, message=f"cleanup failed: {exc}"))
 
     def _on_progress(self, state: OpState, progress: OperationProgress) -> None:
         if progress.processing_state != ProcessingState.EXECUTING or state.status != RUNNING:
@@ -480,7 +397,9 @@ class AgendaRunner:
                 first_seq=len(self._states),
             )
         except PopError as exc:
-            return Outcome(False, diagnostics=[DiagnosticEvent.of(exc.message)], outcome=FAILED)
+            return Outcome(
+                False, diagnostics=[DiagnosticEvent.of(exc.message)], outcome=OutcomeKind.FAILED
+            )
         self._states.extend(OpState(operation=op) for op in added)
         return outcome
 
@@ -489,7 +408,9 @@ class AgendaRunner:
         if not outcome.succeeded and self._retry_later(state, outcome, attempt_id):
             return
         state.status = DONE_OK if outcome.succeeded else DONE_FAILED
-        state.outcome = outcome.outcome or (SUCCEEDED if outcome.succeeded else FAILED)
+        state.outcome = outcome.outcome or (
+            OutcomeKind.SUCCEEDED if outcome.succeeded else OutcomeKind.FAILED
+        )
         state.diagnostics = outcome.diagnostics
         if outcome.succeeded:
             self._succeeded_count += 1
@@ -511,13 +432,14 @@ class AgendaRunner:
 
     def _retry_later(self, state: OpState, outcome: Outcome, attempt_id: int) -> bool:
         """Schedule another attempt after the backoff when the policy allows; True if so."""
-        if self._stop_reason is not None or self._failed:
+        if self._stop is not None or self._failed:
             return False
         try:
             policy = retry_policy(self._entry(state.operation.type or ""), state.operation)
         except PopError:
             return False
-        if not should_retry(policy, attempts=state.tries, outcome=outcome.outcome or FAILED):
+        kind = outcome.outcome or OutcomeKind.FAILED
+        if not should_retry(policy, attempts=state.tries, outcome=kind):
             return False
         delay = retry_delay(policy, state.tries, outcome.diagnostics)
         state.status = PENDING
@@ -550,7 +472,8 @@ class AgendaRunner:
         if seconds is None:
             return None
         reason = f"agenda timed out after {seconds:g} s (params.timeoutSeconds)"
-        return asyncio.get_running_loop().call_later(seconds, self.cancel, reason)
+        loop = asyncio.get_running_loop()
+        return loop.call_later(seconds, self.cancel, reason, StopKind.TIMEOUT)
 
     def _percent(self) -> float:
         """(completed*100 + Σ executing percents) / total, in O(running ops)."""
@@ -561,9 +484,7 @@ class AgendaRunner:
         return (self._succeeded_count * 100.0 + running) / total
 
     def _finish(self, agenda_attempt: int) -> bool:
-        diagnostics = agenda_diagnostics(
-            self._states, self._conductor_diagnostics, self._stop_reason
-        )
+        diagnostics = agenda_diagnostics(self._states, self._conductor_diagnostics, self._stop)
         succeeded = not diagnostics and all(s.status == DONE_OK for s in self._states)
         kept = write_agenda_end(
             self.store,
@@ -573,7 +494,7 @@ class AgendaRunner:
             agenda_attempt=agenda_attempt,
             succeeded=succeeded,
             diagnostics=diagnostics,
-            failure=failure_kind(self._states, self._conductor_diagnostics, self._stop_reason),
+            failure=failure_kind(self._states, self._conductor_diagnostics, self._stop),
             percent=self._percent(),
         )
         return succeeded and kept

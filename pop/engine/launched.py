@@ -14,7 +14,6 @@ from typing import Any
 from pop.config import Settings
 from pop.engine.output import OutputCollector
 from pop.engine.state import OpState, Outcome
-from pop.errors import LaunchError
 from pop.models import FAILED, SUCCEEDED, DiagnosticEvent, OperationProgress
 from pop.registry import HandlerEntry
 from pop.runtimes.base import CANCELLED, TIMED_OUT, ExitStatus, Handle, Launcher, LaunchSpec
@@ -39,6 +38,7 @@ class LaunchedAttempt:
         self.on_progress = on_progress
         self.record_launch = record_launch
         self.stopping = stopping
+        self.handle: Handle | None = None
 
     async def run(
         self,
@@ -49,44 +49,62 @@ class LaunchedAttempt:
         *,
         silence: float | None,
     ) -> Outcome:
+        """Launch ``spec`` and follow it to its end. The handle stays in :attr:`handle` for the
+        caller to clean up once the outcome is recorded (DESIGN §8); cancelled (the task), it
+        stops and cleans up the launch itself before the cancellation goes on. LaunchError and
+        RuntimeUnavailableError from the launch are raised."""
         collector = OutputCollector(
             log_path,
             cap_bytes=self.settings.log_cap_bytes,
             tail_lines=max(self.settings.output_tail_lines, self.settings.diagnostic_tail_lines),
         )
         try:
-            try:
-                handle = await self.launcher.launch(spec)
-            except LaunchError as exc:
-                return Outcome(
-                    False, diagnostics=[DiagnosticEvent.of(exc.message)], outcome="launch"
-                )
-            state.handle = handle
+            handle = await self.launcher.launch(spec)
+            self.handle = state.handle = handle
             self.record_launch(handle.record.to_json())
-            if self.stopping():
-                await handle.cancel(self.settings.cancel_grace_seconds)
-            state.last_output = self.clock()
-            state.silenced = None
-            loop = asyncio.get_running_loop()
-            reader = loop.create_task(self._read(state, handle, collector))
-            watchdog = (
-                loop.create_task(self._watch_silence(state, handle, silence)) if silence else None
-            )
-            status = await handle.wait()
-            if watchdog is not None:
-                watchdog.cancel()
             try:
-                await asyncio.wait_for(
-                    asyncio.shield(reader), self.settings.handler_complete_grace_seconds
-                )
-            except TimeoutError:
-                reader.cancel()
-            await handle.cleanup()
+                status = await self._follow(state, handle, collector, silence)
+            except asyncio.CancelledError:
+                await asyncio.shield(self._abandon(handle))
+                raise
         finally:
             collector.close()
         outcome = self._judge(state, entry, status, collector, spec.timeout_seconds)
         outcome.output_tail = collector.last_lines(self.settings.output_tail_lines)
         return outcome
+
+    async def _follow(
+        self, state: OpState, handle: Handle, collector: OutputCollector, silence: float | None
+    ) -> ExitStatus:
+        if self.stopping():
+            await handle.cancel(self.settings.cancel_grace_seconds)
+        state.last_output = self.clock()
+        state.silenced = None
+        loop = asyncio.get_running_loop()
+        reader = loop.create_task(self._read(state, handle, collector))
+        watchdog = (
+            loop.create_task(self._watch_silence(state, handle, silence)) if silence else None
+        )
+        try:
+            status = await handle.wait()
+        finally:
+            if watchdog is not None:
+                watchdog.cancel()
+        try:
+            await asyncio.wait_for(
+                asyncio.shield(reader), self.settings.handler_complete_grace_seconds
+            )
+        except TimeoutError:
+            reader.cancel()
+        return status
+
+    async def _abandon(self, handle: Handle) -> None:
+        """The attempt's task was cancelled: stop the launch and release it."""
+        try:
+            await handle.cancel(self.settings.cancel_grace_seconds)
+        finally:
+            await handle.cleanup()
+            self.handle = None
 
     async def _watch_silence(self, state: OpState, handle: Handle, silence: float) -> None:
         """Stop a handler that printed nothing for ``silence`` seconds (it is probably stuck)."""

@@ -6,29 +6,20 @@ Layer: engine. Called by the executor for every non-resident attempt.
 from __future__ import annotations
 
 import json
-import re
-import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pop.handlers.codec import encode_payload_env
+from pop.handlers.launchdata import POP_ATTEMPT, POP_KEEP, POP_RUNTIME_OPTIONS
 from pop.models import Agenda, Operation, OperationProgress
 from pop.models.agenda import SUBMIT_DIR_PARAM
-from pop.runtimes.base import LaunchSpec, Mount
+from pop.runtimes.base import Capabilities, LaunchSpec, Mount
+from pop.runtimes.names import file_name, launch_name
 
 if TYPE_CHECKING:
     from pop.registry import HandlerEntry
-
-_UNSAFE = re.compile(r"[^a-z0-9-]+")
-_PATH_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
-
-
-def path_segment(name: str) -> str:
-    """A file-system-safe folder name for an op name (``a/b`` → ``a_b``)."""
-    cleaned = _PATH_UNSAFE.sub("_", name).strip(".") or "_"
-    return cleaned[:120]
 
 
 def agenda_work_dir(agenda: Agenda, work_root: Path) -> Path:
@@ -37,14 +28,14 @@ def agenda_work_dir(agenda: Agenda, work_root: Path) -> Path:
 
 
 def op_folder(work_dir: Path, operation_name: str, attempt: int) -> Path:
-    """One attempt's own folder inside the work directory (``POP_OP_DIR``)."""
-    return work_dir / path_segment(operation_name) / str(attempt)
+    """One attempt's own folder inside the work directory (``POP_OP_DIR``): the op's name when
+    it is a safe file name, else ``<slug>-<6 hex>`` (:func:`pop.runtimes.names.file_name`)."""
+    return work_dir / file_name(operation_name) / str(attempt)
 
 
-def launch_name(agenda_id: str, operation_name: str, attempt: int) -> str:
-    """A unique, DNS-label-safe launch name: ``pop-<agenda8>-<op>-<attempt>``."""
-    op_part = _UNSAFE.sub("-", operation_name.lower()).strip("-")[:40] or "op"
-    return f"pop-{agenda_id[:8]}-{op_part}-{attempt}"[:63].rstrip("-")
+def log_file(logs_dir: Path, agenda_id: str, operation_name: str, attempt: int) -> Path:
+    """Where one attempt's output is logged: ``<logs>/<agenda id>/<op file name>.<n>.log``."""
+    return logs_dir / file_name(agenda_id) / f"{file_name(operation_name)}.{attempt}.log"
 
 
 @dataclass(frozen=True)
@@ -55,15 +46,43 @@ class AttemptPlace:
     op_dir: Path
 
 
-def handler_argv(entry: HandlerEntry, *, launch: str, external_launch: str) -> list[str]:
-    """The argv that starts a protocol handler (or the plain command) of ``entry``."""
+def handler_argv(
+    entry: HandlerEntry, *, launch: str, external_launch: str, capabilities: Capabilities
+) -> list[str]:
+    """The argv that starts a protocol handler (or the plain command) of ``entry``; a built-in
+    handler starts with the runtime's interpreter (``capabilities.python``)."""
     standard = ["--launchType", launch, "--externalLaunchType", external_launch]
     if entry.command is not None:
         return list(entry.command)  # protocol commands get the standard args after payload args
     if entry.handler is not None:
-        python = sys.executable if launch == "local" else "python3"
-        return [python, "-m", "pop.handlers", entry.handler, *standard]
+        return [capabilities.python, "-m", "pop.handlers", entry.handler, *standard]
     return standard  # an image with its own entry point receives the standard args
+
+
+@dataclass(frozen=True)
+class LaunchContext:
+    """How one run launches: the runtime names, the options every launcher (the handlers' own
+    external launchers too) is built with, ``keep``, and the capabilities of both runtimes (the
+    executor's launcher and the one handlers launch their binaries on). Made once per run."""
+
+    launch: str
+    external_launch: str
+    capabilities: Capabilities
+    external_capabilities: Capabilities
+    runtime_options: Mapping[str, str] = field(default_factory=dict)
+    keep: bool = False
+
+    def attempt_env(self, attempt: int) -> dict[str, str]:
+        """What every attempt (resident or launched) is told about its run (DESIGN §7)."""
+        env = {POP_ATTEMPT: str(attempt)}
+        if self.runtime_options:
+            env[POP_RUNTIME_OPTIONS] = json.dumps(dict(self.runtime_options), sort_keys=True)
+        if self.keep:
+            env[POP_KEEP] = "1"
+        return env
+
+
+LAUNCH_NAME_ENV = "POP_LAUNCH_NAME"  # a launched handler's own launch (container, pod) name
 
 
 def handler_env(
@@ -74,6 +93,9 @@ def handler_env(
     last_progress: OperationProgress | None,
     place: AttemptPlace,
     entry: HandlerEntry,
+    attempt: int,
+    context: LaunchContext,
+    name: str,
 ) -> dict[str, str]:
     env: dict[str, str] = {}
     env_vars = entry.fields.get("envVars")
@@ -90,9 +112,11 @@ def handler_env(
         "POP_WORK_DIR": str(place.work_dir),
         "POP_OP_DIR": str(place.op_dir),
         SUBMIT_DIR_ENV: str(agenda.params.get(SUBMIT_DIR_PARAM) or ""),
+        LAUNCH_NAME_ENV: name,
         "PYTHONUNBUFFERED": "1",
     }
     env.update({key: value for key, value in ids.items() if value})
+    env.update(context.attempt_env(attempt))
     if last_progress is not None:
         env["LAST_PROGRESS"] = last_progress.to_json()
     if entry.external:
@@ -105,15 +129,23 @@ SUBMIT_DIR_ENV = "POP_SUBMIT_DIR"  # where the submitting command ran (params.su
 
 
 def resident_env(
-    agenda: Agenda, progress_id: str, operation_name: str, entry: HandlerEntry
+    agenda: Agenda,
+    progress_id: str,
+    operation_name: str,
+    entry: HandlerEntry,
+    *,
+    attempt: int,
+    context: LaunchContext,
 ) -> dict[str, str]:
-    """What a resident handler's ``ctx.launch_data`` sees: the ids and ``POP_EXTERNAL``."""
+    """What a resident handler's ``ctx.launch_data`` sees: the ids, the attempt, the run's
+    runtime options and ``POP_EXTERNAL``."""
     env = {
         "AGENDA_ID": agenda.id or "",
         "PROGRESS_ID": progress_id,
         "OPERATION_NAME": operation_name,
         "CUSTOMER_ID": agenda.effective_customer_id or "",
         SUBMIT_DIR_ENV: str(agenda.params.get(SUBMIT_DIR_PARAM) or ""),
+        **context.attempt_env(attempt),
     }
     if entry.external:
         env[EXTERNAL_ENV] = external_env_value(entry)
@@ -134,11 +166,13 @@ def build_spec(
     attempt: int,
     last_progress: OperationProgress | None,
     place: AttemptPlace,
-    launch: str,
-    external_launch: str,
+    context: LaunchContext,
     timeout_seconds: float | None,
 ) -> LaunchSpec:
-    argv = handler_argv(entry, launch=launch, external_launch=external_launch)
+    launch, external_launch = context.launch, context.external_launch
+    argv = handler_argv(
+        entry, launch=launch, external_launch=external_launch, capabilities=context.capabilities
+    )
     args: list[str] = []
     if entry.command is not None and isinstance(payload, dict):
         extra = payload.get("args")
@@ -157,8 +191,9 @@ def build_spec(
     if isinstance(extra_labels, Mapping):
         labels.update({str(key): str(value) for key, value in extra_labels.items()})
     work = str(place.work_dir)
+    name = launch_name(agenda.id or "", operation.name or "", attempt)
     return LaunchSpec(
-        name=launch_name(agenda.id or "", operation.name or "", attempt),
+        name=name,
         command=argv,
         args=args,
         image=entry.image,
@@ -169,6 +204,9 @@ def build_spec(
             last_progress=last_progress,
             place=place,
             entry=entry,
+            attempt=attempt,
+            context=context,
+            name=name,
         ),
         cwd=str(place.op_dir),
         cpus=entry.cpu_request,

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
+from pop.engine.state import NEVER_RETRIED
 from pop.errors import InputError
 from pop.models import DiagnosticEvent, Operation
 from pop.registry import HandlerEntry, RetryPolicy
@@ -23,7 +24,6 @@ _RETRY_KEYS = {
     "factor": "factor",
     "maxBackoffSeconds": "max_backoff_seconds",
 }
-PERMANENT_OUTCOMES = frozenset({"permanent", "cancelled", "invalid"})
 
 
 def _seconds(value: Any, name: str, operation: Operation) -> float | None:
@@ -113,4 +113,4 @@ def retry_delay(
 
 def should_retry(policy: RetryPolicy, *, attempts: int, outcome: str) -> bool:
     """True when a failed attempt may run again: retries left and the failure not permanent."""
-    return outcome not in PERMANENT_OUTCOMES and attempts <= policy.limit
+    return outcome not in NEVER_RETRIED and attempts <= policy.limit

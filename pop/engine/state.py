@@ -11,13 +11,43 @@ import socket
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
-from pop.models import FAILED, DiagnosticEvent, Operation, OperationProgress
+from pop.models import DiagnosticEvent, Operation, OperationProgress
 from pop.models.causes import cause_of
 from pop.runtimes.base import Handle
 
 PENDING, RUNNING, DONE_OK, DONE_FAILED = "pending", "running", "succeeded", "failed"
+
+
+class OutcomeKind(StrEnum):
+    """How an attempt ended, as stored in its attempt row and read by the retry policy."""
+
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"  # the handler failed; retryable
+    PERMANENT = "permanent"  # will fail the same way again (bad input, missing image)
+    INVALID = "invalid"  # never launched: an unresolved reference or unknown type
+    TIMEOUT = "timeout"  # its timeout (or silence timeout) stopped it
+    CANCELLED = "cancelled"  # the agenda was stopped
+    LAUNCH = "launch"  # the runtime could not start it this time
+    ERROR = "error"  # pop or the runtime failed around it (internal error, I/O error)
+
+
+class StopKind(StrEnum):
+    """Why a run was told to stop; decides how the agenda's failure counts for the retrier."""
+
+    CANCELLED = "cancelled"  # pop cancel, Ctrl-C, SIGTERM, a batch stopped: never retried
+    TIMEOUT = "timeout"  # the agenda's params.timeoutSeconds passed
+    LOST = "lost"  # the lease was lost: another executor may take the agenda over
+
+
+@dataclass(frozen=True)
+class Stop:
+    """A stop request: its kind and the sentence the agenda's diagnostics carry."""
+
+    kind: StopKind
+    message: str
 
 
 def new_executor_id() -> str:
@@ -119,7 +149,7 @@ class Outcome:
 def agenda_diagnostics(
     states: Sequence[OpState],
     conductor: Sequence[DiagnosticEvent],
-    stop_reason: str | None,
+    stop: Stop | None,
 ) -> list[DiagnosticEvent]:
     """The agenda's diagnostics at its end: one per failed op (with the op's own as payload),
     then the conductor's (deadlock, ...), then why the run was stopped."""
@@ -135,23 +165,22 @@ def agenda_diagnostics(
                 )
             )
     diagnostics.extend(conductor)
-    if stop_reason is not None:
-        diagnostics.append(DiagnosticEvent.of(stop_reason))
+    if stop is not None:
+        diagnostics.append(DiagnosticEvent.of(stop.message))
     return diagnostics
 
 
+NEVER_RETRIED = frozenset({OutcomeKind.PERMANENT, OutcomeKind.CANCELLED, OutcomeKind.INVALID})
+
+
 def failure_kind(
-    states: Sequence[OpState], conductor: Sequence[DiagnosticEvent], stop_reason: str | None
+    states: Sequence[OpState], conductor: Sequence[DiagnosticEvent], stop: Stop | None
 ) -> str:
     """How an agenda failed, for the retrier: ``cancelled`` and ``permanent`` (an op failed
     permanently, or a deadlock) are never retried; ``failed``, ``timeout`` and ``lost`` may be."""
-    from pop.engine.policy import PERMANENT_OUTCOMES
-
-    if stop_reason is not None:
-        if stop_reason.startswith("lease lost"):
-            return "lost"
-        return "timeout" if "timed out" in stop_reason else "cancelled"
+    if stop is not None:
+        return str(stop.kind)
     if conductor:
-        return "permanent"
+        return str(OutcomeKind.PERMANENT)
     outcomes = {s.outcome for s in states if s.status == DONE_FAILED}
-    return "permanent" if outcomes & PERMANENT_OUTCOMES else FAILED
+    return str(OutcomeKind.PERMANENT if outcomes & NEVER_RETRIED else OutcomeKind.FAILED)

@@ -137,10 +137,12 @@ class BatchRunner:
         *,
         concurrency: int,
         on_change: Callable[[BatchReport], None] | None = None,
+        external_launcher: Launcher | None = None,
     ) -> None:
         self.store = store
         self.registry = registry
         self.launcher = launcher
+        self.external_launcher = external_launcher
         self.settings = settings
         self.options = options
         self.concurrency = max(1, concurrency)
@@ -154,6 +156,8 @@ class BatchRunner:
 
     async def run(self, report: BatchReport) -> BatchReport:
         await self.launcher.check()
+        if self.external_launcher is not None:
+            await self.external_launcher.check()
         report.started = time.monotonic()
         todo = [item for item in report.items if not item.finished and item.agenda_id]
         for item in todo:
@@ -204,6 +208,7 @@ class BatchRunner:
             self.options,
             observer=observe,
             budget=self.budget,
+            external_launcher=self.external_launcher,
         )
         self._runners.append(runner)
         item.state, item.started = RUNNING, time.monotonic()
@@ -246,11 +251,9 @@ async def run_batch(
 ) -> BatchReport:
     """Run a planned batch on the ``options.launch`` runtime, ``concurrency`` agendas at once
     (default :func:`default_concurrency`); ``on_runner`` gets the runner first (to cancel it)."""
-    from pop.runtimes import create_launcher
+    from pop.services.launchers import close_launchers, launchers
 
-    launcher = create_launcher(
-        options.launch, keep=options.keep, options=options.runtime_options
-    )
+    launcher, external = launchers(options)
     runner = BatchRunner(
         store,
         registry,
@@ -259,13 +262,14 @@ async def run_batch(
         options,
         concurrency=concurrency or default_concurrency(options.cpus),
         on_change=on_change,
+        external_launcher=external,
     )
     if on_runner is not None:
         on_runner(runner)
     try:
         return await runner.run(report)
     finally:
-        await launcher.close()
+        await close_launchers(launcher, external)
 
 
 def _follow(item: BatchItem, event: RunEvent) -> None:

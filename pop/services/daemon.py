@@ -21,8 +21,10 @@ from typing import TypeAlias
 from pop.config import Settings
 from pop.engine.budget import CpuBudget
 from pop.engine.executor import AgendaRunner, RunOptions, new_executor_id
-from pop.errors import PopError
-from pop.models import AgendaProgress
+from pop.engine.state import StopKind
+from pop.engine.submission import queue_agenda
+from pop.errors import PopError, RuntimeUnavailableError
+from pop.models import AgendaProgress, ProcessingState
 from pop.registry import Registry
 from pop.runtimes.base import Launcher
 from pop.services.reclaimer import SKIPPED as RECLAIM_SKIPPED
@@ -75,10 +77,12 @@ class ExecutorDaemon:
         owner: str | None = None,
         on_finished: Callable[[AgendaProgress], None] | None = None,
         on_service: Callable[[ServiceResult], None] | None = None,
+        external_launcher: Launcher | None = None,
     ) -> None:
         self.store = store
         self.registry = registry
         self.launcher = launcher
+        self.external_launcher = external_launcher
         self.settings = settings
         self.options = options
         self.owner = owner or new_executor_id()
@@ -86,7 +90,9 @@ class ExecutorDaemon:
         self.on_service = on_service
         self.report = DaemonReport()
         self._running: dict[asyncio.Task[AgendaProgress], AgendaRunner] = {}
+        self._agenda_of: dict[asyncio.Task[AgendaProgress], str] = {}
         self._stopping = False
+        self._unreachable: RuntimeUnavailableError | None = None
         self._wake = asyncio.Event()
         # one budget for every agenda this daemon runs: N agendas never oversubscribe the cores
         self.budget = CpuBudget(options.run.cpus)
@@ -95,12 +101,18 @@ class ExecutorDaemon:
         """First call: claim nothing more, let running agendas finish. Second: stop them too."""
         if self._stopping:
             for runner in self._running.values():
-                runner.cancel("lease lost: the executor was stopped")
+                runner.cancel("lease lost: the executor was stopped", StopKind.LOST)
         self._stopping = True
         self._wake.set()
 
-    async def run(self) -> DaemonReport:
+    async def _check_runtimes(self) -> None:
+        """RuntimeUnavailableError (exit 3) when the launcher or the handlers' runtime is down."""
         await self.launcher.check()
+        if self.external_launcher is not None:
+            await self.external_launcher.check()
+
+    async def run(self) -> DaemonReport:
+        await self._check_runtimes()
         last_reclaim = last_retry = 0.0
         while True:
             now = time.monotonic()
@@ -111,7 +123,15 @@ class ExecutorDaemon:
             if services and now - last_retry >= self.settings.retry_every_seconds:
                 last_retry = now
                 await self._service("retry")
-            claimed = [] if self._stopping else self._claim()
+            if self._unreachable is not None and not self._stopping:
+                # a runtime went away: claim again only once it answers (--once: exit 3 now)
+                try:
+                    await self._check_runtimes()
+                    self._unreachable = None
+                except RuntimeUnavailableError:
+                    if self.options.once:
+                        raise
+            claimed = [] if self._stopping or self._unreachable else self._claim()
             for agenda_id in claimed:
                 self._start(agenda_id)
             if not self._running:
@@ -164,15 +184,25 @@ class ExecutorDaemon:
             self.options.run,
             executor_id=self.owner,
             budget=self.budget,
+            external_launcher=self.external_launcher,
         )
         task = asyncio.get_running_loop().create_task(runner.run(agenda_id))
         self._running[task] = runner
+        self._agenda_of[task] = agenda_id
         self.report.agendas.append(agenda_id)
 
     def _collect(self, task: asyncio.Task[AgendaProgress]) -> None:
         self._running.pop(task)
+        agenda_id = self._agenda_of.pop(task)
         try:
             progress = task.result()
+        except RuntimeUnavailableError as exc:
+            # checked before the run took anything: the agenda goes back, no attempt counted
+            put_back(self.store, agenda_id, self.owner, f"waiting: {exc.message}")
+            self.report.agendas.remove(agenda_id)
+            self.report.errors.append(exc.message)
+            self._unreachable = exc
+            return
         except PopError as exc:
             self.report.errors.append(exc.message)
             self.report.failed += 1
@@ -216,3 +246,17 @@ class ExecutorDaemon:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, PopError):
                 await task
+
+
+def put_back(store: Store, agenda_id: str, owner: str, message: str) -> None:
+    """Return a claimed agenda that could not start (its runtime is unreachable) to the ready
+    queue, WAITING with ``message``, its lease released: as if it had never been claimed."""
+    agenda = store.agendas.get(agenda_id)
+    progress = store.progress.get(agenda_id, with_operations=False)
+    with store.transaction():
+        if progress is not None and progress.processing_state != ProcessingState.COMPLETE:
+            store.progress.update_agenda(
+                progress.id or "", state=ProcessingState.WAITING, message=message
+            )
+            queue_agenda(store, agenda)
+        store.progress.release_lease(agenda_id, owner)

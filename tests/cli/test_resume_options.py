@@ -76,7 +76,14 @@ def ran_together(progress: dict[str, Any]) -> bool:
 
 
 FIRST = ["--cpus", "1", "--concurrency", "7", "--keep", "--external-launch", "fake"]
-STORED = {"launch": "local", "externalLaunch": "fake", "concurrency": 7, "cpus": 1.0, "keep": True}
+STORED = {
+    "launch": "local",
+    "externalLaunch": "fake",
+    "concurrency": 7,
+    "cpus": 1.0,
+    "keep": True,
+    "runtimeOptions": {},
+}
 
 
 def test_cpus_alone_on_resume_replaces_the_stored_cpus_and_keeps_the_rest(
@@ -145,6 +152,7 @@ def test_a_fresh_run_stores_the_defaults_for_options_not_given(
         "concurrency": 50,
         "cpus": None,
         "keep": False,
+        "runtimeOptions": {},
     }
 
 
@@ -153,12 +161,20 @@ def test_a_runtime_out_of_reach_on_resume_exits_3_and_keeps_the_stored_settings(
 ) -> None:
     agenda_id = first_run(run_pop, agenda, registry, *FIRST)
 
+    nowhere = {"DOCKER_HOST": "unix:///nonexistent/docker.sock"}
     completed = run_pop(
-        "run-local", "--resume", agenda_id, "--registry", str(registry), "--launch", "docker"
+        "run-local",
+        "--resume",
+        agenda_id,
+        "--registry",
+        str(registry),
+        "--launch",
+        "docker",
+        env=nowhere,
     )
 
     assert completed.returncode == 3
-    assert completed.stderr.startswith("error: the docker runtime is not available")
+    assert completed.stderr.startswith("error: cannot reach the Docker engine"), completed.stderr
     assert launch_settings(pop_home, agenda_id) == STORED
 
 
