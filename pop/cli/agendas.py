@@ -12,7 +12,13 @@ from typing import Annotated, Any
 
 import typer
 
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
+from pop.cli.options import (
+    EXTERNAL_LAUNCH_HELP,
+    LAUNCH_HELP,
+    DockerHostOption,
+    JsonFlag,
+    runtime_options,
+)
 
 
 def _client(registry: Path | None = None) -> Any:
@@ -61,20 +67,11 @@ def run_local(
             "replace its stored ones, the others keep theirs.",
         ),
     ] = None,
-    launch: Annotated[
-        str | None,
-        typer.Option(
-            "--launch", help="Runtime: local (docker and kubernetes: not built yet, exit 3)."
-        ),
-    ] = None,
+    launch: Annotated[str | None, typer.Option("--launch", help=LAUNCH_HELP)] = None,
     external_launch: Annotated[
-        str | None,
-        typer.Option(
-            "--external-launch",
-            help="Runtime for the binaries handlers launch (default: the --launch runtime; "
-            "docker and kubernetes: not built yet).",
-        ),
+        str | None, typer.Option("--external-launch", help=EXTERNAL_LAUNCH_HELP)
     ] = None,
+    docker_host: DockerHostOption = None,
     registry: Annotated[Path | None, typer.Option("--registry", help="Registry file.")] = None,
     concurrency: Annotated[
         int | None, typer.Option("--concurrency", min=1, help="Ops at once (default 50).")
@@ -108,6 +105,7 @@ def run_local(
         "concurrency": concurrency,
         "cpus": cpus,
         "keep": keep,
+        "runtimeOptions": runtime_options(docker_host),
     }
     runners: list[AgendaRunner] = []
     interrupted: list[int] = []

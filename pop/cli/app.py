@@ -37,8 +37,8 @@ def build_app(first: str | None = None) -> typer.Typer:
     app = typer.Typer(
         name="pop",
         help="Priority Operation Processing: store agendas (workflows of typed operations), "
-        "queue them fairly and run each operation as a local process (Docker containers and "
-        "Kubernetes pods: not built yet).",
+        "queue them fairly and run each operation as a local process or a Docker container "
+        "(Kubernetes pods: not built yet).",
         no_args_is_help=True,
         add_completion=False,
         pretty_exceptions_enable=False,

@@ -15,7 +15,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from pop.cli.agendas import JsonFlag, _client
+from pop.cli.agendas import _client
+from pop.cli.options import (
+    EXTERNAL_LAUNCH_HELP,
+    LAUNCH_HELP,
+    DockerHostOption,
+    JsonFlag,
+    runtime_options,
+)
 
 if TYPE_CHECKING:
     from pop.services.batch import BatchItem, BatchReport, BatchRunner
@@ -49,20 +56,11 @@ def batch(
     link_id: Annotated[
         str | None, typer.Option("--link-id", help="Link id (default: batch-<template hash>).")
     ] = None,
-    launch: Annotated[
-        str,
-        typer.Option(
-            "--launch", help="Runtime: local (docker and kubernetes: not built yet, exit 3)."
-        ),
-    ] = "local",
+    launch: Annotated[str, typer.Option("--launch", help=LAUNCH_HELP)] = "local",
     external_launch: Annotated[
-        str | None,
-        typer.Option(
-            "--external-launch",
-            help="Runtime for the binaries handlers launch (default: the --launch runtime; "
-            "docker and kubernetes: not built yet).",
-        ),
+        str | None, typer.Option("--external-launch", help=EXTERNAL_LAUNCH_HELP)
     ] = None,
+    docker_host: DockerHostOption = None,
     cpus: Annotated[
         float | None,
         typer.Option("--cpus", help="CPU budget shared by every agenda (default: cores)."),
@@ -85,7 +83,12 @@ def batch(
 
     client = _client(registry)
     options = RunOptions(
-        launch=launch, external_launch=external_launch, cpus=cpus, keep=keep, concurrency=50
+        launch=launch,
+        external_launch=external_launch,
+        cpus=cpus,
+        keep=keep,
+        concurrency=50,
+        runtime_options=runtime_options(docker_host) or {},
     )
     report = client.batch_plan(
         template, list(inputs or []), glob=glob, link_id=link_id, options=options

@@ -15,7 +15,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from pop.cli.options import EXTERNAL_LAUNCH_HELP, KEEP_HELP, LAUNCH_HELP, JsonFlag
+from pop.cli.options import (
+    EXTERNAL_LAUNCH_HELP,
+    KEEP_HELP,
+    LAUNCH_HELP,
+    DockerHostOption,
+    JsonFlag,
+    runtime_options,
+)
 
 if TYPE_CHECKING:
     from pop.services.daemon import DaemonReport, ServiceResult
@@ -33,6 +40,7 @@ def executor(
     external_launch: Annotated[
         str | None, typer.Option("--external-launch", help=EXTERNAL_LAUNCH_HELP)
     ] = None,
+    docker_host: DockerHostOption = None,
     registry: Annotated[Path | None, typer.Option("--registry", help="Registry file.")] = None,
     max_running: Annotated[
         int, typer.Option("--max-running", min=1, help="Agendas at once in this process.")
@@ -74,6 +82,7 @@ def executor(
             concurrency=concurrency,
             cpus=cpus,
             keep=keep,
+            runtime_options=runtime_options(docker_host) or {},
         ),
         insight_ids=insight or None,
         max_running=max_running,

@@ -4,9 +4,9 @@ Layer: cli. Imported by the command modules (``pop/cli/*.py``); typer only, no p
 module level, so ``pop --help`` stays fast.
 
 - :data:`JsonFlag`: the one ``--json`` flag and its one help text.
-- :data:`LAUNCH_HELP`, :data:`EXTERNAL_LAUNCH_HELP`, :data:`KEEP_HELP`: the runtime options'
-  help, which says which runtimes are built (``docker`` and ``kubernetes`` are accepted and exit
-  3 until they are).
+- :data:`LAUNCH_HELP`, :data:`EXTERNAL_LAUNCH_HELP`, :data:`KEEP_HELP`, :data:`DockerHostOption`:
+  the runtime options and their help, which says which runtimes are built (``kubernetes`` is
+  accepted and exits 3 until it is); :func:`runtime_options` gathers the runtime settings.
 - :func:`not_empty`: a parameter callback refusing an empty (or blank) id, so no message ever
   names an empty id (``no template with id ``): the command stops with ``error: the template id
   is empty`` and exit 2 before anything is read or stored.
@@ -20,12 +20,26 @@ from typing import Annotated, Any
 import typer
 
 JSON_HELP = "Print machine-readable JSON on stdout."
-LAUNCH_HELP = "Runtime: local (docker and kubernetes: not built yet, exit 3)."
+LAUNCH_HELP = "Runtime: local or docker (kubernetes: not built yet, exit 3)."
 EXTERNAL_LAUNCH_HELP = (
-    "Runtime for the binaries handlers launch (default: the --launch runtime; "
-    "docker and kubernetes: not built yet)."
+    "Runtime for the binaries handlers launch, e.g. ffmpeg (default: the --launch runtime)."
 )
 KEEP_HELP = "Keep containers and pods after they end (no effect on local)."
+DOCKER_HOST_HELP = (
+    "Docker engine to use (default: DOCKER_HOST, else the local socket); stored with the agenda."
+)
+
+DockerHostOption = Annotated[
+    str | None, typer.Option("--docker-host", metavar="URL", help=DOCKER_HOST_HELP)
+]
+
+
+def runtime_options(docker_host: str | None) -> dict[str, str] | None:
+    """The runtime options given on a command line (None: none given, so a resume keeps the
+    stored ones)."""
+    given = {"docker_host": docker_host} if docker_host else {}
+    return given or None
+
 
 JsonFlag = Annotated[bool, typer.Option("--json", help=JSON_HELP)]
 

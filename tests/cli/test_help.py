@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import pop_env
+from tests.conftest import pop_env, store_snapshot
 
 RunPop = Callable[..., subprocess.CompletedProcess[str]]
 
@@ -146,54 +146,115 @@ def collapse(text: str) -> str:
 
 
 @pytest.mark.parametrize("path", command_paths(), ids=lambda path: " ".join(path) or "pop")
-def test_help_names_docker_and_kubernetes_only_as_not_built_yet(
-    path: list[str], run_pop: RunPop
-) -> None:
+def test_help_names_kubernetes_only_as_not_built_yet(path: list[str], run_pop: RunPop) -> None:
     text = collapse(run_pop(*path, "--help").stdout)
 
-    for match in re.finditer(r"docker|kubernetes", text, re.IGNORECASE):
+    for match in re.finditer(r"kubernetes", text, re.IGNORECASE):
         following = text[match.start() : match.start() + 80]
         assert "not built yet" in following, f"`pop {' '.join(path)} --help`: {following!r}"
 
 
-def test_pops_own_help_summary_claims_no_docker_or_kubernetes(run_pop: RunPop) -> None:
+def test_pops_own_help_summary_claims_docker_but_not_kubernetes(run_pop: RunPop) -> None:
     text = collapse(run_pop("--help").stdout)
 
-    assert "local process" in text
-    assert "(Docker containers and Kubernetes pods: not built yet)" in text
+    assert "a local process or a Docker container (Kubernetes pods: not built yet)" in text
 
 
-def test_every_launch_option_marks_docker_and_kubernetes_not_built() -> None:
-    for name in ("--launch", "--external-launch"):
-        helps = options_named(name)
-        assert {"run-local", "executor", "batch"} <= set(helps), (name, helps)
-        for command, help_text in helps.items():
-            assert "not built yet" in help_text, (name, command, help_text)
+def test_every_launch_option_names_docker_and_marks_kubernetes_not_built() -> None:
+    helps = options_named("--launch")
+    assert {"run-local", "executor", "batch"} <= set(helps), helps
+    for command, help_text in helps.items():
+        assert "local or docker (kubernetes: not built yet" in help_text, (command, help_text)
+    assert {"run-local", "executor", "batch"} <= set(options_named("--external-launch"))
+    assert {"run-local", "executor", "batch"} <= set(options_named("--docker-host"))
+
+
+def _agenda_file(tmp_path: Path) -> Path:
+    agenda = tmp_path / "agenda.json"
+    agenda.write_text(
+        json.dumps({"title": "t", "operations": [{"name": "a", "type": "sample", "payload": {}}]}),
+        encoding="utf-8",
+    )
+    return agenda
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["run-local", "AGENDA", "--launch", "kubernetes"],
+        ["executor", "--once", "--launch", "kubernetes"],
+    ],
+    ids=" ".join,
+)
+def test_kubernetes_is_accepted_and_exits_3(
+    args: list[str], run_pop: RunPop, tmp_path: Path
+) -> None:
+    agenda = _agenda_file(tmp_path)
+
+    completed = run_pop(*[str(agenda) if arg == "AGENDA" else arg for arg in args])
+
+    assert completed.returncode == 3
+    [line] = completed.stderr.splitlines()
+    assert line == "error: the kubernetes runtime is not available in this version"
 
 
 @pytest.mark.parametrize(
     "args",
     [
         ["run-local", "AGENDA", "--launch", "docker"],
-        ["run-local", "AGENDA", "--launch", "kubernetes"],
+        ["run-local", "AGENDA", "--external-launch", "docker"],
         ["executor", "--once", "--launch", "docker"],
-        ["executor", "--once", "--launch", "kubernetes"],
+        ["executor", "--once", "--external-launch", "docker"],
     ],
     ids=" ".join,
 )
-def test_docker_and_kubernetes_are_accepted_and_exit_3(
+def test_an_unreachable_docker_engine_exits_3_with_a_hint(
     args: list[str], run_pop: RunPop, tmp_path: Path
 ) -> None:
-    agenda = tmp_path / "agenda.json"
-    agenda.write_text(
-        json.dumps({"title": "t", "operations": [{"name": "a", "type": "sample", "payload": {}}]}),
+    agenda = _agenda_file(tmp_path)
+    nowhere = {"DOCKER_HOST": "unix:///nonexistent/docker.sock"}
+
+    completed = run_pop(*[str(agenda) if arg == "AGENDA" else arg for arg in args], env=nowhere)
+
+    assert completed.returncode == 3, completed.stderr
+    error, hint = completed.stderr.splitlines()
+    assert error.startswith("error: cannot reach the Docker engine at unix:///nonexistent")
+    assert hint.startswith("hint: ") and "dockerd" in hint and "DOCKER_HOST" in hint
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["run-local", "AGENDA", "--launch", "dokcer"],
+        ["run-local", "AGENDA", "--external-launch", "dokcer"],
+        ["batch", "TEMPLATE", "INPUT", "--launch", "dokcer"],
+        ["executor", "--once", "--launch", "dokcer"],
+    ],
+    ids=" ".join,
+)
+def test_an_unknown_runtime_exits_2_and_stores_nothing(
+    args: list[str], run_pop: RunPop, tmp_path: Path, pop_home: Path
+) -> None:
+    agenda = _agenda_file(tmp_path)
+    template = tmp_path / "template.json"
+    template.write_text(
+        json.dumps(
+            {
+                "id": "t",
+                "agenda": {"operations": [{"name": "a", "type": "sample", "payload": {}}]},
+            }
+        ),
         encoding="utf-8",
     )
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(b"not media, never read")
+    run_pop("pool", "list")  # the store exists before, so "unchanged" means something
+    before = store_snapshot(pop_home)
+    swap = {"AGENDA": str(agenda), "TEMPLATE": str(template), "INPUT": str(clip)}
 
-    completed = run_pop(*[str(agenda) if arg == "AGENDA" else arg for arg in args])
+    completed = run_pop(*[swap.get(arg, arg) for arg in args])
 
-    assert completed.returncode == 3
+    assert completed.returncode == 2, completed.stderr
     [line] = completed.stderr.splitlines()
-    assert re.fullmatch(
-        r"error: the (docker|kubernetes) runtime is not available in this version", line
-    )
+    assert "unknown" in line and "'dokcer'" in line and "local, docker, kubernetes, fake" in line
+    assert store_snapshot(pop_home) == before

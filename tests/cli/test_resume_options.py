@@ -202,3 +202,21 @@ def test_run_local_help_offers_keep_and_no_keep(run_pop: RunPop) -> None:
 
     assert completed.returncode == 0
     assert "--keep" in completed.stdout and "--no-keep" in completed.stdout
+
+
+def test_the_docker_host_is_stored_with_the_agenda_and_used_again_on_resume(
+    run_pop: RunPop, agenda: Path, registry: Path, pop_home: Path
+) -> None:
+    host = "unix:///nonexistent/pop-test-docker.sock"
+    first = run_pop(
+        "run-local", str(agenda), "--registry", str(registry), "--launch", "docker",
+        "--docker-host", host, "--json",
+    )  # fmt: skip
+    assert first.returncode == 3, first.stderr
+    agenda_id = json.loads(first.stdout)["agendaId"]
+    assert launch_settings(pop_home, agenda_id)["runtimeOptions"] == {"docker_host": host}
+
+    again = run_pop("run-local", "--resume", agenda_id, "--registry", str(registry))
+
+    assert again.returncode == 3
+    assert again.stderr.startswith(f"error: cannot reach the Docker engine at {host}")
