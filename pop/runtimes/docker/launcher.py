@@ -51,7 +51,7 @@ from pop.runtimes.docker.engine import (
     stop_container,
     unavailable,
 )
-from pop.runtimes.lines import LineSplitter
+from pop.runtimes.docker.output import ContainerOutput
 
 if TYPE_CHECKING:
     from docker.models.containers import Container
@@ -94,8 +94,7 @@ class DockerHandle:
         self._keep = keep
         self._cleanup_grace_seconds = cleanup_grace_seconds
         self._loop = asyncio.get_running_loop()
-        self._queue: asyncio.Queue[str | None] = asyncio.Queue()
-        self._output_ended = False
+        self._output = ContainerOutput(engine, self._id, name=self._name)
         self._ending: asyncio.Future[_Ending] = self._loop.create_future()
         self._stop_reason: str | None = None
         self._stop_task: asyncio.Task[None] | None = None
@@ -107,7 +106,9 @@ class DockerHandle:
                 spec.timeout_seconds, self._begin_stop, TIMED_OUT, timeout_grace_seconds
             )
         self._ending.add_done_callback(self._on_end)
-        threading.Thread(target=self._follow, name=f"pop-docker-{self._name}", daemon=True).start()
+        threading.Thread(
+            target=self._await_exit, name=f"pop-docker-{self._name}", daemon=True
+        ).start()
 
     @property
     def record(self) -> LaunchRecord:
@@ -117,13 +118,8 @@ class DockerHandle:
     def ended(self) -> bool:
         return self._ending.done()
 
-    async def lines(self) -> AsyncIterator[str]:
-        while not self._output_ended:
-            line = await self._queue.get()
-            if line is None:
-                self._output_ended = True
-                return
-            yield line
+    def lines(self) -> AsyncIterator[str]:
+        return self._output.lines()
 
     async def wait(self) -> ExitStatus:
         if self._status is None:
@@ -183,31 +179,13 @@ class DockerHandle:
         if not self._keep:
             await remove_container(self._engine, self._id)
 
-    def _push(self, lines: list[str | None]) -> bool:
-        """Hand lines to the loop's queue; False once the loop is gone (nobody reads any more)."""
-        try:
-            self._loop.call_soon_threadsafe(_put_all, self._queue, lines)
-        except RuntimeError:
-            return False
-        return True
-
-    def _follow(self) -> None:
-        """The reader thread: the log stream to its end, then the exit code."""
-        import docker
-
+    def _await_exit(self) -> None:
+        """The exit thread: the engine's wait (no polling), then the end of the output."""
         ending = _Ending(None, "the docker runtime lost this container (unexpected error)")
         try:
-            splitter = LineSplitter()
-            try:
-                stream = self._engine.api().logs(self._id, stream=True, follow=True)
-                for chunk in stream:
-                    if not self._push(list(splitter.feed(chunk))):
-                        return
-            except (docker.errors.DockerException, OSError):
-                pass  # the container or the engine went away: the wait below says which
-            self._push([*splitter.close(), None])
             ending = self._ending_from_engine()
         finally:
+            self._output.finish(complete=not ending.lost)
             # A closed loop means nobody waits any more.
             with contextlib.suppress(RuntimeError):
                 self._loop.call_soon_threadsafe(_resolve, self._ending, ending)
@@ -229,11 +207,6 @@ class DockerHandle:
             return _Ending(code, CONTAINER_REMOVED)
         note = "killed: out of memory" if state.get("OOMKilled") else ""
         return _Ending(code, note=note)
-
-
-def _put_all(queue: asyncio.Queue[str | None], lines: list[str | None]) -> None:
-    for line in lines:
-        queue.put_nowait(line)
 
 
 def _resolve(future: asyncio.Future[_Ending], ending: _Ending) -> None:
