@@ -9,6 +9,7 @@ exec root, and stops it by pid when the last test session using it ends. Test wo
 it and builds the images; each session registers its pid while it uses the engine.
 
 Without an engine the docker tests fail when ``CI=true`` and are skipped otherwise, saying why.
+``POP_TEST_NO_DOCKERD=1`` keeps the tests from starting dockerd.
 
 ``python -m tests.docker_engine prepare`` (run by scripts/test) starts an engine when needed and
 builds the test images (cached by tag), so the first docker test does not wait for debootstrap.
@@ -43,6 +44,7 @@ USERS_DIR = STATE_DIR / "users"  # one file per test session (pid) using our doc
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 30.0
 TEST_LABEL = "pop.test"
+NO_DOCKERD = "POP_TEST_NO_DOCKERD"  # set: never start dockerd, use a running engine or none
 
 
 @dataclass
@@ -143,7 +145,7 @@ def _start_dockerd() -> None:
         f"--data-root={STATE_DIR / 'data'}",
         f"--exec-root={exec_root}",
     ]
-    with open(LOG_FILE, "ab") as log:
+    with open(LOG_FILE, "wb") as log:  # this start's log only
         process = subprocess.Popen(
             argv, stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True
         )
@@ -211,6 +213,8 @@ def acquire(*, register: bool = True) -> tuple[DockerEngine | None, str]:
         host, reason = _find_engine()
         started = False
         if host is None:
+            if os.environ.get(NO_DOCKERD):
+                return None, f"{reason}; starting dockerd is turned off ({NO_DOCKERD} is set)"
             if os.geteuid() != 0:
                 return None, f"{reason}; not root, so the tests cannot start dockerd"
             try:

@@ -31,6 +31,8 @@ T = TypeVar("T")
 DEFAULT_SOCKET = "unix:///var/run/docker.sock"
 # Streams (one log stream per running container) and short calls share the client's pool.
 _MAX_POOL_SIZE = 128
+# Blocking calls in flight at once (a stop blocks for its grace: many may run together).
+_POOL_THREADS = 64
 
 UNAVAILABLE_HINT = (
     "start the Docker engine (as root: `dockerd &`, or `systemctl start docker`), or point "
@@ -141,7 +143,7 @@ class Engine:
         self.docker_host = docker_host
         self._client: DockerClient | None = None
         self._connect_lock = threading.Lock()
-        self._pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="pop-docker")
+        self._pool: ThreadPoolExecutor | None = None
         self.engine_id = ""
         self.cpus: int | None = None
 
@@ -164,17 +166,24 @@ class Engine:
     def api(self) -> APIClient:
         return self.client().api
 
-    async def call(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """``function(*args, **kwargs)`` on the pool; engine failures stay SDK exceptions."""
+    async def call(self, function: Callable[[APIClient], T]) -> T:
+        """``function(api)`` on the pool, with the API client connected there on first use;
+        engine failures stay SDK exceptions (or RuntimeUnavailableError from connecting)."""
+        with self._connect_lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(_POOL_THREADS, thread_name_prefix="pop-docker")
+            pool = self._pool
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, lambda: function(*args, **kwargs))
+        return await loop.run_in_executor(pool, lambda: function(self.api()))
 
     def close(self) -> None:
         with self._connect_lock:
             if self._client is not None:
                 self._client.close()
                 self._client = None
-        self._pool.shutdown(wait=False, cancel_futures=True)
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
 
 
 async def stop_container(engine: Engine, container_id: str, grace_seconds: float) -> None:
@@ -183,8 +192,8 @@ async def stop_container(engine: Engine, container_id: str, grace_seconds: float
     import docker
 
     try:
-        await engine.call(engine.api().stop, container_id, timeout=math.ceil(grace_seconds))
-    except docker.errors.NotFound:
+        await engine.call(lambda api: api.stop(container_id, timeout=math.ceil(grace_seconds)))
+    except (docker.errors.NotFound, RuntimeUnavailableError):
         return
     except (docker.errors.DockerException, OSError) as exc:
         if not is_connection_error(exc):
@@ -197,10 +206,11 @@ async def stop_children(engine: Engine, name: str, grace_seconds: float) -> None
 
     try:
         children = await engine.call(
-            engine.api().containers,
-            filters={"label": f"{PARENT_LABEL}={name}", "status": "running"},
+            lambda api: api.containers(
+                filters={"label": f"{PARENT_LABEL}={name}", "status": "running"}
+            )
         )
-    except (docker.errors.DockerException, OSError):
+    except (docker.errors.DockerException, OSError, RuntimeUnavailableError):
         return  # the engine is gone: nothing to stop there
     await asyncio.gather(
         *(stop_container(engine, child["Id"], grace_seconds) for child in children)
@@ -213,8 +223,8 @@ async def remove_container(engine: Engine, container_id: str) -> None:
     import docker
 
     try:
-        await engine.call(engine.api().remove_container, container_id, force=True)
-    except docker.errors.NotFound:
+        await engine.call(lambda api: api.remove_container(container_id, force=True))
+    except (docker.errors.NotFound, RuntimeUnavailableError):
         return
     except docker.errors.APIError as exc:
         if exc.status_code == 409:  # removal already in progress

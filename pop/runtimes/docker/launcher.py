@@ -54,6 +54,7 @@ from pop.runtimes.docker.engine import (
 from pop.runtimes.docker.output import ContainerOutput
 
 if TYPE_CHECKING:
+    from docker import APIClient
     from docker.models.containers import Container
 
 RUNTIME_NAME = "docker"
@@ -276,14 +277,14 @@ class DockerLauncher:
         import docker
 
         try:
-            await self._engine.call(lambda: self._engine.client().ping())
+            await self._engine.call(lambda api: api.ping())
         except (docker.errors.DockerException, OSError) as exc:
             raise unavailable(exc, self.docker_host) from exc
 
     async def launch(self, spec: LaunchSpec) -> DockerHandle:
         if not spec.image:
             create_kwargs(spec, launcher_id=self._id, user=self._user)  # raises the message
-        work = asyncio.ensure_future(self._engine.call(self._create_and_start, spec))
+        work = asyncio.ensure_future(self._engine.call(lambda api: self._create_and_start(spec)))
         try:
             container_id, name = await asyncio.shield(work)
         except asyncio.CancelledError:
@@ -331,9 +332,8 @@ class DockerLauncher:
             return False  # a container id means nothing on another engine
         name = str(record.details.get("name") or "")
         try:
-            state = (await self._engine.call(self._engine.api().inspect_container, record.ref))[
-                "State"
-            ]
+            inspected = await self._engine.call(lambda api: api.inspect_container(record.ref))
+            state = inspected["State"]
         except docker.errors.NotFound:
             state = {}
         except (docker.errors.DockerException, OSError) as exc:
@@ -350,19 +350,8 @@ class DockerLauncher:
     async def list_launches(self) -> list[LaunchInfo]:
         import docker
 
-        api = self._engine.api
         try:
-            summaries = await self._engine.call(
-                lambda: api().containers(
-                    all=True, filters={"label": f"{MANAGED_BY_LABEL}={MANAGED_BY}"}
-                )
-            )
-            found = []
-            for summary in summaries:
-                try:
-                    found.append(await self._engine.call(api().inspect_container, summary["Id"]))
-                except docker.errors.NotFound:
-                    continue  # removed since the listing
+            found = await self._engine.call(_inspect_managed)
         except (docker.errors.DockerException, OSError) as exc:
             raise unavailable(exc, self.docker_host) from exc
         return [self._launch_info(container) for container in found]
@@ -466,6 +455,18 @@ class DockerLauncher:
 
 
 _CAPABILITIES = Capabilities(host_cpus=True, python="python3", images=True)
+
+
+def _inspect_managed(api: APIClient) -> list[dict[str, Any]]:
+    """Blocking: the inspect of every pop-labelled container, running or not."""
+    import docker
+
+    summaries = api.containers(all=True, filters={"label": f"{MANAGED_BY_LABEL}={MANAGED_BY}"})
+    found = []
+    for summary in summaries:
+        with contextlib.suppress(docker.errors.NotFound):  # removed since the listing
+            found.append(dict(api.inspect_container(summary["Id"])))
+    return found
 
 
 async def _nothing() -> None:
