@@ -42,13 +42,7 @@ def create_kwargs(
     ``Cmd`` when it has no entry point). ``engine_cpus`` caps the CPU limit (the engine refuses a
     limit above its CPU count). Raises a permanent LaunchError for a spec the engine cannot run.
     """
-    if not spec.image:
-        raise LaunchError(
-            f"cannot launch {spec.name!r}: its registry entry has no image "
-            "(the docker runtime runs every launch in an image)",
-            hint="set `image:` on the registry entry or in basePodConfig",
-            permanent=True,
-        )
+    require_image(spec)
     kwargs: dict[str, Any] = {
         "image": spec.image,
         "environment": dict(spec.env),
@@ -87,6 +81,18 @@ def create_kwargs(
     if requests:
         kwargs["device_requests"] = requests
     return kwargs
+
+
+def require_image(spec: LaunchSpec) -> str:
+    """The spec's image; a permanent LaunchError when it has none."""
+    if not spec.image:
+        raise LaunchError(
+            f"cannot launch {spec.name!r}: its registry entry has no image "
+            "(the docker runtime runs every launch in an image)",
+            hint="set `image:` on the registry entry or in basePodConfig",
+            permanent=True,
+        )
+    return spec.image
 
 
 def _command(spec: LaunchSpec, image_config: Mapping[str, Any] | None) -> dict[str, Any]:

@@ -6,8 +6,8 @@ protocol by the executor, the services (reclaimer: ``stop``; reaper: ``list_laun
 ``remove``) and the handler SDK.
 
 Every blocking SDK call runs on the launcher's own thread pool, never on the event loop. Each
-launch has one reader thread of its own: it follows the container's log stream (which ends when
-the container ends), then asks the engine for the exit code, so waiting never polls.
+launch has two threads of its own, blocked in the engine rather than polling it: one follows the
+container's log stream (:mod:`pop.runtimes.docker.output`), the other waits for its exit.
 
 The record is ``LaunchRecord("docker", <container id>, {engineId, image, name, dockerHost})``:
 ``engineId`` tells this engine apart from another one a record may come from.
@@ -20,7 +20,7 @@ import contextlib
 import os
 import secrets
 import threading
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +40,7 @@ from pop.runtimes.docker.container_spec import (
     MANAGED_BY,
     MANAGED_BY_LABEL,
     create_kwargs,
+    require_image,
 )
 from pop.runtimes.docker.engine import (
     Engine,
@@ -86,8 +87,10 @@ class DockerHandle:
         keep: bool,
         timeout_grace_seconds: float,
         cleanup_grace_seconds: float,
+        on_cleaned: Callable[[str], None] | None = None,
     ) -> None:
         self._engine = engine
+        self._on_cleaned = on_cleaned
         self._spec = spec
         self._record = record
         self._id = record.ref
@@ -167,10 +170,15 @@ class DockerHandle:
             self._stop_task = asyncio.create_task(self._terminate(grace_seconds))
 
     async def _terminate(self, grace_seconds: float) -> None:
-        await asyncio.gather(
+        stopped, _ = await asyncio.gather(
             stop_container(self._engine, self._id, grace_seconds),
             stop_children(self._engine, self._name, grace_seconds),
+            return_exceptions=True,
         )
+        if isinstance(stopped, LaunchError):
+            # The engine refused the polite stop: removing by force kills it all the same.
+            with contextlib.suppress(LaunchError):
+                await remove_container(self._engine, self._id)
         await asyncio.shield(self._ending)
 
     async def _clean_up(self) -> None:
@@ -179,6 +187,8 @@ class DockerHandle:
         await self.wait()
         if not self._keep:
             await remove_container(self._engine, self._id)
+        if self._on_cleaned is not None:
+            self._on_cleaned(self._id)
 
     def _await_exit(self) -> None:
         """The exit thread: the engine's wait (no polling), then the end of the output."""
@@ -282,15 +292,15 @@ class DockerLauncher:
             raise unavailable(exc, self.docker_host) from exc
 
     async def launch(self, spec: LaunchSpec) -> DockerHandle:
-        if not spec.image:
-            create_kwargs(spec, launcher_id=self._id, user=self._user)  # raises the message
+        require_image(spec)
         work = asyncio.ensure_future(self._engine.call(lambda api: self._create_and_start(spec)))
         try:
             container_id, name = await asyncio.shield(work)
         except asyncio.CancelledError:
             # The container may have been created all the same: it must not outlive us.
-            container_id, name = await work
-            await remove_container(self._engine, container_id)
+            await asyncio.wait([work])
+            if not work.cancelled() and work.exception() is None:
+                await remove_container(self._engine, work.result()[0])
             raise
         record = LaunchRecord(
             runtime=RUNTIME_NAME,
@@ -309,9 +319,13 @@ class DockerLauncher:
             keep=self._keep,
             timeout_grace_seconds=self._timeout_grace_seconds,
             cleanup_grace_seconds=self._cleanup_grace_seconds,
+            on_cleaned=self._forget,
         )
         self._handles[container_id] = handle
         return handle
+
+    def _forget(self, container_id: str) -> None:
+        self._handles.pop(container_id, None)
 
     async def stop(self, record: LaunchRecord, grace_seconds: float = 5.0) -> bool:
         import docker
@@ -404,6 +418,8 @@ class DockerLauncher:
                 engine_cpus=self._engine.cpus,
             )
             container = self._create(client, spec.name, kwargs)
+        except docker.errors.ImageNotFound as exc:
+            raise self._missing_image(spec, image) from exc
         except docker.errors.APIError as exc:
             raise _launch_error(spec, exc) from exc
         except (docker.errors.DockerException, OSError) as exc:
@@ -419,7 +435,9 @@ class DockerLauncher:
             raise unavailable(exc, self.docker_host) from exc
         return str(container.id), str(container.name)
 
-    def _image_config(self, api: Any, spec: LaunchSpec, image: str) -> dict[str, Any]:
+    def _image_config(self, api: Any, spec: LaunchSpec, image: str) -> dict[str, Any] | None:
+        """The image's Config when the command depends on it (no command, some args); None
+        otherwise, so most launches cost no image lookup (a missing image fails the create)."""
         import docker
 
         if _pull_always(spec.options):
@@ -427,17 +445,19 @@ class DockerLauncher:
                 api.pull(image)
             except docker.errors.APIError as exc:
                 raise LaunchError(f"cannot pull image {image!r}: {exc.explanation}") from exc
-        try:
-            return dict(api.inspect_image(image).get("Config") or {})
-        except docker.errors.ImageNotFound as exc:
-            raise LaunchError(
-                f"cannot launch {spec.name!r}: image {image!r} is not in the Docker engine "
-                f"at {self.docker_host or 'the default socket'} and no image registry is "
-                "reachable to pull it from",
-                hint="build it with `pop image build` (offline: "
-                '`pop image build --base "$(pop image base | tail -1)"`)',
-                permanent=True,
-            ) from exc
+        if spec.command or not spec.args:
+            return None
+        return dict(api.inspect_image(image).get("Config") or {})
+
+    def _missing_image(self, spec: LaunchSpec, image: str) -> LaunchError:
+        return LaunchError(
+            f"cannot launch {spec.name!r}: image {image!r} is not in the Docker engine "
+            f"at {self.docker_host or 'the default socket'} and no image registry is "
+            "reachable to pull it from",
+            hint="build it with `pop image build` (offline: "
+            '`pop image build --base "$(pop image base | tail -1)"`)',
+            permanent=True,
+        )
 
     def _create(self, client: Any, name: str, kwargs: dict[str, Any]) -> Container:
         import docker
