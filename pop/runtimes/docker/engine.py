@@ -42,6 +42,14 @@ UNAVAILABLE_HINT = (
 )
 
 
+_OS_REASONS: tuple[tuple[type[OSError], str], ...] = (
+    (FileNotFoundError, "no such socket"),
+    (ConnectionRefusedError, "connection refused"),
+    (PermissionError, "permission denied"),
+)
+_OS_MESSAGES = ("No such file or directory", "Connection refused", "Permission denied")
+
+
 def docker_host_of(options: Mapping[str, Any]) -> str:
     """The engine address a launcher with these runtime options talks to ("" = the default
     socket): the ``docker_host`` option, else ``DOCKER_HOST``."""
@@ -78,21 +86,14 @@ def unavailable(exc: BaseException, docker_host: str) -> RuntimeUnavailableError
 def reason_of(exc: BaseException) -> str:
     """A short reason for a failed engine call: the OS error at the bottom of the chain when
     there is one (no such socket, connection refused, permission denied), else the message."""
-    for cause in _chain(exc):
-        if isinstance(cause, FileNotFoundError):
-            return "no such socket"
-        if isinstance(cause, ConnectionRefusedError):
-            return "connection refused"
-        if isinstance(cause, PermissionError):
-            return "permission denied"
+    causes = _chain(exc)
+    for kind, reason in _OS_REASONS:
+        if any(isinstance(cause, kind) for cause in causes):
+            return reason
     text = str(exc)
-    for marker in ("No such file or directory", "Connection refused", "Permission denied"):
-        if marker in text:
-            return {
-                "No such file or directory": "no such socket",
-                "Connection refused": "connection refused",
-                "Permission denied": "permission denied",
-            }[marker]
+    for (_, reason), marker in zip(_OS_REASONS, _OS_MESSAGES, strict=True):
+        if marker in text:  # requests and urllib3 sometimes keep only the OS error's text
+            return reason
     return text or type(exc).__name__
 
 
