@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pop.api.catalog import CatalogMixin
+from pop.api.launches import LaunchesMixin
 from pop.config import Settings
 from pop.engine.dag import validate_agenda
 from pop.engine.documents import parse_agenda, read_document
@@ -52,7 +53,7 @@ class OperationLog:
     tail: list[str]
 
 
-class Client(CatalogMixin):
+class Client(CatalogMixin, LaunchesMixin):
     """pop as a library: one store, one registry, the operations the CLI offers."""
 
     def __init__(

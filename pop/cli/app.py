@@ -27,6 +27,7 @@ def build_app(first: str | None = None) -> typer.Typer:
         executor,
         facility,
         handler,
+        image,
         progress,
         registry,
         rerun,
@@ -56,6 +57,7 @@ def build_app(first: str | None = None) -> typer.Typer:
     app.add_typer(progress.app, name="progress")
     app.add_typer(registry.app, name="registry")
     app.add_typer(handler.app, name="handler")
+    app.add_typer(image.app, name="image")
     services.register(app)
     app.add_typer(services.reap_app, name="reap")
 

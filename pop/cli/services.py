@@ -1,4 +1,5 @@
-"""``pop reclaim``, ``pop retry`` and ``pop reap data``: one pass of a service, on demand.
+"""``pop reclaim``, ``pop retry``, ``pop reap data`` and ``pop reap containers``: one pass of a
+service, on demand.
 
 Layer: cli. Each command parses its options (durations through :func:`pop.config.parse_duration`,
 so a bad one is an ``error:`` line and exit 2), calls one :class:`pop.api.Client` method and prints
@@ -17,7 +18,7 @@ from pop.cli.options import JsonFlag
 
 reap_app = typer.Typer(
     help="Delete old data: `pop reap data` removes completed agendas, their logs and work "
-    "directories.",
+    "directories; `pop reap containers` removes finished containers pop left behind.",
     no_args_is_help=True,
 )
 
@@ -118,6 +119,91 @@ def reap_data(
     summary = f"{verb} {count} agenda{'' if count == 1 else 's'} completed before "
     summary += _clock(report.cutoff)
     typer.echo(summary + ("" if dry_run else f" ({report.batches} batches)"))
+
+
+@reap_app.command("containers")
+def reap_containers(
+    older_than: Annotated[
+        str,
+        typer.Option("--older-than", help="Remove containers that finished longer ago than this."),
+    ] = "24h",
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="List what would be removed; remove nothing.")
+    ] = False,
+    selector: Annotated[
+        str | None,
+        typer.Option(
+            "--selector",
+            metavar="K=V[,K=V]",
+            help="Only containers with these labels (e.g. pop.agendaId=ID).",
+        ),
+    ] = None,
+    docker_host: Annotated[
+        str | None,
+        typer.Option(
+            "--docker-host",
+            metavar="URL",
+            help="Docker engine to clean (default: DOCKER_HOST, else the local socket).",
+        ),
+    ] = None,
+    json_output: JsonFlag = False,
+) -> None:
+    """Remove finished pop containers (label app.kubernetes.io/managed-by=pop) older than the
+    cutoff, as kept by --keep or left by a dead executor. Running containers and those of
+    attempts still open in the store are never touched. One line per container."""
+    from pop.api import Client
+    from pop.config import parse_duration
+
+    seconds = parse_duration(older_than, what="--older-than")
+    labels = _label_selector(selector)
+    reaped = Client().reap_containers(
+        older_than=seconds, dry_run=dry_run, docker_host=docker_host, selector=labels
+    )
+    if _printed_json(json_output, reaped):
+        return
+    for launch in reaped:
+        labels_of = launch.info.labels
+        agenda = labels_of.get("pop.agendaId", "")
+        where = f"{agenda[:8]}/{labels_of.get('pop.operation', '')}" if agenda else "-"
+        if labels_of.get("pop.role") == "external":
+            where += " (external)"
+        typer.echo(
+            f"{launch.ref[:12]}  {launch.name or '-'}  {where}  "
+            f"{_age(launch.age_seconds)}  {launch.status}"
+        )
+    gone = sum(1 for launch in reaped if launch.action != "kept")
+    verb = "would remove" if dry_run else "removed"
+    typer.echo(
+        f"{verb} {gone} container{'' if gone == 1 else 's'}, kept {len(reaped) - gone} "
+        f"(cutoff {older_than})"
+    )
+
+
+def _label_selector(text: str | None) -> dict[str, str] | None:
+    """``k=v,k2=v2`` as a dict; InputError (exit 2) for a pair without ``=``."""
+    if text is None:
+        return None
+    from pop.errors import InputError
+
+    labels: dict[str, str] = {}
+    for pair in (part.strip() for part in text.split(",")):
+        key, equals, value = pair.partition("=")
+        if not equals or not key.strip():
+            raise InputError(
+                f"invalid --selector {text!r}: each item is LABEL=VALUE",
+                hint="e.g. --selector pop.agendaId=ID,pop.operation=transcode",
+            )
+        labels[key.strip()] = value.strip()
+    return labels
+
+
+def _age(seconds: float | None) -> str:
+    if seconds is None:
+        return "age ?"
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{int(seconds // size)}{unit}"
+    return f"{int(seconds)}s"
 
 
 def _printed_json(wanted: bool, results: list[Any]) -> bool:

@@ -1,0 +1,198 @@
+"""The launch reaper: removes finished containers (and, later, pods) that pop left behind.
+
+Layer: services. Called by ``pop reap containers`` (through :mod:`pop.api`); ``pop reap pods``
+uses it the same way. It speaks only the :class:`pop.runtimes.base.ListingLauncher` protocol, so
+it never knows which runtime it holds.
+
+Launches are kept after they end with ``--keep`` (and stay behind when an executor dies before
+its cleanup). A launch goes when it carries ``app.kubernetes.io/managed-by=pop``, has finished,
+and finished longer ago than the cutoff (one that never started counts from its creation). It
+is never touched while it runs, nor while the attempt that launched it is still open in the
+store: the caller passes the refs of every open attempt's launch and externals (``open_refs``)
+and, for launches whose ref was not recorded yet, the open attempts' (agenda id, operation,
+attempt number) to match the ``pop.agendaId``, ``pop.operation`` and ``pop.attempt`` labels.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pop.errors import PopError
+from pop.runtimes.base import LaunchInfo, ListingLauncher
+
+MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
+MANAGED_BY = "pop"
+
+REMOVED = "removed"
+WOULD_REMOVE = "would remove"
+KEPT = "kept"
+
+RUNNING = "running"
+OPEN_ATTEMPT = "open attempt"
+TOO_RECENT = "finished after the cutoff"
+NO_TIME = "no finish or creation time"
+
+AttemptKey = tuple[str, str, str]
+
+
+@dataclass(frozen=True)
+class ReapedLaunch:
+    """One pop-labelled launch the reaper looked at, and what it did with it.
+
+    ``action`` is ``removed``, ``would remove`` (dry run) or ``kept``; ``reason`` says why one
+    was kept (``running``, ``open attempt``, ``finished after the cutoff``, ``cannot remove:
+    ...``). Times are epoch seconds; ``age_seconds`` counts from the finish (from the creation
+    for a launch that never ran, or one still running)."""
+
+    info: LaunchInfo
+    action: str
+    reason: str
+    age_seconds: float | None
+
+    @property
+    def ref(self) -> str:
+        return self.info.record.ref
+
+    @property
+    def name(self) -> str:
+        return str(self.info.record.details.get("name") or "")
+
+    @property
+    def status(self) -> str:
+        """``removed``, ``would remove`` or ``kept: <reason>``."""
+        return f"{self.action}: {self.reason}" if self.reason else self.action
+
+    def to_json(self) -> dict[str, Any]:
+        labels = self.info.labels
+        return {
+            "runtime": self.info.record.runtime,
+            "ref": self.ref,
+            "name": self.name,
+            "image": self.info.record.details.get("image"),
+            "agendaId": labels.get("pop.agendaId"),
+            "operation": labels.get("pop.operation"),
+            "attempt": labels.get("pop.attempt"),
+            "role": labels.get("pop.role"),
+            "running": self.info.running,
+            "createdAt": _ms(self.info.created_at),
+            "finishedAt": _ms(self.info.finished_at),
+            "ageSeconds": None if self.age_seconds is None else round(self.age_seconds, 3),
+            "action": self.action,
+            "reason": self.reason or None,
+            "labels": dict(labels),
+        }
+
+
+async def reap_launches(
+    launcher: ListingLauncher,
+    *,
+    older_than_seconds: float,
+    dry_run: bool,
+    open_refs: Collection[str],
+    open_attempts: Collection[AttemptKey] = (),
+    selector: Mapping[str, str] | None = None,
+    listed: list[LaunchInfo] | None = None,
+    now: float | None = None,
+) -> list[ReapedLaunch]:
+    """Remove (``dry_run``: only list) every finished pop-labelled launch of ``launcher`` that
+    finished more than ``older_than_seconds`` before ``now`` (epoch seconds, default the current
+    time); report every pop-labelled launch that matches ``selector`` (labels that must all be
+    equal), oldest first, with what was done. Running launches and those of open attempts are
+    kept. A launch that cannot be removed is reported as kept, with why; the pass goes on.
+
+    ``listed`` is what :func:`list_pop_launches` found (default: listed now). Read the open
+    attempts *after* listing: an attempt row exists before its launch does, so a launch in the
+    listing whose attempt is not open by then will never be needed again."""
+    now = time.time() if now is None else now
+    cutoff = now - older_than_seconds
+    found = await list_pop_launches(launcher, selector) if listed is None else listed
+    reaped = []
+    for info in found:
+        since = _since(info)
+        age = None if since is None else max(0.0, now - since)
+        reason = _kept_because(info, since, cutoff, open_refs, open_attempts)
+        if reason:
+            reaped.append(ReapedLaunch(info, KEPT, reason, age))
+        elif dry_run:
+            reaped.append(ReapedLaunch(info, WOULD_REMOVE, "", age))
+        else:
+            try:
+                await launcher.remove(info.record)
+            except PopError as exc:
+                reaped.append(ReapedLaunch(info, KEPT, f"cannot remove: {exc.message}", age))
+            else:
+                reaped.append(ReapedLaunch(info, REMOVED, "", age))
+    return reaped
+
+
+async def list_pop_launches(
+    launcher: ListingLauncher, selector: Mapping[str, str] | None = None
+) -> list[LaunchInfo]:
+    """The launcher's pop-labelled launches whose labels match ``selector``, oldest first."""
+    found = [
+        info
+        for info in await launcher.list_launches()
+        if info.labels.get(MANAGED_BY_LABEL) == MANAGED_BY
+        and all(info.labels.get(key) == value for key, value in (selector or {}).items())
+    ]
+    return sorted(found, key=lambda info: (_since(info) or 0.0, info.record.ref))
+
+
+def open_launch_keys(
+    attempts: Collection[Mapping[str, Any]],
+) -> tuple[set[str], set[AttemptKey]]:
+    """From open attempt rows (``pop.store`` shape: agendaId, operation, number, launched):
+    the refs of their launches and externals, and their (agenda id, operation, number)."""
+    refs: set[str] = set()
+    keys: set[AttemptKey] = set()
+    for attempt in attempts:
+        if attempt.get("operation") is not None:
+            keys.add((str(attempt["agendaId"]), str(attempt["operation"]), str(attempt["number"])))
+        launched = attempt.get("launched")
+        if not isinstance(launched, Mapping):
+            continue
+        if launched.get("ref"):
+            refs.add(str(launched["ref"]))
+        externals = launched.get("externals")
+        for external in externals if isinstance(externals, list) else []:
+            if isinstance(external, Mapping) and external.get("ref"):
+                refs.add(str(external["ref"]))
+    return refs, keys
+
+
+def _kept_because(
+    info: LaunchInfo,
+    since: float | None,
+    cutoff: float,
+    open_refs: Collection[str],
+    open_attempts: Collection[AttemptKey],
+) -> str:
+    if info.running:
+        return RUNNING
+    labels = info.labels
+    key = (
+        labels.get("pop.agendaId", ""),
+        labels.get("pop.operation", ""),
+        labels.get("pop.attempt", ""),
+    )
+    if info.record.ref in open_refs or key in open_attempts:
+        return OPEN_ATTEMPT
+    if since is None:
+        return NO_TIME
+    if since > cutoff:
+        return TOO_RECENT
+    return ""
+
+
+def _since(info: LaunchInfo) -> float | None:
+    """When the launch finished; when it was created, for one still running or never run."""
+    if info.finished_at is not None and not info.running:
+        return info.finished_at
+    return info.created_at
+
+
+def _ms(seconds: float | None) -> int | None:
+    return None if seconds is None else int(seconds * 1000)
