@@ -58,11 +58,14 @@ def external_recorder(
     record, as ``externals: [{launchName, runtime, ref, details, name, cpus, startedTime,
     endedTime, reason, exitCode}]``: written when one starts (runtime, ref and details let the
     reclaimer stop it after this executor died) and again when it ends (an ended one is left
-    alone). Events are matched by ``launchName``; one without it is added as it is."""
+    alone). Events are matched by ``launchName``; one without it is added as it is; the
+    ``launching`` event before a launch is not recorded."""
     externals: list[dict[str, Any]] = []
     by_name: dict[str, dict[str, Any]] = {}
 
     def on_external(event: dict[str, Any]) -> None:
+        if event.get("launching"):
+            return  # about to launch: nothing to record until it runs
         name = event.get("launchName")
         known = by_name.get(name) if isinstance(name, str) else None
         if known is not None:

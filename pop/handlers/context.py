@@ -345,7 +345,9 @@ class HandlerContext:
         settings = self.external_settings(program)
         if cpus is None:
             cpus = float(settings.get("cpus") or 1.0)
-        on_launch, on_end = reporting_callbacks(self.on_external, program=program, cpus=cpus)
+        on_launching, on_launch, on_end = reporting_callbacks(
+            self.on_external, program=program, cpus=cpus
+        )
         asked = time.monotonic()
 
         def on_wait() -> None:  # `pop status` shows why the op is not moving
@@ -374,6 +376,7 @@ class HandlerContext:
                 options=launch_data.runtime_options,
                 on_line=on_line,
                 stop=self.stop_event,
+                on_launching=on_launching,
                 on_launch=on_launch,
                 on_end=on_end,
             )

@@ -38,7 +38,7 @@ from typing import Any, TextIO
 from pop.errors import EXIT_INTERRUPTED, InputError, PermanentError, PopError
 from pop.handlers import payload_model_of
 from pop.handlers.context import HandlerContext, Stopped, invoke, load_payload
-from pop.handlers.external import ENDED_KEY, launching_in_this_thread
+from pop.handlers.external import ENDED_KEY, LAUNCHING_KEY, launching_in_this_thread
 from pop.handlers.launchdata import HELP_ARGS, OPERATION_NAME, USAGE, LaunchData, asks_for_help
 from pop.handlers.reporting import HANDLER_COMPLETE, StdoutReporter
 
@@ -242,10 +242,13 @@ class LaunchGuard:
         self.process: subprocess.Popen[bytes] | None = None  # the guard, once started
 
     def on_external(self, event: Mapping[str, Any]) -> None:
-        """A start (``launchName`` and the record's ``runtime``, ``ref``, ``details``) or an end
-        (``launchName`` and ``endedTime``) of one external launch."""
+        """One event of an external launch (see :data:`pop.handlers.external.ExternalReporter`):
+        about to launch (the guard process is started now, so that only the write of the start
+        message stands between the launch and its guard), started (its record), or ended."""
         name = event.get("launchName")
-        if ENDED_KEY in event:
+        if event.get(LAUNCHING_KEY):
+            self._send(None, start=True)
+        elif ENDED_KEY in event:
             self._send({"end": name}, start=False)
         else:
             record = {key: event[key] for key in ("runtime", "ref", "details") if key in event}
@@ -258,11 +261,13 @@ class LaunchGuard:
                 os.close(self._fd)
                 self._fd = None
 
-    def _send(self, message: Mapping[str, Any], *, start: bool) -> None:
+    def _send(self, message: Mapping[str, Any] | None, *, start: bool) -> None:
         with self._lock:
             if self._fd is None and (not start or self._failed or not self._start()):
                 return
             assert self._fd is not None
+            if message is None:
+                return
             try:
                 os.write(self._fd, (json.dumps(message) + "\n").encode())
             except OSError as exc:  # the guard died: nothing to tell any more

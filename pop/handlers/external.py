@@ -105,26 +105,33 @@ def external_labels(
     return labels
 
 
-# The key of an external's end in the events a context reports (``on_external``).
+# Keys of the events a context reports to its ``on_external``.
+LAUNCHING_KEY = "launching"
 ENDED_KEY = "endedTime"
+# ``on_launching(launch_name)``: about to launch (nothing to record yet).
 # ``on_launch(launch_name, record)``: the launch started; ``record`` is its LaunchRecord as JSON
 # (runtime, ref, details), enough for another process to stop it. ``on_end(launch_name, result)``:
 # it ended (called before the runtime cleans it up).
+OnLaunching = Callable[[str], None]
 OnLaunch = Callable[[str, dict[str, Any]], None]
 OnEnd = Callable[[str, ExternalResult], None]
-# Where a context reports its external launches: a start event ``{launchName, runtime, ref,
-# details, name, cpus, startedTime}``, then an end event ``{launchName, endedTime, reason,
-# exitCode}``.
+# Where a context reports its external launches, three events per launch: ``{launchName,
+# launching: True}`` just before it (a launched handler's guard gets ready; nothing to record),
+# ``{launchName, runtime, ref, details, name, cpus, startedTime}`` once it runs, and
+# ``{launchName, endedTime, reason, exitCode}`` when it ended.
 ExternalReporter = Callable[[dict[str, Any]], None]
 
 
 def reporting_callbacks(
     report: ExternalReporter | None, *, program: str, cpus: float
-) -> tuple[OnLaunch | None, OnEnd | None]:
-    """``on_launch`` and ``on_end`` for :func:`run_external` that send ``report`` the start and
-    end events of one launch of ``program`` (None, None without a reporter)."""
+) -> tuple[OnLaunching | None, OnLaunch | None, OnEnd | None]:
+    """``on_launching``, ``on_launch`` and ``on_end`` for :func:`run_external` that send
+    ``report`` the events of one launch of ``program`` (all None without a reporter)."""
     if report is None:
-        return None, None
+        return None, None, None
+
+    def on_launching(launch_name: str) -> None:
+        report({"launchName": launch_name, LAUNCHING_KEY: True})
 
     def on_launch(launch_name: str, record: dict[str, Any]) -> None:
         event = {"launchName": launch_name, **record, "name": program, "cpus": cpus}
@@ -134,7 +141,7 @@ def reporting_callbacks(
         ended = {ENDED_KEY: now_ms(), "reason": result.reason, "exitCode": result.exit_code}
         report({"launchName": launch_name, **ended})
 
-    return on_launch, on_end
+    return on_launching, on_launch, on_end
 
 
 def run_external(
@@ -154,6 +161,7 @@ def run_external(
     options: Mapping[str, str] | None = None,
     on_line: Callable[[str], None] | None = None,
     stop: threading.Event | None = None,
+    on_launching: OnLaunching | None = None,
     on_launch: OnLaunch | None = None,
     on_end: OnEnd | None = None,
 ) -> ExternalResult:
@@ -163,10 +171,10 @@ def run_external(
     built with ``keep`` and the run's runtime ``options``; the spec carries ``image`` (image
     runtimes), ``cpus`` as request and limit, and ``labels``. Every output line goes to
     ``on_line``; the work directory, when given, is mounted at its own path, and each of
-    ``inputs`` outside it read-only at its own path. ``on_launch`` hears of the launch as soon as
-    it runs, ``on_end`` when it ended. Setting ``stop`` (the executor does for a resident op that
-    is cancelled or timed out; the SDK entry on SIGTERM) cancels the launch; the result then
-    says ``cancelled``.
+    ``inputs`` outside it read-only at its own path. ``on_launching`` hears of the launch just
+    before it starts, ``on_launch`` as soon as it runs, ``on_end`` when it ended. Setting
+    ``stop`` (the executor does for a resident op that is cancelled or timed out; the SDK entry
+    on SIGTERM) cancels the launch; the result then says ``cancelled``.
     """
     from pop.runtimes import create_launcher
     from pop.runtimes.base import LaunchSpec
@@ -189,6 +197,8 @@ def run_external(
         timeout_seconds=timeout_seconds,
     )
     launcher = create_launcher(launch_type, keep=keep, options=options)
+    if on_launching is not None:
+        on_launching(spec.name)
     _launching.depth = getattr(_launching, "depth", 0) + 1
     try:
         return asyncio.run(_launch_and_follow(launcher, spec, on_line, stop, on_launch, on_end))

@@ -47,13 +47,25 @@ def marked_processes(marker: str) -> list[int]:
     return found
 
 
-def wait_until_none_marked(marker: str, within: float = 20.0) -> list[int]:
+def wait_until_none_marked(marker: str, within: float = 20.0) -> list[str]:
     """Wait until no live process carries ``marker``; what is still left after ``within`` s
-    (generous: a busy machine is slow to start the guard's Python)."""
+    (generous: a busy machine is slow to start the guard's Python), described."""
     deadline = time.monotonic() + within
     while (left := marked_processes(marker)) and time.monotonic() < deadline:
         time.sleep(0.1)
-    return left
+    return [describe(pid) for pid in left]
+
+
+def describe(pid: int) -> str:
+    """``pid``, its state, parent and command line, for a failed assertion's message."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return f"{pid} (gone)"
+    fields = stat[stat.rfind(")") + 2 :].split()
+    command = " ".join(arg.decode(errors="replace") for arg in argv if arg)[:200]
+    return f"{pid} state={fields[0]} ppid={fields[1]} pgid={fields[2]}: {command}"
 
 
 def wait_for_pid_file(path: Path, within: float = 60.0) -> int:

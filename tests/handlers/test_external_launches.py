@@ -117,12 +117,14 @@ def test_without_registry_settings_a_launch_takes_one_cpu_no_image_and_fewer_lab
     }
 
 
-def test_each_launch_is_reported_while_it_runs_and_again_when_it_ended(tmp_path: Path) -> None:
+def test_each_launch_is_reported_before_it_starts_while_it_runs_and_when_it_ended(
+    tmp_path: Path,
+) -> None:
     events: list[dict[str, Any]] = []
     running_when_reported: list[bool] = []
 
     def on_external(event: dict[str, Any]) -> None:
-        if "endedTime" not in event:  # the launch started: its process runs now
+        if "ref" in event:  # the launch started: its process runs now
             pid = int(event["details"]["pid"])
             running_when_reported.append(Path(f"/proc/{pid}").exists())
         events.append(event)
@@ -133,7 +135,8 @@ def test_each_launch_is_reported_while_it_runs_and_again_when_it_ended(tmp_path:
     result = ctx.launch_external(["sh", "-c", "sleep 0.3; exit 3"])
 
     assert result.exit_code == 3
-    started, ended = events
+    launching, started, ended = events
+    assert launching == {"launchName": started["launchName"], "launching": True}
     assert running_when_reported == [True]
     assert started["runtime"] == "local"
     assert started["ref"] == f"pgid:{started['details']['pid']}"

@@ -63,9 +63,11 @@ def handler_spec(
 
 
 def sleeper_argv(pid_file: Path, *, ignore_sigterm: bool = False) -> list[str]:
-    """An external that writes its pid, then sleeps a minute (deaf to SIGTERM if asked)."""
+    """An external that writes its pid, then sleeps a minute (deaf to SIGTERM if asked). It
+    writes its pid a second after it started: by then its handler has surely told its launch
+    guard about it (a few instructions after the launch, however busy the machine)."""
     trap = "trap '' TERM; " if ignore_sigterm else ""
-    return ["sh", "-c", f"{trap}echo $$ > '{pid_file}'; exec sleep 60"]
+    return ["sh", "-c", f"{trap}sleep 1; echo $$ > '{pid_file}'; exec sleep 60"]
 
 
 def final_progress(lines: list[str]) -> dict[str, Any]:
