@@ -214,3 +214,13 @@ def docker_engine() -> Iterator[Any]:
 
     with engine_session() as engine:
         yield engine
+
+
+@pytest.fixture(scope="session")
+def handlers_image(docker_engine: Any) -> str:
+    """The ``pop-handlers:<version>`` image (also ``pop-handlers:latest``, the registry's
+    default) in the test engine, built once under a file lock and then found by its recipe
+    (tests/docker_images.py)."""
+    from tests.docker_images import handlers_image as build_handlers_image
+
+    return build_handlers_image(docker_engine)
