@@ -144,6 +144,15 @@ def reporting_callbacks(
     return on_launching, on_launch, on_end
 
 
+_launching = threading.local()  # .depth: how many run_external calls this thread is in
+
+
+def launching_in_this_thread() -> bool:
+    """Whether this thread is inside :func:`run_external` (its event loop runs here): a signal
+    handler must then not raise, only set the stop event, so the launch is cancelled cleanly."""
+    return getattr(_launching, "depth", 0) > 0
+
+
 def run_external(
     launch_type: str,
     argv: Sequence[str],
@@ -204,15 +213,6 @@ def run_external(
         return asyncio.run(_launch_and_follow(launcher, spec, on_line, stop, on_launch, on_end))
     finally:
         _launching.depth -= 1
-
-
-_launching = threading.local()
-
-
-def launching_in_this_thread() -> bool:
-    """Whether this thread is inside :func:`run_external` (its event loop runs here): a signal
-    handler must then not raise, only set the stop event, so the launch is cancelled cleanly."""
-    return getattr(_launching, "depth", 0) > 0
 
 
 def _mounts(work_dir: Path | None, inputs: Sequence[str | Path]) -> list[Mount]:

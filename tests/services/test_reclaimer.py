@@ -278,6 +278,10 @@ def test_an_unreachable_runtime_is_reported_and_a_resident_handler_skipped(
     store: Store, pop_home: Path
 ) -> None:
     agenda_id = store_agenda(store, [sh_op("in_docker"), sh_op("resident")])
+    # the run's runtime options name an engine that is not there (whatever DOCKER_HOST says)
+    store.agendas.set_launch_settings(
+        agenda_id, {"launch": "docker", "runtimeOptions": {"docker_host": "unix:///nonexistent"}}
+    )
     executing_under_dead_lease(store, agenda_id)
     op_running(store, agenda_id, "in_docker", {"runtime": "docker", "ref": "c0ffee"})
     op_running(store, agenda_id, "resident", {"runtime": "resident", "ref": "pid:1"})
