@@ -143,7 +143,8 @@ class Engine:
     def __init__(self, docker_host: str) -> None:
         self.docker_host = docker_host
         self._client: DockerClient | None = None
-        self._connect_lock = threading.Lock()
+        self._connect_lock = threading.Lock()  # held while connecting: pool threads only
+        self._pool_lock = threading.Lock()  # never held for long: the loop takes it
         self._pool: ThreadPoolExecutor | None = None
         self.engine_id = ""
         self.cpus: int | None = None
@@ -170,7 +171,7 @@ class Engine:
     async def call(self, function: Callable[[APIClient], T]) -> T:
         """``function(api)`` on the pool, with the API client connected there on first use;
         engine failures stay SDK exceptions (or RuntimeUnavailableError from connecting)."""
-        with self._connect_lock:
+        with self._pool_lock:
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(_POOL_THREADS, thread_name_prefix="pop-docker")
             pool = self._pool
@@ -178,11 +179,13 @@ class Engine:
         return await loop.run_in_executor(pool, lambda: function(self.api()))
 
     def close(self) -> None:
-        with self._connect_lock:
-            if self._client is not None:
-                self._client.close()
-                self._client = None
+        """Close the client and let the pool's threads end; a later call connects again."""
+        with self._pool_lock:
             pool, self._pool = self._pool, None
+        with self._connect_lock:
+            client, self._client = self._client, None
+        if client is not None:
+            client.close()
         if pool is not None:
             pool.shutdown(wait=False, cancel_futures=True)
 
