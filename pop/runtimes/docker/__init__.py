@@ -5,6 +5,7 @@ commands); nothing else should import it. This package is the only place pop imp
 ``docker`` SDK, and it does so inside functions, so importing it does not load the SDK.
 """
 
-from pop.runtimes.docker.launcher import DockerHandle, DockerLauncher
+from pop.runtimes.docker.handle import DockerHandle
+from pop.runtimes.docker.launcher import DockerLauncher
 
 __all__ = ["DockerHandle", "DockerLauncher"]
