@@ -131,6 +131,8 @@ def build_handlers_image(
     the engine nor pullable (the hint names the offline route) and when the push fails;
     InputError for a base without a matching python3; PopError when pip or the build fails.
     """
+    import docker
+
     started = time.monotonic()
     for given, what in ((tag, "--tag"), (push, "--push")):
         if given is not None:
@@ -138,35 +140,57 @@ def build_handlers_image(
     tags = [_full_tag(tag)] if tag else default_tags(version)
     client = connect(docker_host)
     try:
-        base_id = _base_image_id(client, base, docker_host, log)
-        pop_files = find_pop_files()
-        pins = dependency_pins(pop_requirements(pop_files))
-        ffmpeg = ffmpeg_binary()
-        recipe = handlers_recipe(
-            base_id=base_id, pop_digest=pop_files.digest(), pins=pins, ffmpeg=ffmpeg
-        )
-        digest = _digest(recipe)
-        image_id = _image_with_recipe(client, digest)
-        cached = image_id is not None
-        if image_id is None:
-            log(f"building {tags[0]} on {base} (recipe {digest})")
-            image_id = _build(
-                client,
-                base,
-                pop_files,
-                pins,
-                ffmpeg,
-                recipe=digest,
-                version=version,
-                tag=tags[0],
-                log=log,
-            )
-        else:
-            log(f"{tags[0]} is up to date: image {_short(image_id)} has recipe {digest}")
-        _tag_all(client, image_id, tags, log)
-        pushed = _push(client, image_id, push, log) if push else None
+        return _build_or_find(client, version, base, tags, push, docker_host, log, started)
+    except docker.errors.APIError as exc:  # what the steps do not translate themselves
+        raise PopError(f"the Docker engine refused: {exc.explanation or exc}") from exc
+    except docker.errors.DockerException as exc:
+        raise unavailable(exc, docker_host) from exc
     finally:
         client.close()
+
+
+def _build_or_find(
+    client: DockerClient,
+    version: str,
+    base: str,
+    tags: list[str],
+    push: str | None,
+    docker_host: str,
+    log: Log,
+    started: float,
+) -> ImageBuild:
+    """The steps of :func:`build_handlers_image` with a connected client."""
+    base_id = _base_image_id(client, base, docker_host, log)
+    pop_files = find_pop_files()
+    pins = dependency_pins(pop_requirements(pop_files))
+    ffmpeg = ffmpeg_binary()
+    recipe = handlers_recipe(
+        version=version,
+        base_id=base_id,
+        pop_digest=pop_files.digest(),
+        pins=pins,
+        ffmpeg=ffmpeg,
+    )
+    digest = _digest(recipe)
+    image_id = _image_with_recipe(client, digest)
+    cached = image_id is not None
+    if image_id is None:
+        log(f"building {tags[0]} on {base} (recipe {digest})")
+        image_id = _build(
+            client,
+            base,
+            pop_files,
+            pins,
+            ffmpeg,
+            recipe=digest,
+            version=version,
+            tag=tags[0],
+            log=log,
+        )
+    else:
+        log(f"{tags[0]} is up to date: image {_short(image_id)} has recipe {digest}")
+    _tag_all(client, image_id, tags, log)
+    pushed = _push(client, image_id, push, log) if push else None
     return ImageBuild(
         tag=tags[0],
         tags=tags,
@@ -193,11 +217,12 @@ def check_reference(reference: str, *, what: str = "image reference") -> None:
 
 
 def handlers_recipe(
-    *, base_id: str, pop_digest: str, pins: list[str], ffmpeg: Path
+    *, version: str, base_id: str, pop_digest: str, pins: list[str], ffmpeg: Path
 ) -> dict[str, Any]:
     """What the image is made of; its hash is the ``pop.recipe`` label."""
     return {
         "version": _RECIPE_VERSION,
+        "popVersion": version,
         "base": base_id,
         "pop": pop_digest,
         "packages": list(pins),
