@@ -148,7 +148,7 @@ def reap_containers(
     ] = None,
     json_output: JsonFlag = False,
 ) -> None:
-    """Remove finished pop containers (label app.kubernetes.io/managed-by=pop) older than the
+    """Remove finished containers that pop started (its managed-by label) older than the
     cutoff, as kept by --keep or left by a dead executor. Running containers and those of
     attempts still open in the store are never touched. One line per container."""
     from pop.api import Client
