@@ -38,6 +38,7 @@ from pop.handlers.external import (
     external_labels,
     reporting_callbacks,
     run_external,
+    runtime_runs_images,
 )
 from pop.handlers.launchdata import LaunchData
 from pop.handlers.reporting import Reporter
@@ -277,6 +278,21 @@ class HandlerContext:
         if self.stop_event is None:
             self.stop_event = threading.Event()
         self.stop_event.set()
+
+    def external_program(self, name: str, find_local: Callable[[], str]) -> str:
+        """argv[0] for the external binary ``name``: on a runtime that runs images (docker,
+        kubernetes) the image's own ``name``, found on the image's PATH, never a path of this
+        machine; elsewhere ``find_local()`` (e.g. ``POP_FFMPEG``, PATH, imageio-ffmpeg)."""
+        data = self.launch_data
+        if runtime_runs_images(data.external_launch_type, data.runtime_options):
+            return name
+        return find_local()
+
+    def external_image(self, name: str) -> str | None:
+        """The image external binary ``name`` runs in on an image runtime (``external.<name>.
+        image``, else the handler's own), None when the registry names none."""
+        image = self.external_settings(name).get("image")
+        return str(image) if image else None
 
     def external_settings(self, name: str) -> dict[str, Any]:
         """The registry's launch settings for external binary ``name`` (``cpus``, ``image``), from

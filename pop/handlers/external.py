@@ -153,6 +153,22 @@ def launching_in_this_thread() -> bool:
     return getattr(_launching, "depth", 0) > 0
 
 
+_RUNS_IMAGES: dict[str, bool] = {}
+
+
+def runtime_runs_images(launch_type: str, options: Mapping[str, str] | None = None) -> bool:
+    """Whether launches on ``launch_type`` run in an image (the launcher's capabilities), so a
+    binary is named as the image has it rather than by a path of this machine. Asked once per
+    runtime name; building a launcher contacts no runtime."""
+    known = _RUNS_IMAGES.get(launch_type)
+    if known is None:
+        from pop.runtimes import create_launcher
+
+        known = create_launcher(launch_type, options=options).capabilities.images
+        _RUNS_IMAGES[launch_type] = known
+    return known
+
+
 def run_external(
     launch_type: str,
     argv: Sequence[str],

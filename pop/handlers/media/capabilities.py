@@ -2,8 +2,9 @@
 
 Layer: handlers. Used by the transcode handler (encoders; the ssim and libvmaf filters for QC).
 The listing runs ``ffmpeg -hide_banner -encoders`` / ``-filters`` through ``ctx.launch_external``
-like every ffmpeg run, and is cached in a module-level dict keyed by (binary path, listing), so a
-resident handler serving many ops asks once.
+like every ffmpeg run, and is cached in a module-level dict keyed by (runtime, image, binary,
+listing), so a resident handler serving many ops asks once, and a docker run never reuses what the
+host's ffmpeg offers (or the reverse).
 """
 
 from __future__ import annotations
@@ -17,13 +18,14 @@ from pop.handlers.context import HandlerContext
 
 Listing = Literal["encoders", "filters"]
 
-_LISTINGS: dict[tuple[str, Listing], frozenset[str]] = {}
+_LISTINGS: dict[tuple[str, str, str, Listing], frozenset[str]] = {}
 _LOCK = threading.Lock()
 
 
 def listed(ctx: HandlerContext, ffmpeg: str, listing: Listing) -> frozenset[str]:
     """The names ``ffmpeg -<listing>`` prints (the second column of its table), cached."""
-    key = (ffmpeg, listing)
+    runtime = ctx.launch_data.external_launch_type
+    key = (runtime, ctx.external_image("ffmpeg") or "", ffmpeg, listing)
     with _LOCK:
         cached = _LISTINGS.get(key)
     if cached is not None:

@@ -108,14 +108,15 @@ def _filmstrip(
     temporary = out_dir / f"sprite.tmp.{extension}"
     final = out_dir / f"sprite.{extension}"
     filters = f"fps=1/{payload.interval:g},scale={payload.width}:-2,tile={columns}x{rows}"
-    argv = [find_ffmpeg(), "-hide_banner", "-nostdin", "-y", "-loglevel", "error"]
+    ffmpeg = ctx.external_program("ffmpeg", find_ffmpeg)
+    argv = [ffmpeg, "-hide_banner", "-nostdin", "-y", "-loglevel", "error"]
     argv += ["-i", str(source), "-an", "-progress", "pipe:1", "-nostats"]
     argv += image_output_argv(temporary, filters=["-vf", filters], fmt=payload.format)
     on_line = ffmpeg_lines(
         ctx.log, ctx.progress, duration=duration, label="filmstrip", percent=percent
     )
 
-    result = ctx.launch_external(argv, name="ffmpeg", on_line=on_line)
+    result = ctx.launch_external(argv, name="ffmpeg", on_line=on_line, inputs=[source])
     if not result.ok or not temporary.is_file():
         temporary.unlink(missing_ok=True)
         raise HandlerError(f"Filmstrip: {result.describe()}")

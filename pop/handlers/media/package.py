@@ -131,13 +131,13 @@ def run(ctx: HandlerContext) -> Any:
         for url, path, name in zip(payload.renditions, paths, variant_names(paths), strict=True)
     ]
     codecs = _hls_codecs(sources) if "hls" in payload.formats else []
-    ffmpeg = find_ffmpeg()
+    ffmpeg = ctx.external_program("ffmpeg", find_ffmpeg)
     out_dir = ctx.op_dir or Path.cwd()
     staging = out_dir / STAGING
     shutil.rmtree(staging, ignore_errors=True)  # what a stopped attempt left
     staging.mkdir(parents=True)
     runs = (len(sources) if "hls" in payload.formats else 0) + ("dash" in payload.formats)
-    steps = _Steps(ctx, ffmpeg, runs)
+    steps = _Steps(ctx, ffmpeg, runs, inputs=[source.path for source in sources])
     result: dict[str, Any] = {}
     try:
         if "hls" in payload.formats:
@@ -188,10 +188,11 @@ def _hls_codecs(sources: list[Source]) -> list[str]:
 class _Steps:
     """The ffmpeg runs of one op, each an equal share of the percent before the check."""
 
-    def __init__(self, ctx: HandlerContext, ffmpeg: str, count: int) -> None:
+    def __init__(self, ctx: HandlerContext, ffmpeg: str, count: int, *, inputs: list[Path]) -> None:
         self.ctx = ctx
         self.ffmpeg = ffmpeg
         self.count = max(1, count)
+        self.inputs = inputs  # the renditions ffmpeg reads (mounted read-only on image runtimes)
         self.done = 0
 
     def run(self, arguments: list[str], *, label: str, duration: float | None) -> None:
@@ -208,7 +209,7 @@ class _Steps:
         )
 
         argv = [self.ffmpeg, "-hide_banner", "-nostdin", "-y", "-loglevel", "error", *arguments]
-        result = ctx.launch_external(argv, name="ffmpeg", on_line=on_line)
+        result = ctx.launch_external(argv, name="ffmpeg", on_line=on_line, inputs=self.inputs)
         if not result.ok:
             raise HandlerError(f"Packaging {label}: {result.describe()}")
         self.done += 1

@@ -122,7 +122,7 @@ def measure(
                 scores[metric] = round(float(found.group(1)), _DIGITS[metric])
 
     argv = qc_argv(ffmpeg, rendition, source, metrics, size=size)
-    result = ctx.launch_external(argv, name="ffmpeg", on_line=on_line)
+    result = ctx.launch_external(argv, name="ffmpeg", on_line=on_line, inputs=[source, rendition])
     if not result.ok:
         raise HandlerError(f"QC of rendition {label}: {result.describe()}")
     missing = [LABELS[metric] for metric in metrics if metric not in scores]

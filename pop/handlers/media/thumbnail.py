@@ -127,7 +127,7 @@ def _thumbnails(
     if not source_probe.video:
         raise PermanentError(f"Input {payload.input} has no video stream")
     times = thumbnail_times(payload, source_probe.duration)
-    ffmpeg = find_ffmpeg()
+    ffmpeg = ctx.external_program("ffmpeg", find_ffmpeg)
     out_dir = ctx.op_dir or Path.cwd()
     out_dir.mkdir(parents=True, exist_ok=True)
     extension, _ = IMAGE_FORMATS[payload.format]
@@ -140,7 +140,7 @@ def _thumbnails(
         argv = [ffmpeg, "-hide_banner", "-nostdin", "-y", "-loglevel", "error"]
         argv += ["-ss", f"{min(time, last_frame):.6f}", "-i", str(source)]
         argv += image_output_argv(temporary, filters=filters, fmt=payload.format)
-        result = ctx.launch_external(argv, name="ffmpeg")
+        result = ctx.launch_external(argv, name="ffmpeg", inputs=[source])
         if not result.ok:
             temporary.unlink(missing_ok=True)
             raise HandlerError(f"Thumbnail at {time:g} s: {result.describe()}")

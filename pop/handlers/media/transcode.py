@@ -141,7 +141,7 @@ class TranscodePayload(WireModel):
 def run(ctx: HandlerContext) -> Any:
     """Transcode the input to every rendition, probe and check each, publish by rename."""
     payload: TranscodePayload = ctx.payload
-    ffmpeg = find_ffmpeg()
+    ffmpeg = ctx.external_program("ffmpeg", find_ffmpeg)
     timings = dict.fromkeys(("download", "probe", "cpuWait", "ffmpeg", "qc"), 0.0)
     started = time.perf_counter()
     with handler_inputs(ctx, [payload.input]) as ((source,), percent):
@@ -305,7 +305,9 @@ def _transcode_one(
     )
     quiet = ENCODER_ENV.get(VIDEO_ENCODERS[rendition.video_codec]) if source_probe.video else None
     with _timed(timings, "ffmpeg"):
-        result = ctx.launch_external(argv, name="ffmpeg", on_line=on_line, env=quiet)
+        result = ctx.launch_external(
+            argv, name="ffmpeg", on_line=on_line, env=quiet, inputs=[source]
+        )
     timings["ffmpeg"] -= result.waited
     timings["cpuWait"] += result.waited
     if not result.ok:

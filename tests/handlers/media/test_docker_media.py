@@ -1,0 +1,162 @@
+"""Media handlers with ``--external-launch docker`` (issue 11, item 3): the handlers stay resident,
+each ffmpeg is a ``pop-handlers`` container with its CPU request, its record is in the attempt row
+while it runs, the renditions match a local run's, inputs outside the work directory are read,
+and a dead executor's ffmpeg container is reclaimed."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sqlite3
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import av
+import pytest
+
+from tests.conftest import wait_for
+from tests.example_media import filled, make_clip
+
+EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "media" / "transcode.json"
+
+pytestmark = pytest.mark.usefixtures("handlers_image")
+
+
+def docker(*args: str) -> str:
+    done = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, f"docker {' '.join(args)}: {done.stderr}"
+    return done.stdout
+
+
+def externals_of(agenda_id: str, *, running: bool = False) -> list[dict[str, Any]]:
+    ids = docker(
+        "ps", *([] if running else ["-a"]), "-q",
+        "--filter", f"label=pop.agendaId={agenda_id}", "--filter", "label=pop.role=external",
+    ).split()  # fmt: skip
+    return json.loads(docker("inspect", *ids)) if ids else []
+
+
+def running_ffmpeg() -> list[dict[str, Any]]:
+    ids = docker("ps", "-q", "--filter", "label=pop.role=external").split()
+    return json.loads(docker("inspect", *ids)) if ids else []
+
+
+def recorded_externals(home: Path, agenda_id: str) -> list[dict[str, Any]]:
+    with sqlite3.connect(home / "pop.db") as db:
+        rows = db.execute(
+            "SELECT launched FROM attempts WHERE agenda_id = ? AND operation = 'transcode'",
+            (agenda_id,),
+        ).fetchall()
+    found: list[dict[str, Any]] = []
+    for (launched,) in rows:
+        if launched:
+            found.extend(json.loads(launched).get("externals") or [])
+    return found
+
+
+def rendition(progress: dict[str, Any]) -> tuple[Any, ...]:
+    (op,) = [op for op in progress["operationProgress"] if op["operation"] == "transcode"]
+    (out,) = op["resultPayload"]["renditions"]
+    with av.open(out["path"]) as container:
+        video = container.streams.video[0]
+        frames = sum(1 for _ in container.decode(video))
+        return (video.codec_context.name, video.codec_context.width, video.height, frames)
+
+
+def test_each_ffmpeg_is_a_pop_handlers_container_with_its_cpu_and_matches_local(
+    run_pop: Any, pop_home: Path, tmp_path: Path
+) -> None:
+    clips = tmp_path / "clips"  # outside POP_HOME and the work directory: mounted read-only
+    clips.mkdir()
+    agenda = filled(EXAMPLE, make_clip(clips), tmp_path)
+    ffmpeg = subprocess.run(
+        ["python", "-c", "import imageio_ffmpeg; print(imageio_ffmpeg.get_ffmpeg_exe())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()  # the binary the image carries: the same encoder as the containers'
+
+    local = run_pop("run-local", str(agenda), "--json", env={"POP_FFMPEG": ffmpeg})
+    on_docker = run_pop("run-local", str(agenda), "--external-launch", "docker", "--keep", "--json")
+
+    assert local.returncode == 0, local.stderr
+    assert on_docker.returncode == 0, on_docker.stderr
+    progress = json.loads(on_docker.stdout)
+    assert rendition(progress) == rendition(json.loads(local.stdout))
+    agenda_id = progress["agendaId"]
+    containers = externals_of(agenda_id)
+    assert containers, "no ffmpeg container"
+    for container in containers:
+        assert container["Config"]["Image"] == "pop-handlers:latest"
+        assert container["Path"] == "ffmpeg"  # the image's own, not a path of this host
+        assert container["HostConfig"]["NanoCpus"] == 1_000_000_000
+        assert container["Config"]["Labels"]["pop.operation"] == "transcode"
+    recorded = {external["ref"] for external in recorded_externals(pop_home, agenda_id)}
+    assert {container["Id"] for container in containers} <= recorded
+    docker("rm", "-f", *[container["Id"] for container in containers])
+
+
+def _slow_agenda(tmp_path: Path) -> Path:
+    """A transcode that keeps ffmpeg busy for a few seconds."""
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    clip = make_clip(clips, size="1280x720", seconds=8)
+    document = json.loads(filled(EXAMPLE, clip, tmp_path).read_text())
+    (rendition_spec,) = document["operations"][1]["payload"]["renditions"]
+    rendition_spec.update(height=720, preset="slow", crf=18)
+    path = tmp_path / "slow.json"
+    path.write_text(json.dumps(document))
+    return path
+
+
+def test_the_attempt_names_the_ffmpeg_container_while_it_runs(
+    start_pop: Any, pop_home: Path, tmp_path: Path
+) -> None:
+    process = start_pop(
+        "run-local", str(_slow_agenda(tmp_path)), "--external-launch", "docker", "--json"
+    )
+    (container,) = wait_for(running_ffmpeg, what="the ffmpeg container")
+    agenda_id = container["Config"]["Labels"]["pop.agendaId"]
+
+    refs = wait_for(
+        lambda: {e["ref"] for e in recorded_externals(pop_home, agenda_id)},
+        what="the external's record in the attempt row",
+    )
+    still_running = docker("inspect", "-f", "{{.State.Running}}", container["Id"]).strip()
+
+    assert container["Id"] in refs
+    assert still_running == "true", "the record came only after the container ended"
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 0, stderr
+
+
+def test_a_dead_executors_ffmpeg_container_is_reclaimed_and_the_agenda_resumes(
+    start_pop: Any, run_pop: Any, pop_home: Path, tmp_path: Path
+) -> None:
+    short_lease = {"POP_LEASE_SECONDS": "2"}
+    agenda = _slow_agenda(tmp_path)
+    process = start_pop("run-local", str(agenda), "--external-launch", "docker", env=short_lease)
+    (container,) = wait_for(running_ffmpeg, what="the ffmpeg container")
+    agenda_id = container["Config"]["Labels"]["pop.agendaId"]
+    wait_for(lambda: recorded_externals(pop_home, agenda_id), what="the external's record")
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+    time.sleep(2.5)  # the lease (2 s) lapses
+
+    reclaimed = run_pop("reclaim", "--older-than", "0s", "--json", env=short_lease)
+
+    assert reclaimed.returncode == 0, reclaimed.stderr
+    assert externals_of(agenda_id) == []
+    with sqlite3.connect(pop_home / "pop.db") as db:
+        outcomes = db.execute(
+            "SELECT outcome FROM attempts WHERE agenda_id = ? AND operation = 'transcode'",
+            (agenda_id,),
+        ).fetchall()
+    assert outcomes == [("lost",)]
+    resumed = run_pop("run-local", "--resume", agenda_id, "--json", timeout=180)
+    assert resumed.returncode == 0, resumed.stderr
+    final = json.loads(resumed.stdout)
+    analysis = next(op for op in final["operationProgress"] if op["operation"] == "analysis")
+    assert analysis["attemptCount"] == 1  # succeeded before the crash: not run again
