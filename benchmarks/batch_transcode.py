@@ -17,6 +17,11 @@ Each figure is the median of ``--runs`` timed runs (default 1) after one untimed
 measured around the whole subprocess. Every run is checked: pop exits 0 with every clip
 succeeded, parallel exits 0 and wrote every output.
 
+With ``--external-launch docker``, a third series runs the same ``pop batch`` with each ffmpeg as a
+container of ``pop-handlers`` (``pop image build``), alternating with the local one, and the
+script prints what docker adds per ffmpeg: (docker wall - local wall) / clips, and the difference
+of ``timings.ffmpeg`` per clip (issue 11's target: at most 0.3 s).
+
 Target (issue #5): pop's wall time at most 1.05x GNU parallel's. The script also breaks pop's
 overhead down: start-up (from launching ``pop batch`` to the first transcode attempt's start, from
 the store's ``attempts`` table), the probe / QC / ffmpeg seconds per clip (each transcode op's
@@ -49,6 +54,7 @@ import common
 
 CONCURRENCY = 2
 CPUS = 2
+EXTERNAL_TARGET_SECONDS = 0.3  # issue 11: what docker may add per ffmpeg
 TARGET_RATIO = 1.05
 SAMPLE_SECONDS = 0.05
 TEMPLATE = Path(__file__).resolve().parent.parent / "examples" / "templates" / "transcode-360p.json"
@@ -302,11 +308,18 @@ def main() -> None:
         default=None,
         help="pop batch --concurrency (default: pop's own, twice --cpus)",
     )
+    parser.add_argument(
+        "--external-launch",
+        metavar="RUNTIME",
+        help="also run pop batch with ffmpeg on RUNTIME (e.g. docker: each ffmpeg a container of "
+        "pop-handlers, made by `pop image build`), alternating with the local run, and print what "
+        "it adds per ffmpeg (target for docker: at most 0.3 s)",
+    )
     args = parser.parse_args()
 
     from pop.handlers.media.ffmpeg import find_ffmpeg
 
-    pop_series, parallel_series = Series(), Series()
+    pop_series, parallel_series, external_series = Series(), Series(), Series()
     have_parallel = common.peer("parallel") is not None
     with common.sandbox(args.tmpdir) as box:
         env = box.env
@@ -344,6 +357,18 @@ def main() -> None:
                     pop_breakdown(home, run, check["agendaIds"]) if check["ok"] else {}
                 )
             shutil.rmtree(home)
+            if args.external_launch:
+                home.mkdir()
+                external_argv = [*pop_argv, "--external-launch", args.external_launch]
+                run = run_sampled(external_argv, env=run_env, cwd=box.root)
+                check = check_pop(run, args.clips)
+                if timed:
+                    external_series.runs.append(run)
+                    external_series.checks.append(check)
+                    external_series.breakdowns.append(
+                        pop_breakdown(home, run, check["agendaIds"]) if check["ok"] else {}
+                    )
+                shutil.rmtree(home)
             if not have_parallel:
                 continue
             out_dir = box.root / f"parallel-out-{index}"
@@ -386,6 +411,23 @@ def main() -> None:
             ),
         }
     ]
+    if args.external_launch:
+        rows.append(
+            {
+                "tool": f"pop batch --external-launch {args.external_launch}",
+                "command": rows[0]["command"] + f" --external-launch {args.external_launch}",
+                "medianSeconds": external_series.median,
+                "seconds": [run.seconds for run in external_series.runs],
+                "peakRssKiB": max((run.peak_kib or 0) for run in external_series.runs) or None,
+                "note": ("ok" if external_series.ok else "FAILED")
+                + "".join(
+                    f"; run {number}: exit {check['exitCode']}, {check['succeeded']}/"
+                    f"{args.clips} succeeded{', ' + check['stderr'] if check['stderr'] else ''}"
+                    for number, check in enumerate(external_series.checks, 1)
+                    if not check["ok"]
+                ),
+            }
+        )
     if have_parallel:
         rows.append(
             {
@@ -439,8 +481,29 @@ def main() -> None:
         if have_parallel
         else None,
     }
+    external: dict[str, Any] | None = None
+    if args.external_launch:
+        # each clip is one ffmpeg run: what the runtime adds per ffmpeg, wall and timings.ffmpeg
+        local_ffmpeg = median_of(pop_series.breakdowns, "ffmpegPerClip")
+        external_ffmpeg = median_of(external_series.breakdowns, "ffmpegPerClip")
+        added = (external_series.median - pop_series.median) / args.clips
+        external = {
+            "runtime": args.external_launch,
+            "addedWallPerFfmpeg": added,
+            "ffmpegPerClip": external_ffmpeg,
+            "addedFfmpegPerClip": external_ffmpeg - local_ffmpeg
+            if external_ffmpeg is not None and local_ffmpeg is not None
+            else None,
+            "target": f"at most {EXTERNAL_TARGET_SECONDS:g} s per ffmpeg over local",
+            "targetMet": "FAILED"
+            if not (external_series.ok and pop_series.ok)
+            else "met"
+            if added <= EXTERNAL_TARGET_SECONDS
+            else "missed",
+        }
     report = {
         "benchmark": "batch_transcode",
+        "external": external,
         "machine": common.machine(args.tmpdir),
         "clips": args.clips,
         "clipSeconds": args.seconds,
@@ -534,6 +597,13 @@ def main() -> None:
             ],
         ],
     )
+    if external is not None:
+        print(
+            f"--external-launch {external['runtime']} adds "
+            f"{external['addedWallPerFfmpeg']:.3f} s of wall time per ffmpeg over local "
+            f"(timings.ffmpeg per clip: {shown(external['addedFfmpegPerClip'], 1.0)} s more); "
+            f"target <= {EXTERNAL_TARGET_SECONDS:g} s -> {external['targetMet']}"
+        )
     if ratio is None:
         print("target: pop at most 1.05x GNU parallel -> n/a (parallel not installed)")
     else:
