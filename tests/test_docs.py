@@ -482,16 +482,16 @@ def test_the_claim_check_flags_a_shipped_thing_called_not_built(markdown: str) -
 @pytest.mark.parametrize(
     "markdown",
     [
-        "Not built yet: `pop serve`, `pop reap pods`, `pop k8s` (`--launch docker` exits 3).",
-        "| `--launch R` | for handlers: `local` (default); `docker` and `kubernetes` are planned |",
-        "| `docker` | planned; `--launch docker` exits 3 |",
+        "Not built yet: `pop serve`, `pop reap pods`, `pop k8s` (`--launch kubernetes` exits 3).",
+        "| `--launch R` | for handlers: `local` (default), `docker`; `kubernetes` is planned |",
+        "| `kubernetes` | planned; `--launch kubernetes` exits 3 |",
         "## kubernetes (planned)",
         '| `cpuMaxRequestCount` | CPU limit (containers, planned); default `"1.0"` |',
         "| `MY_POD_NAME` | the pod's name (kubernetes, planned) |",
         "Pointers are not checked at submission (the value is not known yet).",
         "Handlers get `POP_EXTERNAL` (its `image` is for docker, not built yet) and `--cpus`.",
         "| `memoryRequestCount` | request (`1G`; docker, not built yet; not on `local`) |",
-        "`pop reap pods` and `pop reap containers` are planned; `pop reap data` runs today.",
+        "`pop reap pods` is planned; `pop reap data` and `pop reap containers` run today.",
         "```yaml\nworkVolume:   # optional, kubernetes (planned)\n```",
     ],
 )
