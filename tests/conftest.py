@@ -224,3 +224,24 @@ def handlers_image(docker_engine: Any) -> str:
     from tests.docker_images import handlers_image as build_handlers_image
 
     return build_handlers_image(docker_engine)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that uses a Docker engine, so the summary can count them."""
+    for item in items:
+        if "docker_engine" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.docker)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """One line saying how many docker tests passed, failed and were skipped, so a CI log shows
+    that they ran (CI must skip none of them)."""
+    counts: dict[str, int] = {}
+    for outcome in ("passed", "failed", "error", "skipped"):
+        for report in terminalreporter.stats.get(outcome, []):
+            keywords = getattr(report, "keywords", {}) or {}
+            if "docker" in keywords and (report.when == "call" or outcome != "passed"):
+                counts[outcome] = counts.get(outcome, 0) + 1
+    if counts:
+        shown = ", ".join(f"{counts[name]} {name}" for name in counts)
+        terminalreporter.write_line(f"docker tests: {shown}")
