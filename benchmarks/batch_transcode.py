@@ -598,10 +598,12 @@ def main() -> None:
         ],
     )
     if external is not None:
+        added_each = external["addedFfmpegPerClip"]
+        each = "n/a" if added_each is None else f"{added_each:.3f} s"
         print(
             f"--external-launch {external['runtime']} adds "
             f"{external['addedWallPerFfmpeg']:.3f} s of wall time per ffmpeg over local "
-            f"(timings.ffmpeg per clip: {shown(external['addedFfmpegPerClip'], 1.0)} s more); "
+            f"(each ffmpeg's own time, timings.ffmpeg, {each} more; two run at once); "
             f"target <= {EXTERNAL_TARGET_SECONDS:g} s -> {external['targetMet']}"
         )
     if ratio is None:
