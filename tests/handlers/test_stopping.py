@@ -220,7 +220,7 @@ def test_sigterm_stops_a_handler_busy_in_python_with_a_final_report(
         first = process.stdout.readline()  # the handler is running: it said it sleeps
         assert first.startswith("Progress: "), first
         process.send_signal(signal.SIGTERM)
-        rest, stderr = process.communicate(timeout=30)
+        rest, stderr = process.communicate(timeout=60)
     finally:
         if process.poll() is None:
             process.kill()
