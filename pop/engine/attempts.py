@@ -1,7 +1,8 @@
-"""One launched attempt of an op: launch, follow output and silence, wait, clean up, judge.
+"""One resident attempt of an op: the handler on a worker thread inside the executor, its
+timeout and stop, its log, and its external launches' CPUs (``BudgetGate``) and records.
 
-Layer: engine. The executor builds the LaunchSpec and hands it here; this module knows only the
-Launcher protocol, never which runtime it drives.
+Layer: engine. Called by the attempt driver (:mod:`pop.engine.driver`); launched attempts are
+:mod:`pop.engine.launched`.
 """
 
 from __future__ import annotations
@@ -15,9 +16,9 @@ from typing import Any
 
 from pop.engine.budget import CpuBudget
 from pop.engine.launching import AttemptPlace
-from pop.engine.state import OpState, Outcome
+from pop.engine.state import OpState, Outcome, OutcomeKind
 from pop.handlers.resident import run_resident
-from pop.models import FAILED, SUCCEEDED, DiagnosticEvent, OperationProgress
+from pop.models import DiagnosticEvent, OperationProgress
 
 GATE_POLL_SECONDS = 0.1  # how often a launch waiting for CPU looks at the op's stop event
 
@@ -95,15 +96,17 @@ async def run_resident_attempt(
         return Outcome(
             False,
             diagnostics=[*own, DiagnosticEvent.of(message)],
-            outcome="timeout" if state.stop_why == "timeout" else "cancelled",
+            outcome=OutcomeKind.TIMEOUT if state.stop_why == "timeout" else OutcomeKind.CANCELLED,
             params=final.params,
         )
     if final.succeeded:
-        return Outcome(True, result=result.result, outcome=SUCCEEDED, params=final.params)
+        return Outcome(
+            True, result=result.result, outcome=OutcomeKind.SUCCEEDED, params=final.params
+        )
     return Outcome(
         False,
         diagnostics=list(final.diagnostic_events or []),
-        outcome="permanent" if result.permanent else FAILED,
+        outcome=OutcomeKind.PERMANENT if result.permanent else OutcomeKind.FAILED,
         params=final.params,
     )
 

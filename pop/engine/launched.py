@@ -13,8 +13,8 @@ from typing import Any
 
 from pop.config import Settings
 from pop.engine.output import OutputCollector
-from pop.engine.state import OpState, Outcome
-from pop.models import FAILED, SUCCEEDED, DiagnosticEvent, OperationProgress
+from pop.engine.state import OpState, Outcome, OutcomeKind
+from pop.models import DiagnosticEvent, OperationProgress
 from pop.registry import HandlerEntry
 from pop.runtimes.base import CANCELLED, TIMED_OUT, ExitStatus, Handle, Launcher, LaunchSpec
 
@@ -135,7 +135,7 @@ class LaunchedAttempt:
         params = final.params if final is not None else None
         code = status.code
 
-        def failed(message: str, outcome: str = FAILED) -> Outcome:
+        def failed(message: str, outcome: OutcomeKind = OutcomeKind.FAILED) -> Outcome:
             own = list(final.diagnostic_events or []) if final is not None else []
             return Outcome(
                 False,
@@ -146,15 +146,17 @@ class LaunchedAttempt:
             )
 
         if status.reason == TIMED_OUT:
-            return failed(f"operation '{state.name}' timed out after {timeout:g} s", "timeout")
+            return failed(
+                f"operation '{state.name}' timed out after {timeout:g} s", OutcomeKind.TIMEOUT
+            )
         if state.silenced is not None:
             return failed(
                 f"operation '{state.name}' printed nothing for {state.silenced:g} s "
                 "(silence timeout) and was stopped",
-                "timeout",
+                OutcomeKind.TIMEOUT,
             )
         if status.reason == CANCELLED:
-            return failed(f"operation '{state.name}' was cancelled", "cancelled")
+            return failed(f"operation '{state.name}' was cancelled", OutcomeKind.CANCELLED)
         if status.reason != "exited":
             return failed(f"operation '{state.name}' ended: {status.reason} {status.message}")
         result = collector.result if collector.has_result else None
@@ -168,7 +170,7 @@ class LaunchedAttempt:
             return Outcome(
                 True,
                 result=result if collector.has_result else {"exitCode": code},
-                outcome=SUCCEEDED,
+                outcome=OutcomeKind.SUCCEEDED,
                 exit_code=code,
                 params=params,
             )
@@ -178,10 +180,12 @@ class LaunchedAttempt:
             return failed(
                 f"handler reported {final.processing_state_message or 'failure'} "
                 f"and exited with code {code}",
-                "permanent" if code == 2 else FAILED,
+                OutcomeKind.PERMANENT if code == 2 else OutcomeKind.FAILED,
             )
         if code != 0:
             return failed(f"handler reported succeeded but exited with code {code}")
         if not collector.completed_marker:
             return failed("handler exited without printing HandlerComplete")
-        return Outcome(True, result=result, outcome=SUCCEEDED, exit_code=code, params=params)
+        return Outcome(
+            True, result=result, outcome=OutcomeKind.SUCCEEDED, exit_code=code, params=params
+        )

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from pop.engine.state import DONE_FAILED, OpState, Outcome
+from pop.engine.state import DONE_FAILED, OpState, Outcome, OutcomeKind
 from pop.models import (
     FAILED,
     SUCCEEDED,
@@ -40,7 +40,7 @@ def write_op_progress(
 def write_op_invalid(store: Store, progress_id: str, state: OpState, message: str) -> None:
     """An op that cannot be launched (invalid reference, unknown type): failed permanently."""
     state.status = DONE_FAILED
-    state.outcome = "invalid"
+    state.outcome = OutcomeKind.INVALID
     state.diagnostics = [DiagnosticEvent.of(message)]
     store.progress.update_operation(
         operation_progress_id(progress_id, state.name),

@@ -123,7 +123,7 @@ class OpState:
     last_write: float = 0.0
     diagnostics: list[DiagnosticEvent] = field(default_factory=list)
     not_before: float = 0.0  # a retry waits (holding no slot) until this clock time
-    outcome: str = ""  # how the last attempt ended (succeeded, failed, permanent, timeout, ...)
+    outcome: OutcomeKind | None = None  # how the last attempt ended
     tries: int = 0  # attempts in this run (the retry policy counts these; `attempts` spans reruns)
     last_output: float = 0.0
     silenced: float | None = None  # the silence timeout that stopped the attempt
@@ -140,7 +140,7 @@ class Outcome:
     succeeded: bool
     result: Any = None
     diagnostics: list[DiagnosticEvent] = field(default_factory=list)
-    outcome: str = ""
+    outcome: OutcomeKind | None = None  # None: SUCCEEDED or FAILED, as ``succeeded`` says
     exit_code: int | None = None
     params: dict[str, Any] | None = None
     output_tail: list[str] | None = None

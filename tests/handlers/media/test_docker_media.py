@@ -38,9 +38,16 @@ def externals_of(agenda_id: str, *, running: bool = False) -> list[dict[str, Any
     return json.loads(docker("inspect", *ids)) if ids else []
 
 
-def running_ffmpeg() -> list[dict[str, Any]]:
+def running_ffmpeg(home: Path) -> list[dict[str, Any]]:
+    """The running ffmpeg containers of this test's runs: those mounting its POP_HOME (the
+    engine is shared with other tests)."""
     ids = docker("ps", "-q", "--filter", "label=pop.role=external").split()
-    return json.loads(docker("inspect", *ids)) if ids else []
+    found = json.loads(docker("inspect", *ids)) if ids else []
+    return [
+        container
+        for container in found
+        if any(str(mount["Source"]).startswith(str(home)) for mount in container["Mounts"])
+    ]
 
 
 def recorded_externals(home: Path, agenda_id: str) -> list[dict[str, Any]]:
@@ -117,7 +124,7 @@ def test_the_attempt_names_the_ffmpeg_container_while_it_runs(
     process = start_pop(
         "run-local", str(_slow_agenda(tmp_path)), "--external-launch", "docker", "--json"
     )
-    (container,) = wait_for(running_ffmpeg, what="the ffmpeg container")
+    (container,) = wait_for(lambda: running_ffmpeg(pop_home), what="the ffmpeg container")
     agenda_id = container["Config"]["Labels"]["pop.agendaId"]
 
     refs = wait_for(
@@ -138,7 +145,7 @@ def test_a_dead_executors_ffmpeg_container_is_reclaimed_and_the_agenda_resumes(
     short_lease = {"POP_LEASE_SECONDS": "2"}
     agenda = _slow_agenda(tmp_path)
     process = start_pop("run-local", str(agenda), "--external-launch", "docker", env=short_lease)
-    (container,) = wait_for(running_ffmpeg, what="the ffmpeg container")
+    (container,) = wait_for(lambda: running_ffmpeg(pop_home), what="the ffmpeg container")
     agenda_id = container["Config"]["Labels"]["pop.agendaId"]
     wait_for(lambda: recorded_externals(pop_home, agenda_id), what="the external's record")
     process.send_signal(signal.SIGKILL)
