@@ -179,18 +179,16 @@ class Client(CatalogMixin, LaunchesMixin):
         given = {key: value for key, value in (launch_options or {}).items() if value is not None}
         if resume_id is not None:
             agenda_id = self.store.agendas.resolve_id(resume_id)
-            current = self.store.progress.get(agenda_id, with_operations=False)
-            if current is not None and current.processing_state == ProcessingState.COMPLETE:
-                self.rerun(agenda_id, keep=True, skip_execution=True)  # resume = continue
-            stored = self.store.agendas.launch_settings(agenda_id)
             if options is None:
                 # each option given replaces its stored value; each one not given keeps it
-                merged = {**stored, **given}
+                merged = {**self.store.agendas.launch_settings(agenda_id), **given}
                 options = RunOptions.from_json(
                     merged, default_concurrency=self.settings.default_concurrency
                 )
-            if options.to_json() != stored:
-                observer = _remembering(self.store, agenda_id, options, observer)
+            check_names(options)  # before the rerun below changes anything
+            current = self.store.progress.get(agenda_id, with_operations=False)
+            if current is not None and current.processing_state == ProcessingState.COMPLETE:
+                self.rerun(agenda_id, keep=True, skip_execution=True)  # resume = continue
         else:
             if source is None:
                 raise InputError("give an agenda file or --resume ID")
@@ -516,24 +514,6 @@ class Client(CatalogMixin, LaunchesMixin):
 
     def registry_document(self) -> dict[str, Any]:
         return self.registry.to_document()
-
-
-def _remembering(
-    store: Store,
-    agenda_id: str,
-    options: RunOptions,
-    observer: Callable[[RunEvent], None] | None,
-) -> Callable[[RunEvent], None]:
-    """``observer``, storing ``options`` as the agenda's launch settings once the run has
-    started (a resume refused, or a runtime out of reach, leaves the stored ones as they were)."""
-
-    def observe(event: RunEvent) -> None:
-        if event.kind == "agenda_started":
-            store.agendas.set_launch_settings(agenda_id, options.to_json())
-        if observer is not None:
-            observer(event)
-
-    return observe
 
 
 __all__ = ["Client", "OperationLog", "parse_agenda", "read_document"]

@@ -152,6 +152,9 @@ class AgendaRunner:
             owner, _ = self.store.progress.lease_of(agenda_id)
             raise InputError(f"agenda {agenda_id} is being run by {owner}")
         self.store.queue.remove(agenda_id)  # running now: the daemon must not pick it up too
+        # how it runs now (runtime, engine, keep, ...): --resume and the reclaimer build the same
+        # launchers from it; a run refused above leaves the stored settings as they were
+        self.store.agendas.set_launch_settings(agenda_id, self.options.to_json())
         self.progress_id = progress.id or ""
         self.work_dir = agenda_work_dir(self.agenda, self.settings.work_root)
         self.context = self._run_context()

@@ -220,3 +220,40 @@ def test_the_docker_host_is_stored_with_the_agenda_and_used_again_on_resume(
 
     assert again.returncode == 3
     assert again.stderr.startswith(f"error: cannot reach the Docker engine at {host}")
+
+
+def test_an_agenda_run_by_the_executor_keeps_the_settings_it_ran_with(
+    run_pop: RunPop, agenda: Path, registry: Path, marker: Path, pop_home: Path
+) -> None:
+    """The reclaimer and a later resume rebuild the executor's launchers from these."""
+    marker.touch()
+    submitted = run_pop("submit", str(agenda), "--registry", str(registry))
+    assert submitted.returncode == 0, submitted.stderr
+    agenda_id = submitted.stdout.strip()
+
+    ran = run_pop(
+        "executor", "--once", "--registry", str(registry), "--cpus", "1", "--keep",
+        "--docker-host", "unix:///run/other-engine.sock",
+    )  # fmt: skip
+
+    assert ran.returncode == 0, ran.stderr
+    settings = launch_settings(pop_home, agenda_id)
+    assert (settings["cpus"], settings["keep"]) == (1.0, True)
+    assert settings["runtimeOptions"] == {"docker_host": "unix:///run/other-engine.sock"}
+
+
+def test_a_resume_naming_an_unknown_runtime_changes_nothing_even_when_complete(
+    run_pop: RunPop,
+    agenda: Path,
+    registry: Path,
+    pop_home: Path,
+    store_snapshot: Callable[[Path], Any],
+) -> None:
+    agenda_id = first_run(run_pop, agenda, registry)  # COMPLETE/failed: a resume reruns it
+    before = store_snapshot(pop_home)
+
+    completed = run_pop("run-local", "--resume", agenda_id, "--launch", "dokcer")
+
+    assert completed.returncode == 2
+    assert "'dokcer'" in completed.stderr
+    assert store_snapshot(pop_home) == before
