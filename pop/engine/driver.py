@@ -119,13 +119,7 @@ class AttemptDriver:
                 diagnostics=[DiagnosticEvent.of(exc.message)],
                 outcome=OutcomeKind.PERMANENT if permanent else OutcomeKind.ERROR,
             )
-        except OSError as exc:
-            outcome = Outcome(
-                False,
-                diagnostics=[DiagnosticEvent.of(f"failed to run operation '{state.name}': {exc}")],
-                outcome=OutcomeKind.ERROR,
-            )
-        except Exception as exc:  # a bug or a backend fault: the op fails, the agenda goes on
+        except Exception as exc:  # a bug, an I/O or backend fault: the op fails, the agenda goes on
             outcome = internal_error(exc, log_path)
         return AttemptResult(outcome, attempt_id, launched.handle if launched else None)
 

@@ -243,3 +243,46 @@ def test_two_ops_whose_names_differ_only_in_unsafe_characters_keep_apart(tmp_pat
     work_dir = make_settings(tmp_path).work_root / run.agenda_id
     written = sorted(path.read_text().strip() for path in work_dir.glob("*/1/out.txt"))
     assert written == ["slash", "space"]
+
+
+class FaultyWhileRunning(FakeLauncher):
+    """A runtime whose wait() fails while the op runs (an engine fault mid-run)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.cleaned: list[str] = []
+
+    async def launch(self, spec: LaunchSpec) -> FakeHandle:
+        handle = await super().launch(spec)
+        if spec.labels.get("pop.operation") != "boom":
+            return handle
+        cleanup = handle.cleanup
+
+        async def wait() -> Any:
+            await asyncio.sleep(0.2)
+            raise ConnectionResetError("the engine hung up")
+
+        async def cleaned() -> None:
+            self.cleaned.append(spec.name)
+            await cleanup()
+
+        handle.wait = wait  # type: ignore[method-assign]
+        handle.cleanup = cleaned  # type: ignore[method-assign]
+        return handle
+
+
+def test_an_engine_fault_while_an_op_runs_fails_it_and_releases_the_launch(
+    tmp_path: Path,
+) -> None:
+    launcher = FaultyWhileRunning(script=lambda spec: FakeRun(["working"], 0, 5.0))
+    run = run_agenda(
+        tmp_path,
+        _agenda({"name": "boom", "type": "true"}, {"name": "fine", "type": "true"}),
+        launcher,
+    )
+    assert run.progress.processing_state == ProcessingState.COMPLETE
+    boom = run.op("boom")
+    assert [d.message for d in boom.diagnostic_events or []] == [
+        "internal error: ConnectionResetError: the engine hung up"
+    ]
+    assert len(launcher.cleaned) == 1
