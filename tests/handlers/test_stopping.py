@@ -70,6 +70,21 @@ def sleeper_argv(pid_file: Path, *, ignore_sigterm: bool = False) -> list[str]:
     return ["sh", "-c", f"{trap}sleep 1; echo $$ > '{pid_file}'; exec sleep 60"]
 
 
+def ffmpeg_argv(pid_file: Path) -> list[str]:
+    """A real ffmpeg encoding an endless test pattern in real time (``-re``), started as
+    :func:`sleeper_argv` starts its sleep (its pid written a second after it started)."""
+    from pop.handlers.media.ffmpeg import find_ffmpeg
+
+    encode = [
+        find_ffmpeg(), "-hide_banner", "-nostdin", "-loglevel", "error", "-re",
+        "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25", "-c:v", "libx264", "-f", "null", "-",
+    ]  # fmt: skip
+    return ["sh", "-c", f"sleep 1; echo $$ > '{pid_file}'; exec \"$@\"", "sh", *encode]
+
+
+EXTERNALS = {"sleep": sleeper_argv, "ffmpeg": ffmpeg_argv}
+
+
 def final_progress(lines: list[str]) -> dict[str, Any]:
     reports = [json.loads(line[10:]) for line in lines if line.startswith("Progress: ")]
     assert reports, lines
@@ -105,11 +120,13 @@ async def launch_and_stop(
     return status, lines
 
 
+@pytest.mark.parametrize("external", sorted(EXTERNALS))
 def test_cancelling_a_launched_handler_fails_its_op_and_stops_its_external(
-    tmp_path: Path, marker: str
+    tmp_path: Path, marker: str, external: str
 ) -> None:
     pid_file = tmp_path / "external.pid"
-    spec = handler_spec(tmp_path, "external_sleeper", {"argv": sleeper_argv(pid_file)}, marker)
+    argv = EXTERNALS[external](pid_file)
+    spec = handler_spec(tmp_path, "external_sleeper", {"argv": argv}, marker)
 
     status, lines = asyncio.run(launch_and_stop(LocalLauncher(), spec, pid_file, cancel_grace=30.0))
 
@@ -123,12 +140,15 @@ def test_cancelling_a_launched_handler_fails_its_op_and_stops_its_external(
     assert wait_until_none_marked(marker) == []
 
 
-def test_a_timed_out_launched_handler_leaves_no_process_behind(tmp_path: Path, marker: str) -> None:
+@pytest.mark.parametrize("external", sorted(EXTERNALS))
+def test_a_timed_out_launched_handler_leaves_no_process_behind(
+    tmp_path: Path, marker: str, external: str
+) -> None:
     pid_file = tmp_path / "external.pid"
     spec = handler_spec(
         tmp_path,
         "external_sleeper",
-        {"argv": sleeper_argv(pid_file)},
+        {"argv": EXTERNALS[external](pid_file)},
         marker,
         timeout_seconds=3.0,
     )
