@@ -277,8 +277,8 @@ class DockerLauncher:
     def _missing_image(self, spec: LaunchSpec, image: str) -> LaunchError:
         return LaunchError(
             f"cannot launch {spec.name!r}: image {image!r} is not in the Docker engine "
-            f"at {self.docker_host or 'the default socket'} and no image registry is "
-            "reachable to pull it from",
+            f"at {self.docker_host or 'the default socket'}; build it with `pop image build` "
+            "(pop pulls an image only for an entry with pullAlways: true)",
             hint="build it with `pop image build` (offline: "
             '`pop image build --base "$(pop image base | tail -1)"`)',
             permanent=True,

@@ -400,6 +400,7 @@ def test_a_missing_image_is_a_permanent_launch_error_naming_pop_image_build(
             assert raised.value.permanent
             assert "pop-test-no-such-image:1" in raised.value.message
             assert "pop image build" in str(raised.value.hint)
+            assert "build it with `pop image build`" in raised.value.message
 
     run(body())
 
