@@ -296,6 +296,28 @@ def median_of(breakdowns: Sequence[dict[str, Any]], key: str) -> float | None:
     return statistics.median(values) if values else None
 
 
+def run_pop_batch(
+    series: Series | None,
+    argv: list[str],
+    home: Path,
+    env: dict[str, str],
+    cwd: Path,
+    args: Any,
+) -> None:
+    """One ``pop batch`` run in a fresh POP_HOME, checked and (unless a warm-up: ``series``
+    None) added to ``series`` with its breakdown."""
+    home.mkdir(exist_ok=True)
+    run = run_sampled(argv, env=env, cwd=cwd)
+    check = check_pop(run, args.clips)
+    if series is not None:
+        series.runs.append(run)
+        series.checks.append(check)
+        series.breakdowns.append(
+            pop_breakdown(home, run, check["agendaIds"]) if check["ok"] else {}
+        )
+    shutil.rmtree(home)
+
+
 def main() -> None:
     parser = common.base_parser(__doc__, runs=1)
     parser.add_argument("--clips", type=int, default=16, help="clips to transcode (default 16)")
@@ -348,27 +370,11 @@ def main() -> None:
                 "--quiet",
                 "--json",
             ]
-            run = run_sampled(pop_argv, env=run_env, cwd=box.root)
-            check = check_pop(run, args.clips)
-            if timed:
-                pop_series.runs.append(run)
-                pop_series.checks.append(check)
-                pop_series.breakdowns.append(
-                    pop_breakdown(home, run, check["agendaIds"]) if check["ok"] else {}
-                )
-            shutil.rmtree(home)
+            run_pop_batch(pop_series if timed else None, pop_argv, home, run_env, box.root, args)
             if args.external_launch:
-                home.mkdir()
                 external_argv = [*pop_argv, "--external-launch", args.external_launch]
-                run = run_sampled(external_argv, env=run_env, cwd=box.root)
-                check = check_pop(run, args.clips)
-                if timed:
-                    external_series.runs.append(run)
-                    external_series.checks.append(check)
-                    external_series.breakdowns.append(
-                        pop_breakdown(home, run, check["agendaIds"]) if check["ok"] else {}
-                    )
-                shutil.rmtree(home)
+                series = external_series if timed else None
+                run_pop_batch(series, external_argv, home, run_env, box.root, args)
             if not have_parallel:
                 continue
             out_dir = box.root / f"parallel-out-{index}"

@@ -108,13 +108,19 @@ def unavailable(reason: str) -> None:
 
 
 @contextlib.contextmanager
-def _locked() -> Iterator[None]:
-    with open(LOCK_FILE, "a+") as lock:
+def file_lock(path: Path) -> Iterator[None]:
+    """An exclusive lock on ``path`` held for the block: test workers (pytest-xdist) and sessions
+    take turns starting dockerd and building images."""
+    with open(path, "a+") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             yield
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _locked() -> contextlib.AbstractContextManager[None]:
+    return file_lock(LOCK_FILE)
 
 
 def _find_engine() -> tuple[str | None, str]:

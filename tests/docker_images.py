@@ -13,13 +13,12 @@ after pop's files changed makes a new image (about 30 s with pip's cache warm).
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pop
+from tests.docker_engine import file_lock
 
 if TYPE_CHECKING:
     from pop.runtimes.docker.build import ImageBuild
@@ -28,15 +27,9 @@ if TYPE_CHECKING:
 LOCK_FILE = Path("/tmp/pop-test-handlers-image.lock")
 
 
-@contextlib.contextmanager
-def build_lock() -> Iterator[None]:
+def build_lock() -> contextlib.AbstractContextManager[None]:
     """Held while one process builds (or checks) the handlers image."""
-    with open(LOCK_FILE, "a+") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    return file_lock(LOCK_FILE)
 
 
 def _log(line: str) -> None:

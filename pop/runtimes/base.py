@@ -126,6 +126,23 @@ class Capabilities:
     images: bool = False
 
 
+DEFAULT_TIMEOUT_GRACE_SECONDS = 5.0  # a timed-out launch: SIGTERM, then SIGKILL after this
+DEFAULT_CLEANUP_GRACE_SECONDS = 2.0  # leftovers stopped by cleanup: the same
+
+
+def grace_options(options: Mapping[str, Any]) -> dict[str, float]:
+    """The stop graces a launcher reads from runtime options (``timeout_grace_seconds``,
+    ``cleanup_grace_seconds``; the defaults above when absent), as keyword arguments."""
+    return {
+        "timeout_grace_seconds": float(
+            options.get("timeout_grace_seconds", DEFAULT_TIMEOUT_GRACE_SECONDS)
+        ),
+        "cleanup_grace_seconds": float(
+            options.get("cleanup_grace_seconds", DEFAULT_CLEANUP_GRACE_SECONDS)
+        ),
+    }
+
+
 @dataclass(frozen=True)
 class LaunchInfo:
     """One launch found by :meth:`ListingLauncher.list_launches`: its record, labels, whether

@@ -22,7 +22,15 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from pop.errors import InputError, LaunchError
-from pop.runtimes.base import Capabilities, LaunchInfo, LaunchRecord, LaunchSpec
+from pop.runtimes.base import (
+    DEFAULT_CLEANUP_GRACE_SECONDS,
+    DEFAULT_TIMEOUT_GRACE_SECONDS,
+    Capabilities,
+    LaunchInfo,
+    LaunchRecord,
+    LaunchSpec,
+    grace_options,
+)
 from pop.runtimes.docker.container_spec import (
     MANAGED_BY,
     MANAGED_BY_LABEL,
@@ -45,8 +53,6 @@ if TYPE_CHECKING:
     from docker.models.containers import Container
 
 RUNTIME_NAME = "docker"
-DEFAULT_TIMEOUT_GRACE_SECONDS = 5.0
-DEFAULT_CLEANUP_GRACE_SECONDS = 2.0
 _NAME_ATTEMPTS = 5
 
 
@@ -79,16 +85,7 @@ class DockerLauncher:
     def from_options(cls, options: Mapping[str, Any], *, keep: bool = False) -> DockerLauncher:
         """Build from runtime options: ``docker_host``, ``timeout_grace_seconds`` and
         ``cleanup_grace_seconds``; keys meant for other runtimes are ignored."""
-        return cls(
-            docker_host=docker_host_of(options),
-            keep=keep,
-            timeout_grace_seconds=float(
-                options.get("timeout_grace_seconds", DEFAULT_TIMEOUT_GRACE_SECONDS)
-            ),
-            cleanup_grace_seconds=float(
-                options.get("cleanup_grace_seconds", DEFAULT_CLEANUP_GRACE_SECONDS)
-            ),
-        )
+        return cls(docker_host=docker_host_of(options), keep=keep, **grace_options(options))
 
     @property
     def name(self) -> str:

@@ -23,12 +23,15 @@ from typing import Any
 from pop.errors import InputError, LaunchError
 from pop.runtimes.base import (
     CANCELLED,
+    DEFAULT_CLEANUP_GRACE_SECONDS,
+    DEFAULT_TIMEOUT_GRACE_SECONDS,
     EXITED,
     TIMED_OUT,
     Capabilities,
     ExitStatus,
     LaunchRecord,
     LaunchSpec,
+    grace_options,
 )
 from pop.runtimes.local.output import MergedOutput
 from pop.runtimes.local.processes import (
@@ -41,8 +44,6 @@ from pop.runtimes.local.processes import (
 )
 
 RUNTIME_NAME = "local"
-DEFAULT_TIMEOUT_GRACE_SECONDS = 5.0
-DEFAULT_CLEANUP_GRACE_SECONDS = 2.0
 # After the group is gone, how long cleanup waits for the pipes to report end of file before
 # it stops reading (a process that left the group may still hold them open).
 _PIPE_DRAIN_SECONDS = 0.5
@@ -194,14 +195,7 @@ class LocalLauncher:
     def from_options(cls, options: Mapping[str, Any]) -> LocalLauncher:
         """Build from runtime options; reads ``timeout_grace_seconds`` and
         ``cleanup_grace_seconds`` and ignores keys meant for other runtimes."""
-        return cls(
-            timeout_grace_seconds=float(
-                options.get("timeout_grace_seconds", DEFAULT_TIMEOUT_GRACE_SECONDS)
-            ),
-            cleanup_grace_seconds=float(
-                options.get("cleanup_grace_seconds", DEFAULT_CLEANUP_GRACE_SECONDS)
-            ),
-        )
+        return cls(**grace_options(options))
 
     @property
     def name(self) -> str:
