@@ -62,18 +62,20 @@ class LaunchesMixin:
     def build_handlers_image(
         self,
         *,
+        version: str,
         base: str | None = None,
         tag: str | None = None,
         push: str | None = None,
         docker_host: str | None = None,
         log: Log = print,
     ) -> ImageBuild:
-        """Build (or find, by its recipe) the ``pop-handlers`` image on ``base``."""
-        from pop import __version__
+        """Build (or find, by its recipe) the ``pop-handlers:<version>`` image on ``base``
+        (``version``: pop's, which the caller knows: the api does not import the package
+        root)."""
         from pop.runtimes.docker.build import DEFAULT_BASE, build_handlers_image
 
         return build_handlers_image(
-            version=__version__,
+            version=version,
             base=base or DEFAULT_BASE,
             tag=tag,
             push=push,

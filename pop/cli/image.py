@@ -84,10 +84,16 @@ def build(
     dependencies from wheels built here (pinned to the versions installed here), and ffmpeg
     being this host's imageio-ffmpeg binary. Skipped when the engine has an image of the same
     recipe. Prints the tag as the last line."""
+    from pop import __version__
     from pop.api import Client
 
     result = Client().build_handlers_image(
-        base=base_image, tag=tag, push=push, docker_host=docker_host, log=_progress
+        version=__version__,
+        base=base_image,
+        tag=tag,
+        push=push,
+        docker_host=docker_host,
+        log=_progress,
     )
     if json_output:
         from pop.cli.render import print_json
