@@ -360,6 +360,12 @@ class AgendaRunner:
             if outcome.succeeded and state.operation.generator is not None:
                 outcome = self._expand(state, outcome)
             self._record_outcome(state, outcome, result.attempt_id)
+            if result.handle is not None:
+                # the program has ended: its CPUs and its dependents need not wait for the
+                # container's removal
+                self.budget.give(state.cpu)
+                state.cpu = 0.0
+                self._wake.set()
         finally:
             if result is not None and result.handle is not None:
                 await asyncio.shield(self._release(state, result))
