@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pop.api.catalog import CatalogMixin
+from pop.api.k8s import K8sMixin
 from pop.api.launches import LaunchesMixin
 from pop.config import Settings
 from pop.engine.dag import validate_agenda
@@ -53,7 +54,7 @@ class OperationLog:
     tail: list[str]
 
 
-class Client(CatalogMixin, LaunchesMixin):
+class Client(CatalogMixin, LaunchesMixin, K8sMixin):
     """pop as a library: one store, one registry, the operations the CLI offers."""
 
     def __init__(

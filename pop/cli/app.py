@@ -28,6 +28,7 @@ def build_app(first: str | None = None) -> typer.Typer:
         facility,
         handler,
         image,
+        k8s,
         progress,
         registry,
         rerun,
@@ -58,6 +59,7 @@ def build_app(first: str | None = None) -> typer.Typer:
     app.add_typer(registry.app, name="registry")
     app.add_typer(handler.app, name="handler")
     app.add_typer(image.app, name="image")
+    app.add_typer(k8s.app, name="k8s")
     services.register(app)
     app.add_typer(services.reap_app, name="reap")
 
