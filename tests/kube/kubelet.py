@@ -1,0 +1,590 @@
+"""A kubelet (and scheduler) simulator for the Kubernetes API test server: it binds each new pod to
+one node unless a test made it unschedulable, runs the pod's first container as a local process
+(``command`` + ``args``; ``python``/``python3`` is this interpreter; an image-only pod runs the argv
+registered for its image), with the pod's env (plain values, downward-API ``fieldRef``,
+configmap keys), ``workingDir`` and ``KUBECONFIG`` at the server (so a handler can patch its own
+pod), feeds the log endpoint, writes Running/Succeeded/Failed statuses as a kubelet does, and
+honours graceful deletion (SIGTERM, SIGKILL at the grace end) and ``activeDeadlineSeconds``.
+
+Volumes: ``persistentVolumeClaim`` and ``nfs`` volumes need a local folder registered with
+``map_volume``; ``hostPath`` is the host path itself unless mapped; ``emptyDir`` and ``configMap``
+get a folder per pod. The process sees local paths: each mount path is rewritten to its local
+folder in argv, env values and ``workingDir`` (mount at the local folder's own path and nothing is
+rewritten).
+
+Test infrastructure (DESIGN §13), not part of ``pop``; it talks to the store in-process, so its
+writes do not show in the server's request counter.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from tests.kube.server import KubeApiServer
+from tests.kube.store import ApiError, Obj, format_time, now, parse_time
+
+NODE_NAME = "sim-node"
+PASSED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "PYTHONPATH", "VIRTUAL_ENV", "SYSTEMROOT")
+DEADLINE_MESSAGE = "Pod was active on the node longer than the specified deadline"
+
+
+class _NotReady(Exception):
+    """The container cannot start: (waiting reason, message)."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+@dataclass
+class _Container:
+    namespace: str
+    name: str
+    uid: str
+    started_at: datetime
+    process: subprocess.Popen[bytes] | None = None
+    reader: threading.Thread | None = None
+    exited: bool = False
+    term_sent: bool = False
+    kill_at: float | None = None
+    deadline_exceeded: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _condition(
+    kind: str, status: bool, reason: str | None = None, message: str | None = None
+) -> Obj:
+    condition: Obj = {
+        "type": kind,
+        "status": "True" if status else "False",
+        "lastProbeTime": None,
+        "lastTransitionTime": format_time(now()),
+    }
+    if reason:
+        condition["reason"] = reason
+    if message:
+        condition["message"] = message
+    return condition
+
+
+def _expand(text: str, env: dict[str, str]) -> str:
+    """Kubernetes ``$(VAR)`` expansion; ``$$(VAR)`` escapes."""
+    return re.sub(
+        r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)",
+        lambda match: "$" if match[0] == "$$" else env.get(match[1], match[0]),
+        text,
+    )
+
+
+class KubeletSimulator:
+    """Runs the pods of ``server``. ``folder`` holds per-pod scratch folders."""
+
+    def __init__(self, server: KubeApiServer, folder: Path, *, poll: float = 0.05) -> None:
+        self.server = server
+        self.store = server.store
+        self.folder = folder
+        self.poll = poll
+        self.extra_env: dict[str, str] = {}
+        self._images: dict[str, tuple[list[str], list[str]]] = {}
+        self._volumes: dict[tuple[str, str], Path] = {}
+        self._containers: dict[str, _Container] = {}
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="kubelet-sim", daemon=True)
+
+    # -- test API ------------------------------------------------------------------------------
+
+    def register_image(
+        self, image: str, entrypoint: Iterable[str], cmd: Iterable[str] = ()
+    ) -> None:
+        """What an image runs when the pod gives no ``command`` (ENTRYPOINT, CMD); the pod's
+        ``args`` replace ``cmd`` as in Docker."""
+        self._images[image] = (list(entrypoint), list(cmd))
+
+    def map_volume(self, kind: str, name: str, local: Path) -> None:
+        """Back a volume with a local folder: ``("persistentVolumeClaim", claimName)``,
+        ``("nfs", "server:/path")`` or ``("hostPath", path)``."""
+        local.mkdir(parents=True, exist_ok=True)
+        self._volumes[(kind, name)] = local
+
+    def process_of(self, namespace: str, name: str) -> subprocess.Popen[bytes] | None:
+        with self._lock:
+            for container in self._containers.values():
+                if (container.namespace, container.name) == (namespace, name):
+                    return container.process
+        return None
+
+    def start(self) -> KubeletSimulator:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Kill every process this kubelet started and join its threads."""
+        self._stopping.set()
+        self._thread.join(timeout=10)
+        with self._lock:
+            containers = list(self._containers.values())
+        for container in containers:
+            if container.process is not None and container.process.poll() is None:
+                self._signal(container, signal.SIGKILL)
+        for container in containers:
+            if container.reader is not None:
+                container.reader.join(timeout=10)
+
+    # -- the loop ------------------------------------------------------------------------------
+
+    def _loop(self) -> None:
+        while not self._stopping.is_set():
+            with self.store.lock:
+                self.store.changed.wait(self.poll)
+            if self._stopping.is_set():
+                return
+            try:
+                self._reconcile()
+            except ApiError:
+                continue  # an object went away between reading and writing: next pass
+
+    def _reconcile(self) -> None:
+        pods = self.store.items("pods")
+        live = {pod["metadata"]["uid"] for pod in pods}
+        with self._lock:
+            orphans = [c for uid, c in self._containers.items() if uid not in live]
+        for container in orphans:  # force-deleted (grace 0) while running
+            if container.process is not None and container.process.poll() is None:
+                self._signal(container, signal.SIGKILL)
+        for pod in pods:
+            self._reconcile_pod(pod)
+
+    def _reconcile_pod(self, pod: Obj) -> None:
+        metadata, spec, status = pod["metadata"], pod["spec"], pod.get("status") or {}
+        namespace, name, uid = metadata["namespace"], metadata["name"], metadata["uid"]
+        with self._lock:
+            container = self._containers.get(uid)
+        running = container is not None and container.process is not None and not container.exited
+        if "deletionTimestamp" in metadata:
+            if running:
+                assert container is not None
+                grace = int(metadata.get("deletionGracePeriodSeconds") or 0)
+                self._terminate(container, grace)
+            else:
+                with contextlib.suppress(ApiError):
+                    self.store.remove("pods", namespace, name)
+            return
+        if status.get("phase") in ("Succeeded", "Failed"):
+            return
+        if not spec.get("nodeName"):
+            self._schedule(pod)
+            return
+        deadline, started = spec.get("activeDeadlineSeconds"), status.get("startTime")
+        overdue = (
+            deadline is not None
+            and started is not None
+            and (now() - parse_time(started)).total_seconds() >= deadline
+        )
+        if overdue:
+            if running:
+                assert container is not None
+                container.deadline_exceeded = True
+                self._terminate(container, int(spec.get("terminationGracePeriodSeconds", 30)))
+            elif container is None or container.process is None:
+                self._write_status(namespace, name, self._deadline_status)
+            return
+        if container is None:
+            self._start(pod)
+
+    def _schedule(self, pod: Obj) -> None:
+        metadata = pod["metadata"]
+        message = self.server.unschedulable_message(pod) or self._missing_claims(pod)
+        if message:
+            condition = _condition("PodScheduled", False, "Unschedulable", message)
+
+            def unschedulable(obj: Obj) -> None:
+                existing = [
+                    c for c in obj["status"].get("conditions") or [] if c["type"] == "PodScheduled"
+                ]
+                if existing and existing[0].get("message") == message:
+                    return
+                obj["status"]["conditions"] = [condition]
+
+            self.store.update("pods", metadata["namespace"], metadata["name"], unschedulable)
+            return
+
+        def bind(obj: Obj) -> None:
+            obj["spec"]["nodeName"] = NODE_NAME
+            obj["status"].update(
+                conditions=[_condition("PodScheduled", True)],
+                hostIP="127.0.0.1",
+                startTime=format_time(now()),
+            )
+
+        self.store.update("pods", metadata["namespace"], metadata["name"], bind)
+
+    def _missing_claims(self, pod: Obj) -> str | None:
+        for volume in pod["spec"].get("volumes") or []:
+            claim = (volume.get("persistentVolumeClaim") or {}).get("claimName")
+            if claim and ("persistentVolumeClaim", claim) not in self._volumes:
+                return f'0/1 nodes are available: persistentvolumeclaim "{claim}" not found.'
+        return None
+
+    # -- containers ----------------------------------------------------------------------------
+
+    def _start(self, pod: Obj) -> None:
+        metadata, spec = pod["metadata"], pod["spec"]
+        namespace, name, uid = metadata["namespace"], metadata["name"], metadata["uid"]
+        first = spec["containers"][0]
+        container = _Container(namespace, name, uid, now())
+        try:
+            failure = self.server.image_failure(first["image"])
+            if failure:
+                raise _NotReady(*failure)
+            argv, env, cwd = self._launch_settings(pod, first)
+        except _NotReady as not_ready:
+            self._write_status(namespace, name, self._waiting_status(first, not_ready))
+            with self._lock:  # waiting for good: a test hook decides, not a retry loop
+                self._containers[uid] = container
+            return
+        self.store.start_log(namespace, name)
+        try:
+            process = subprocess.Popen(
+                argv,
+                env=env,
+                cwd=cwd,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        except OSError as error:
+            container.exited = True
+            with self._lock:
+                self._containers[uid] = container
+            self.store.end_log(namespace, name)
+            self._write_status(
+                namespace, name, self._terminated_status(container, first, 128, str(error))
+            )
+            return
+        container.process = process
+        container.reader = threading.Thread(
+            target=self._follow, args=(container, first), name=f"kubelet-{name}", daemon=True
+        )
+        with self._lock:
+            self._containers[uid] = container
+        self._write_status(namespace, name, self._running_status(container, first))
+        container.reader.start()
+
+    def _follow(self, container: _Container, spec: Obj) -> None:
+        process = container.process
+        assert process is not None and process.stdout is not None
+        for line in iter(process.stdout.readline, b""):
+            self.store.append_log(container.namespace, container.name, line)
+        process.stdout.close()
+        code = process.wait()
+        exit_code = 128 - code if code < 0 else code
+        self.store.end_log(container.namespace, container.name)
+        with contextlib.suppress(ApiError):
+            self._write_status(
+                container.namespace,
+                container.name,
+                self._terminated_status(container, spec, exit_code),
+            )
+        container.exited = True
+        with self.store.lock:
+            self.store.changed.notify_all()
+
+    def _terminate(self, container: _Container, grace: int) -> None:
+        if not container.term_sent:
+            container.term_sent = True
+            container.kill_at = time.monotonic() + grace
+            self._signal(container, signal.SIGTERM if grace > 0 else signal.SIGKILL)
+        elif container.kill_at is not None and time.monotonic() >= container.kill_at:
+            container.kill_at = None
+            self._signal(container, signal.SIGKILL)
+
+    @staticmethod
+    def _signal(container: _Container, signum: int) -> None:
+        if container.process is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(container.process.pid, signum)
+
+    def _launch_settings(self, pod: Obj, first: Obj) -> tuple[list[str], dict[str, str], str]:
+        metadata = pod["metadata"]
+        mounts = self._mounts(pod, first)
+
+        def local(text: str) -> str:
+            for mount_path, folder in mounts:
+                text = re.sub(
+                    r"(?<![\w.-])" + re.escape(mount_path.rstrip("/")) + r"(?=/|$|[^\w.-])",
+                    str(folder).replace("\\", "\\\\"),
+                    text,
+                )
+            return text
+
+        env = {key: os.environ[key] for key in PASSED_ENV if key in os.environ}
+        env.update(HOSTNAME=metadata["name"], KUBECONFIG=str(self.server.pod_kubeconfig))
+        env.update(self.extra_env)
+        for source in first.get("envFrom") or []:
+            reference = source.get("configMapRef")
+            if not reference:
+                raise _NotReady(
+                    "CreateContainerConfigError", "only configMapRef envFrom is simulated"
+                )
+            data = self._config_map(metadata["namespace"], reference)
+            env.update({(source.get("prefix") or "") + k: v for k, v in data.items()})
+        for item in first.get("env") or []:
+            if "valueFrom" in item:
+                env[item["name"]] = self._value_from(pod, item["valueFrom"])
+            else:
+                env[item["name"]] = local(_expand(item.get("value") or "", env))
+        image = first["image"]
+        command = [_expand(part, env) for part in first.get("command") or []]
+        args = [_expand(part, env) for part in first.get("args") or []]
+        if not command:
+            if image not in self._images:
+                raise _NotReady(
+                    "CreateContainerConfigError",
+                    f"kubelet simulator: no argv registered for image {image!r} and no command",
+                )
+            entrypoint, cmd = self._images[image]
+            command, args = entrypoint, args or cmd
+        argv = [local(part) for part in command + args]
+        if argv and argv[0] in ("python", "python3"):
+            argv[0] = sys.executable
+        scratch = self.folder / f"{metadata['namespace']}-{metadata['name']}-{metadata['uid'][:8]}"
+        scratch.mkdir(parents=True, exist_ok=True)
+        cwd = local(first["workingDir"]) if first.get("workingDir") else str(scratch)
+        Path(cwd).mkdir(parents=True, exist_ok=True)
+        return argv, env, cwd
+
+    def _value_from(self, pod: Obj, source: Obj) -> str:
+        if "fieldRef" in source:
+            path = source["fieldRef"]["fieldPath"]
+            labelled = re.fullmatch(r"metadata\.(labels|annotations)\['(.+)'\]", path)
+            if labelled:
+                return str((pod["metadata"].get(labelled[1]) or {}).get(labelled[2], ""))
+            section, _, key = path.partition(".")
+            if path in ("status.podIP", "status.hostIP"):
+                return "127.0.0.1"
+            if path == "spec.serviceAccountName":
+                return str(pod["spec"].get("serviceAccountName") or "default")
+            value = (pod.get(section) or {}).get(key)
+            if value is None:
+                raise _NotReady("CreateContainerConfigError", f"unsupported fieldPath {path!r}")
+            return str(value)
+        if "configMapKeyRef" in source:
+            reference = source["configMapKeyRef"]
+            data = self._config_map(pod["metadata"]["namespace"], reference)
+            if reference["key"] not in data:
+                if reference.get("optional"):
+                    return ""
+                raise _NotReady(
+                    "CreateContainerConfigError",
+                    f"couldn't find key {reference['key']} in ConfigMap "
+                    f"{pod['metadata']['namespace']}/{reference['name']}",
+                )
+            return data[reference["key"]]
+        kind = next(iter(source), "?")
+        raise _NotReady("CreateContainerConfigError", f"{kind} is not simulated (no secrets here)")
+
+    def _config_map(self, namespace: str, reference: Obj) -> dict[str, str]:
+        found = self.store.find("configmaps", namespace, reference["name"])
+        if found is None:
+            if reference.get("optional"):
+                return {}
+            raise _NotReady(
+                "CreateContainerConfigError", f'configmap "{reference["name"]}" not found'
+            )
+        return dict(found.get("data") or {})
+
+    def _mounts(self, pod: Obj, first: Obj) -> list[tuple[str, Path]]:
+        metadata = pod["metadata"]
+        pod_folder = self.folder / f"{metadata['namespace']}-{metadata['name']}-volumes"
+        folders: dict[str, Path] = {}
+        for volume in pod["spec"].get("volumes") or []:
+            volume_name = volume["name"]
+            if "persistentVolumeClaim" in volume:
+                folders[volume_name] = self._volumes[
+                    ("persistentVolumeClaim", volume["persistentVolumeClaim"]["claimName"])
+                ]
+            elif "hostPath" in volume:
+                path = volume["hostPath"]["path"]
+                folders[volume_name] = self._volumes.get(("hostPath", path), Path(path))
+            elif "nfs" in volume:
+                key = f"{volume['nfs']['server']}:{volume['nfs']['path']}"
+                if ("nfs", key) not in self._volumes:
+                    raise _NotReady(
+                        "ContainerCreating",
+                        f'MountVolume.SetUp failed for volume "{volume_name}": nfs {key} is not '
+                        "mapped in the kubelet simulator",
+                    )
+                folders[volume_name] = self._volumes[("nfs", key)]
+            else:
+                folder = pod_folder / volume_name
+                folder.mkdir(parents=True, exist_ok=True)
+                if "configMap" in volume:
+                    data = self._config_map(metadata["namespace"], volume["configMap"])
+                    items = volume["configMap"].get("items")
+                    chosen = (
+                        {item["path"]: data.get(item["key"], "") for item in items}
+                        if items
+                        else data
+                    )
+                    for relative, text in chosen.items():
+                        (folder / relative).parent.mkdir(parents=True, exist_ok=True)
+                        (folder / relative).write_text(text)
+                folders[volume_name] = folder
+        mounts: list[tuple[str, Path]] = []
+        for mount in first.get("volumeMounts") or []:
+            base = folders.get(mount["name"])
+            if base is None:
+                raise _NotReady(
+                    "CreateContainerConfigError", f'volume "{mount["name"]}" is not defined'
+                )
+            target = base / mount["subPath"] if mount.get("subPath") else base
+            target.mkdir(parents=True, exist_ok=True)
+            mounts.append((mount["mountPath"], target))
+        return sorted(mounts, key=lambda pair: len(pair[0]), reverse=True)
+
+    # -- statuses ------------------------------------------------------------------------------
+
+    def _write_status(self, namespace: str, name: str, status: Any) -> None:
+        def change(obj: Obj) -> None:
+            obj["status"] = status(obj) if callable(status) else status
+
+        self.store.update("pods", namespace, name, change)
+
+    @staticmethod
+    def _base(container: Obj, state: Obj, *, ready: bool, container_id: str | None) -> Obj:
+        entry: Obj = {
+            "name": container["name"],
+            "image": container["image"],
+            "imageID": f"sim://{container['image']}",
+            "ready": ready,
+            "started": ready,
+            "restartCount": 0,
+            "state": state,
+            "lastState": {},
+        }
+        if container_id:
+            entry["containerID"] = container_id
+        return entry
+
+    def _running_status(self, container: _Container, spec: Obj) -> Any:
+        assert container.process is not None
+        started = format_time(container.started_at)
+        entry = self._base(
+            spec,
+            {"running": {"startedAt": started}},
+            ready=True,
+            container_id=f"sim://{container.process.pid}",
+        )
+
+        def status(obj: Obj) -> Obj:
+            current = obj.get("status") or {}
+            return {
+                **current,
+                "phase": "Running",
+                "conditions": [
+                    _condition("PodReadyToStartContainers", True),
+                    _condition("Initialized", True),
+                    _condition("Ready", True),
+                    _condition("ContainersReady", True),
+                    _condition("PodScheduled", True),
+                ],
+                "podIP": "127.0.0.1",
+                "podIPs": [{"ip": "127.0.0.1"}],
+                "startTime": current.get("startTime") or started,
+                "containerStatuses": [entry],
+            }
+
+        return status
+
+    def _waiting_status(self, spec: Obj, not_ready: _NotReady) -> Any:
+        entry = self._base(
+            spec,
+            {"waiting": {"reason": not_ready.reason, "message": not_ready.message}},
+            ready=False,
+            container_id=None,
+        )
+        unready = f"containers with unready status: [{spec['name']}]"
+
+        def status(obj: Obj) -> Obj:
+            current = obj.get("status") or {}
+            return {
+                **current,
+                "phase": "Pending",
+                "conditions": [
+                    _condition("Initialized", True),
+                    _condition("Ready", False, "ContainersNotReady", unready),
+                    _condition("ContainersReady", False, "ContainersNotReady", unready),
+                    _condition("PodScheduled", True),
+                ],
+                "containerStatuses": [entry],
+            }
+
+        return status
+
+    def _terminated_status(
+        self, container: _Container, spec: Obj, exit_code: int, message: str | None = None
+    ) -> Any:
+        terminated: Obj = {
+            "exitCode": exit_code,
+            "reason": "Completed" if exit_code == 0 else "Error",
+            "startedAt": format_time(container.started_at),
+            "finishedAt": format_time(now()),
+        }
+        if message:
+            terminated.update(reason="StartError", message=message)
+        container_id = f"sim://{container.process.pid}" if container.process else None
+        if container_id:
+            terminated["containerID"] = container_id
+        entry = self._base(spec, {"terminated": terminated}, ready=False, container_id=container_id)
+        succeeded = exit_code == 0 and not container.deadline_exceeded
+        reason = "PodCompleted" if succeeded else "PodFailed"
+
+        def status(obj: Obj) -> Obj:
+            current = obj.get("status") or {}
+            result = {
+                **current,
+                "phase": "Succeeded" if succeeded else "Failed",
+                "conditions": [
+                    _condition("PodReadyToStartContainers", False),
+                    _condition("Initialized", True),
+                    _condition("Ready", False, reason),
+                    _condition("ContainersReady", False, reason),
+                    _condition("PodScheduled", True),
+                ],
+                "containerStatuses": [entry],
+            }
+            if container.deadline_exceeded:
+                result.update(reason="DeadlineExceeded", message=DEADLINE_MESSAGE)
+            return result
+
+        return status
+
+    @staticmethod
+    def _deadline_status(obj: Obj) -> Obj:
+        return {
+            **(obj.get("status") or {}),
+            "phase": "Failed",
+            "reason": "DeadlineExceeded",
+            "message": DEADLINE_MESSAGE,
+        }
+
+
+def start_kubelet(server: KubeApiServer, folder: Path) -> KubeletSimulator:
+    """Start a kubelet simulator for ``server``; call ``stop()`` when done (``kubelet`` fixture)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    return KubeletSimulator(server, folder).start()

@@ -1,0 +1,854 @@
+"""A Kubernetes API test server: a real HTTP server on a loopback port that speaks enough of the
+core/v1 API (pods, pods/log, pods/status, configmaps) for the official ``kubernetes`` client, with
+the real API's Status bodies, resourceVersion/watch/410 semantics, selectors, paging, merge
+patches, graceful deletes with uid preconditions, bearer-token auth and test hooks (403 per verb,
+failing or dropped requests, unschedulable pods, image pull errors, a request counter).
+
+Test infrastructure (DESIGN §13), not part of ``pop``. Start it with ``start_api_server(folder)``
+(or the ``kube_api`` fixture of ``tests/kube/conftest.py``); ``kubelet.py`` runs the pods.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import copy
+import json
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import jsonpointer
+import yaml
+
+from tests.kube.store import (
+    KINDS,
+    ApiError,
+    KubeStore,
+    Obj,
+    format_time,
+    merge_patch,
+    not_found,
+    now,
+    parse_field_selector,
+    parse_label_selector,
+    parse_time,
+)
+
+TOKEN = "pop-test-token"
+POD_TOKEN = "pop-test-pod-token"
+USERS = {TOKEN: "test-user", POD_TOKEN: "system:serviceaccount:{namespace}:default"}
+DEFAULT_NAMESPACE = "pop"
+FAILURE_REASONS = {
+    429: "TooManyRequests",
+    500: "InternalError",
+    502: "InternalError",
+    503: "ServiceUnavailable",
+    504: "Timeout",
+}
+MUTABLE_POD_SPEC = ("activeDeadlineSeconds", "tolerations", "containers")
+
+
+@dataclass(frozen=True)
+class ApiRequest:
+    """One request as the counter records it; ``resource`` includes a subresource (pods/log)."""
+
+    verb: str
+    resource: str
+    namespace: str | None
+    name: str | None
+    user: str | None
+
+
+@dataclass
+class _Failure:
+    remaining: int
+    status: int | str  # an HTTP status, or "drop" to close the connection without an answer
+    verb: str | None
+    resource: str | None
+
+
+@dataclass
+class _Route:
+    verb: str
+    resource: str  # with subresource: pods/log
+    namespace: str | None
+    name: str | None
+
+
+class KubeApiServer:
+    """The server and its hooks. ``url``, ``kubeconfig`` (the test's) and ``pod_kubeconfig`` (what
+    pods get: another token, so the counter tells handler patches from executor requests)."""
+
+    def __init__(self, folder: Path, *, namespace: str = DEFAULT_NAMESPACE) -> None:
+        self.store = KubeStore()
+        self.namespace = namespace
+        self.folder = folder
+        self._lock = threading.Lock()
+        self._requests: list[ApiRequest] = []
+        self._forbidden: set[tuple[str, str]] = set()
+        self._failures: list[_Failure] = []
+        self._unschedulable: list[tuple[Callable[[Obj], bool], str]] = []
+        self._image_failures: dict[str, tuple[str, str]] = {}
+        self._connections: set[socket.socket] = set()
+        self.stopping = threading.Event()
+        self._httpd = _HttpServer(("127.0.0.1", 0), _Handler)
+        self._httpd.api = self
+        self.port = self._httpd.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.kubeconfig = self._write_kubeconfig("kubeconfig", TOKEN, "test-user")
+        self.pod_kubeconfig = self._write_kubeconfig("pod-kubeconfig", POD_TOKEN, "pod")
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+
+    def _write_kubeconfig(self, filename: str, token: str, user: str) -> Path:
+        config = {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [{"name": "sim", "cluster": {"server": self.url}}],
+            "users": [{"name": user, "user": {"token": token}}],
+            "contexts": [
+                {
+                    "name": "sim",
+                    "context": {"cluster": "sim", "user": user, "namespace": self.namespace},
+                }
+            ],
+            "current-context": "sim",
+            "preferences": {},
+        }
+        path = self.folder / filename
+        path.write_text(yaml.safe_dump(config))
+        return path
+
+    def start(self) -> KubeApiServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving, end open streams and connections, join every thread."""
+        self.stopping.set()
+        self.store.stop()
+        self._httpd.shutdown()
+        with self._lock:
+            connections = list(self._connections)
+        for connection in connections:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+        self._httpd.server_close()
+        self._thread.join(timeout=10)
+
+    # -- hooks ---------------------------------------------------------------------------------
+
+    @property
+    def requests(self) -> list[ApiRequest]:
+        with self._lock:
+            return list(self._requests)
+
+    def count(
+        self,
+        verb: str | None = None,
+        resource: str | None = None,
+        name: str | None = None,
+        *,
+        user: str | None = None,
+    ) -> int:
+        """Requests so far matching every given field (``resource`` "pods" excludes "pods/log")."""
+        return sum(
+            1
+            for request in self.requests
+            if (verb is None or request.verb == verb)
+            and (resource is None or request.resource == resource)
+            and (name is None or request.name == name)
+            and (user is None or request.user == user)
+        )
+
+    def reset_requests(self) -> None:
+        with self._lock:
+            self._requests.clear()
+
+    def forbid(self, verb: str, resource: str) -> None:
+        """Answer ``verb`` on ``resource`` (e.g. "create", "pods"; "get", "pods/log") with 403."""
+        with self._lock:
+            self._forbidden.add((verb, resource))
+
+    def allow_all(self) -> None:
+        with self._lock:
+            self._forbidden.clear()
+
+    def fail_requests(
+        self,
+        count: int,
+        status: int | str = 503,
+        *,
+        verb: str | None = None,
+        resource: str | None = None,
+    ) -> None:
+        """The next ``count`` matching requests get ``status`` (500, 503, 429...) or, with
+        ``status="drop"``, a closed connection and no answer."""
+        with self._lock:
+            self._failures.append(_Failure(count, status, verb, resource))
+
+    def make_unschedulable(
+        self,
+        message: str = "0/1 nodes are available: 1 Insufficient cpu.",
+        match: Callable[[Obj], bool] | None = None,
+    ) -> None:
+        """Pods (all, or those ``match`` accepts) stay Pending with PodScheduled=False."""
+        with self._lock:
+            self._unschedulable.append((match or (lambda pod: True), message))
+
+    def make_schedulable(self) -> None:
+        with self._lock:
+            self._unschedulable.clear()
+
+    def fail_image(
+        self, image: str, reason: str = "ErrImagePull", message: str | None = None
+    ) -> None:
+        """Containers of ``image`` stay waiting with ``reason`` (ErrImagePull, InvalidImageName,
+        CreateContainerConfigError...)."""
+        with self._lock:
+            self._image_failures[image] = (
+                reason,
+                message or f'rpc error: code = Unknown desc = failed to pull image "{image}"',
+            )
+
+    def unschedulable_message(self, pod: Obj) -> str | None:
+        with self._lock:
+            rules = list(self._unschedulable)
+        return next((message for match, message in rules if match(pod)), None)
+
+    def image_failure(self, image: str) -> tuple[str, str] | None:
+        with self._lock:
+            return self._image_failures.get(image)
+
+    def wait_for_pod(
+        self,
+        name: str,
+        predicate: Callable[[Obj | None], bool],
+        *,
+        namespace: str | None = None,
+        timeout: float = 10.0,
+    ) -> Obj | None:
+        """Wait (on the store, no HTTP request) until ``predicate(pod)`` holds; the pod is None
+        once it is gone. Returns the pod; AssertionError with its last state on timeout."""
+        key = ("pods", namespace or self.namespace, name)
+        deadline = time.monotonic() + timeout
+        with self.store.lock:
+            while True:
+                current = self.store.objects.get(key)
+                pod = copy.deepcopy(current) if current is not None else None
+                if predicate(pod):
+                    return pod
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise AssertionError(f"pod {name}: condition not met in {timeout} s: {pod}")
+                self.store.changed.wait(min(remaining, 0.2))
+
+    # -- request bookkeeping (called by the handler) -------------------------------------------
+
+    def _admit(self, route: _Route, token: str | None) -> tuple[str | int | None, str | None]:
+        """Record the request and decide: (failure status or None, user)."""
+        user = USERS.get(token or "")
+        if user:
+            user = user.format(namespace=route.namespace or self.namespace)
+        with self._lock:
+            self._requests.append(
+                ApiRequest(route.verb, route.resource, route.namespace, route.name, user)
+            )
+            for failure in self._failures:
+                if (
+                    failure.remaining > 0
+                    and failure.verb in (None, route.verb)
+                    and failure.resource in (None, route.resource)
+                ):
+                    failure.remaining -= 1
+                    return failure.status, user
+            if user is None:
+                return 401, None
+            if (route.verb, route.resource) in self._forbidden:
+                return 403, user
+        return None, user
+
+    def _track(self, connection: socket.socket, add: bool) -> None:
+        with self._lock:
+            if add:
+                self._connections.add(connection)
+            else:
+                self._connections.discard(connection)
+
+
+class _HttpServer(ThreadingHTTPServer):
+    daemon_threads = False
+    block_on_close = True
+    api: KubeApiServer
+
+
+def _route(method: str, path: str, query: dict[str, str]) -> _Route:
+    parts = [unquote(part) for part in path.strip("/").split("/")]
+    if parts[:2] != ["api", "v1"]:
+        raise ApiError(404, "NotFound", "the server could not find the requested resource")
+    rest = parts[2:]
+    namespace = None
+    if len(rest) >= 3 and rest[0] == "namespaces":
+        namespace, rest = rest[1], rest[2:]
+    if not rest or rest[0] not in KINDS or len(rest) > 3:
+        raise ApiError(404, "NotFound", "the server could not find the requested resource")
+    resource, name = rest[0], rest[1] if len(rest) > 1 else None
+    if len(rest) == 3:
+        if rest[0] != "pods" or rest[2] not in ("log", "status"):
+            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+        resource = f"pods/{rest[2]}"
+    if name is None:
+        verbs = {"GET": "watch" if _flag(query.get("watch")) else "list", "POST": "create"}
+        verbs["DELETE"] = "deletecollection"
+    else:
+        verbs = {"GET": "get", "PATCH": "patch", "PUT": "update", "DELETE": "delete"}
+    if method not in verbs or (namespace is None and method != "GET"):
+        raise ApiError(405, "MethodNotAllowed", f"the server does not allow this method ({method})")
+    return _Route(verbs[method], resource, namespace, name)
+
+
+def _flag(value: str | None) -> bool:
+    return value is not None and value.lower() in ("true", "1")
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _HttpServer
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet: the counter records requests."""
+
+    def setup(self) -> None:
+        super().setup()
+        self.server.api._track(self.connection, True)
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            self.server.api._track(self.connection, False)
+
+    @property
+    def api(self) -> KubeApiServer:
+        return self.server.api
+
+    def do_GET(self) -> None:
+        self._serve("GET")
+
+    def do_POST(self) -> None:
+        self._serve("POST")
+
+    def do_PUT(self) -> None:
+        self._serve("PUT")
+
+    def do_PATCH(self) -> None:
+        self._serve("PATCH")
+
+    def do_DELETE(self) -> None:
+        self._serve("DELETE")
+
+    # -- plumbing ------------------------------------------------------------------------------
+
+    def _serve(self, method: str) -> None:
+        split = urlsplit(self.path)
+        query = {key: values[-1] for key, values in parse_qs(split.query).items()}
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        if split.path in ("/version", "/version/"):
+            self._json(200, {"major": "1", "minor": "31", "gitVersion": "v1.31.0-pop-sim"})
+            return
+        try:
+            route = _route(method, split.path, query)
+        except ApiError as error:
+            self._json(error.code, error.status())
+            return
+        authorization = self.headers.get("Authorization") or ""
+        token = authorization[7:] if authorization.lower().startswith("bearer ") else None
+        failure, user = self.api._admit(route, token)
+        if failure == "drop":
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        if failure == 401:
+            self._json(401, ApiError(401, "Unauthorized", "Unauthorized").status())
+            return
+        if failure == 403:
+            self._json(403, _forbidden(route, user or "").status())
+            return
+        if isinstance(failure, int):
+            reason = FAILURE_REASONS.get(failure, "InternalError")
+            error = ApiError(failure, reason, f"simulated failure ({failure} {reason})")
+            self._json(failure, error.status(), {"Retry-After": "1"} if failure == 429 else None)
+            return
+        try:
+            body = json.loads(raw) if raw else None
+        except json.JSONDecodeError as exc:
+            self._json(400, ApiError(400, "BadRequest", f"invalid JSON: {exc}").status())
+            return
+        try:
+            _Endpoints(self, route, query, body).dispatch()
+        except ApiError as error:
+            self._json(error.code, error.status())
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+
+    def _json(self, code: int, body: Obj, headers: dict[str, str] | None = None) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def start_stream(self, content_type: str) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+
+    def write_chunk(self, data: bytes) -> None:
+        if data:
+            self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+            self.wfile.flush()
+
+    def end_stream(self) -> None:
+        self.wfile.write(b"0\r\n\r\n")
+        self.wfile.flush()
+
+
+def _forbidden(route: _Route, user: str) -> ApiError:
+    named = f' "{route.name}"' if route.name else ""
+    resource, _, subresource = route.resource.partition("/")
+    where = f' in the namespace "{route.namespace}"' if route.namespace else " at the cluster scope"
+    message = (
+        f'{route.resource}{named} is forbidden: User "{user}" cannot {route.verb} resource '
+        f'"{resource}"'
+        + (f' in subresource "{subresource}"' if subresource else "")
+        + f' in API group ""{where}'
+    )
+    details: Obj = {"kind": resource}
+    if route.name:
+        details["name"] = route.name
+    return ApiError(403, "Forbidden", message, details)
+
+
+class _Endpoints:
+    """One request's work; every method raises ApiError for the API's error answers."""
+
+    def __init__(self, handler: _Handler, route: _Route, query: dict[str, str], body: Any) -> None:
+        self.handler = handler
+        self.store = handler.api.store
+        self.route = route
+        self.query = query
+        self.body = body
+        self.resource = route.resource.partition("/")[0]
+
+    def dispatch(self) -> None:
+        route = self.route
+        if route.resource == "pods/log":
+            self.log()
+        elif route.verb == "create":
+            self.handler._json(
+                201, self.store.create(self.resource, route.namespace or "", self.body or {})
+            )
+        elif route.verb == "get":
+            assert route.namespace is not None and route.name is not None
+            self.handler._json(200, self.store.get(self.resource, route.namespace, route.name))
+        elif route.verb == "list":
+            self.list()
+        elif route.verb == "watch":
+            self.watch()
+        elif route.verb in ("patch", "update"):
+            self.change()
+        elif route.verb == "delete":
+            self.delete()
+        else:
+            raise ApiError(405, "MethodNotAllowed", f"{route.verb} is not supported here")
+
+    def _selectors(self) -> Callable[[Obj | None], bool]:
+        labels = parse_label_selector(self.query.get("labelSelector", ""))
+        fields = parse_field_selector(self.resource, self.query.get("fieldSelector", ""))
+        return lambda obj: (
+            obj is not None
+            and labels((obj.get("metadata") or {}).get("labels") or {})
+            and fields(obj)
+        )
+
+    def list(self) -> None:
+        matches = self._selectors()
+        with self.store.lock:
+            resource_version = self.store.resource_version
+            items = [obj for obj in self.store.items(self.resource, self.route.namespace)]
+        items = [obj for obj in items if matches(obj)]
+        start_after = None
+        if self.query.get("continue"):
+            try:
+                token = json.loads(base64.urlsafe_b64decode(self.query["continue"]))
+                start_after, resource_version = tuple(token["after"]), int(token["rv"])
+            except (ValueError, KeyError, TypeError) as exc:
+                raise ApiError(400, "BadRequest", "continue key is not valid") from exc
+            if resource_version < self.store.oldest_retained:
+                raise ApiError(
+                    410,
+                    "Expired",
+                    "The provided continue parameter is too old to display a consistent list "
+                    "result. You can start a new list without the continue parameter.",
+                )
+            items = [
+                obj
+                for obj in items
+                if (obj["metadata"]["namespace"], obj["metadata"]["name"]) > start_after
+            ]
+        metadata: Obj = {"resourceVersion": str(resource_version)}
+        limit = int(self.query.get("limit") or 0)
+        if limit and len(items) > limit:
+            last = items[limit - 1]["metadata"]
+            token = {"rv": resource_version, "after": [last["namespace"], last["name"]]}
+            metadata["continue"] = base64.urlsafe_b64encode(json.dumps(token).encode()).decode()
+            metadata["remainingItemCount"] = len(items) - limit
+            items = items[:limit]
+        for obj in items:
+            obj.pop("apiVersion", None)
+            obj.pop("kind", None)
+        kind = KINDS[self.resource] + "List"
+        self.handler._json(
+            200, {"kind": kind, "apiVersion": "v1", "metadata": metadata, "items": items}
+        )
+
+    def watch(self) -> None:
+        matches = self._selectors()
+        store, handler = self.store, self.handler
+        timeout = float(self.query.get("timeoutSeconds") or 3600)
+        deadline = time.monotonic() + timeout
+        bookmarks = _flag(self.query.get("allowWatchBookmarks"))
+        requested = self.query.get("resourceVersion") or "0"
+        pending: list[tuple[str, Obj]] = []
+        with store.lock:
+            epoch = store.watch_epoch
+            if requested == "0":
+                last = store.resource_version
+                pending = [
+                    ("ADDED", obj)
+                    for obj in store.items(self.resource, self.route.namespace)
+                    if matches(obj)
+                ]
+            else:
+                last = int(requested)
+        handler.start_stream("application/json")
+
+        def send(kind: str, obj: Obj) -> None:
+            handler.write_chunk(json.dumps({"type": kind, "object": obj}).encode() + b"\n")
+
+        for kind, obj in pending:
+            send(kind, obj)
+        while True:
+            with store.lock:
+                while True:
+                    if store.stopped or handler.api.stopping.is_set():
+                        handler.end_stream()
+                        return
+                    if epoch != store.watch_epoch or last < store.oldest_retained:
+                        gone = ApiError(
+                            410,
+                            "Expired",
+                            f"too old resource version: {last} ({store.resource_version})",
+                        )
+                        send("ERROR", gone.status())
+                        handler.end_stream()
+                        return
+                    events = list(store.events_after(last))
+                    if events:
+                        break
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        if bookmarks:
+                            send(
+                                "BOOKMARK",
+                                {
+                                    "kind": KINDS[self.resource],
+                                    "apiVersion": "v1",
+                                    "metadata": {"resourceVersion": str(last)},
+                                },
+                            )
+                        handler.end_stream()
+                        return
+                    store.changed.wait(min(remaining, 0.5))
+            for event in events:
+                last = event.resource_version
+                if event.resource != self.resource or (
+                    self.route.namespace is not None and event.namespace != self.route.namespace
+                ):
+                    continue
+                was, now_matches = matches(event.old), matches(event.new)
+                if event.type == "DELETED":
+                    kind = "DELETED" if was else ""
+                elif was and now_matches:
+                    kind = "MODIFIED"
+                elif now_matches:
+                    kind = "ADDED"
+                else:
+                    kind = "DELETED" if was else ""
+                if kind:
+                    send(kind, event.new)
+
+    def change(self) -> None:
+        route = self.route
+        assert route.namespace is not None and route.name is not None
+        status_only = route.resource == "pods/status"
+        content_type = (self.handler.headers.get("Content-Type") or "").split(";")[0].strip()
+        body = self.body
+
+        def apply(current: Obj) -> Obj:
+            if route.verb == "update":
+                if not isinstance(body, dict):
+                    raise ApiError(400, "BadRequest", "the body must be an object")
+                wanted = body.get("metadata", {}).get("resourceVersion")
+                if wanted and wanted != current["metadata"]["resourceVersion"]:
+                    raise ApiError(
+                        409,
+                        "Conflict",
+                        f'Operation cannot be fulfilled on {self.resource} "{route.name}": the '
+                        "object has been modified; please apply your changes to the latest "
+                        "version and try again",
+                        {"name": route.name, "kind": self.resource},
+                    )
+                changed = body
+            else:
+                changed = _patched(current, body, content_type)
+            if self.resource != "pods":
+                return changed
+            if status_only:
+                current["status"] = changed.get("status") or {}
+                return current
+            changed["status"] = current.get("status")
+            _check_pod_spec(route.name or "", current.get("spec") or {}, changed.get("spec") or {})
+            return changed
+
+        self.handler._json(
+            200, self.store.update(self.resource, route.namespace, route.name, apply)
+        )
+
+    def delete(self) -> None:
+        route = self.route
+        assert route.namespace is not None and route.name is not None
+        options = self.body if isinstance(self.body, dict) else {}
+        current = self.store.get(self.resource, route.namespace, route.name)
+        preconditions = options.get("preconditions") or {}
+        uid = current["metadata"]["uid"]
+        if preconditions.get("uid") and preconditions["uid"] != uid:
+            raise ApiError(
+                409,
+                "Conflict",
+                f'Operation cannot be fulfilled on {self.resource} "{route.name}": Precondition '
+                f"failed: UID in precondition: {preconditions['uid']}, UID in object meta: {uid}",
+                {"name": route.name, "kind": self.resource},
+            )
+        if self.resource != "pods":
+            self.store.remove(self.resource, route.namespace, route.name)
+            self.handler._json(
+                200,
+                {
+                    "kind": "Status",
+                    "apiVersion": "v1",
+                    "metadata": {},
+                    "status": "Success",
+                    "details": {"name": route.name, "kind": self.resource, "uid": uid},
+                },
+            )
+            return
+        grace_text = self.query.get("gracePeriodSeconds")
+        grace = options.get("gracePeriodSeconds")
+        if grace_text is not None:
+            grace = int(grace_text)
+        if grace is None:
+            grace = current["spec"].get("terminationGracePeriodSeconds", 30)
+        on_node = bool(current["spec"].get("nodeName"))
+        finished = (current.get("status") or {}).get("phase") in ("Succeeded", "Failed")
+        if grace <= 0 or not on_node or finished:
+            result = self.store.remove(self.resource, route.namespace, route.name)
+        else:
+            result = self.store.mark_deleted(self.resource, route.namespace, route.name, grace)
+        self.handler._json(200, result)
+
+    def log(self) -> None:
+        route = self.route
+        assert route.namespace is not None and route.name is not None
+        if route.verb != "get":
+            raise ApiError(405, "MethodNotAllowed", "pods/log only answers get")
+        pod = self.store.get("pods", route.namespace, route.name)
+        containers = [container["name"] for container in pod["spec"]["containers"]]
+        container = self.query.get("container") or containers[0]
+        if container not in containers:
+            raise ApiError(
+                400,
+                "BadRequest",
+                f"container {container} is not valid for pod {route.name}",
+            )
+        with self.store.lock:
+            log = self.store.logs.get((route.namespace, route.name))
+        if log is None:
+            raise ApiError(
+                400,
+                "BadRequest",
+                f'container "{container}" in pod "{route.name}" is waiting to start: '
+                "ContainerCreating",
+            )
+        since = self.query.get("sinceTime")
+        since_time = parse_time(since) if since else None
+        if self.query.get("sinceSeconds"):
+            since_time = now() - timedelta(seconds=int(self.query["sinceSeconds"]))
+        timestamps = _flag(self.query.get("timestamps"))
+
+        def render(entries: list[tuple[Any, bytes]]) -> bytes:
+            chosen = [entry for entry in entries if since_time is None or entry[0] >= since_time]
+            if not timestamps:
+                return b"".join(line for _, line in chosen)
+            return b"".join(
+                moment.strftime("%Y-%m-%dT%H:%M:%S.%f000Z ").encode() + line
+                for moment, line in chosen
+            )
+
+        if not _flag(self.query.get("follow")):
+            with self.store.lock:
+                entries = list(log.lines)
+            tail = self.query.get("tailLines")
+            if tail is not None:
+                entries = entries[-int(tail) :] if int(tail) else []
+            data = render(entries)
+            self.handler.send_response(200)
+            self.handler.send_header("Content-Type", "text/plain")
+            self.handler.send_header("Content-Length", str(len(data)))
+            self.handler.end_headers()
+            self.handler.wfile.write(data)
+            return
+        self.handler.start_stream("text/plain")
+        sent = 0
+        while True:
+            with self.store.lock:
+                while sent == len(log.lines) and not log.ended:
+                    if self.store.stopped:
+                        break
+                    self.store.changed.wait(0.5)
+                entries, sent = log.lines[sent:], len(log.lines)
+                done = log.ended or self.store.stopped
+            self.handler.write_chunk(render(entries))
+            if done and sent == len(log.lines):
+                self.handler.end_stream()
+                return
+
+
+def _patched(current: Obj, patch: Any, content_type: str) -> Obj:
+    if content_type in ("application/merge-patch+json", "application/strategic-merge-patch+json"):
+        if not isinstance(patch, dict):
+            raise ApiError(400, "BadRequest", "the patch must be a JSON object")
+        result: Obj = merge_patch(current, patch)
+        return result
+    if content_type == "application/json-patch+json":
+        if not isinstance(patch, list):
+            raise ApiError(
+                400,
+                "BadRequest",
+                "json: cannot unmarshal object into Go value of type []handlers.jsonPatchOp",
+            )
+        return _json_patch(current, patch)
+    raise ApiError(
+        415,
+        "UnsupportedMediaType",
+        f"the body of the request was in an unknown format - accepted media types include: "
+        f"application/json-patch+json, application/merge-patch+json, "
+        f"application/strategic-merge-patch+json (got {content_type!r})",
+    )
+
+
+def _json_patch(document: Obj, operations: list[Obj]) -> Obj:
+    """RFC 6902 add/replace/remove/test, enough for label and annotation edits."""
+    for operation in operations:
+        pointer = jsonpointer.JsonPointer(operation.get("path", ""))
+        try:
+            parent, last = pointer.to_last(document)
+        except jsonpointer.JsonPointerException as exc:
+            raise ApiError(422, "Invalid", f"jsonpatch: {exc}") from exc
+        op = operation.get("op")
+        if op in ("add", "replace") and isinstance(parent, dict):
+            parent[last] = operation.get("value")
+        elif op == "add" and isinstance(parent, list):
+            index = len(parent) if last == "-" else int(last)
+            parent.insert(index, operation.get("value"))
+        elif op == "replace" and isinstance(parent, list):
+            parent[int(last)] = operation.get("value")
+        elif op == "remove":
+            try:
+                del parent[last if isinstance(parent, dict) else int(last)]
+            except (KeyError, IndexError) as exc:
+                raise ApiError(422, "Invalid", f"jsonpatch remove: missing {pointer.path}") from exc
+        elif op == "test":
+            if pointer.resolve(document, None) != operation.get("value"):
+                raise ApiError(422, "Invalid", f"jsonpatch test failed at {pointer.path}")
+        else:
+            raise ApiError(400, "BadRequest", f"unsupported json patch operation {op!r}")
+    return document
+
+
+def _check_pod_spec(name: str, before: Obj, after: Obj) -> None:
+    """Pod specs are immutable but for images, activeDeadlineSeconds and tolerations."""
+
+    def frozen(spec: Obj) -> Obj:
+        rest = {key: value for key, value in spec.items() if key not in MUTABLE_POD_SPEC}
+        rest["containers"] = [
+            {key: value for key, value in container.items() if key != "image"}
+            for container in spec.get("containers") or []
+        ]
+        return rest
+
+    if frozen(before) != frozen(after):
+        raise ApiError(
+            422,
+            "Invalid",
+            f'Pod "{name}" is invalid: spec: Forbidden: pod updates may not change fields other '
+            "than `spec.containers[*].image`, `spec.activeDeadlineSeconds`, "
+            "`spec.tolerations` (only additions to existing tolerations)",
+            {
+                "name": name,
+                "kind": "Pod",
+                "causes": [{"reason": "FieldValueForbidden", "field": "spec"}],
+            },
+        )
+
+
+def start_api_server(folder: Path, *, namespace: str = DEFAULT_NAMESPACE) -> KubeApiServer:
+    """Start a server on a free loopback port; kubeconfigs written into ``folder``.
+    Call ``stop()`` when done (the ``kube_api`` fixture does)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    return KubeApiServer(folder, namespace=namespace).start()
+
+
+__all__ = [
+    "DEFAULT_NAMESPACE",
+    "POD_TOKEN",
+    "TOKEN",
+    "ApiRequest",
+    "KubeApiServer",
+    "api_client_for",
+    "format_time",
+    "not_found",
+    "start_api_server",
+]
+
+
+def api_client_for(server: KubeApiServer, *, kubeconfig: Path | None = None) -> Any:
+    """A ``kubernetes.client.ApiClient`` loaded from the server's kubeconfig (global config
+    untouched); close it when done."""
+    from kubernetes import config
+
+    return config.new_client_from_config(config_file=str(kubeconfig or server.kubeconfig))
