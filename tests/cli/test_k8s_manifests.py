@@ -266,9 +266,9 @@ def test_a_bad_namespace_or_image_is_exit_2_with_one_error_line(
     assert not pop_home.exists()
 
 
-def test_a_missing_registry_file_is_an_error_and_prints_no_manifests(run_pop: RunPop) -> None:
+def test_a_missing_registry_file_is_exit_2_and_prints_no_manifests(run_pop: RunPop) -> None:
     completed = run_pop("k8s", "manifests", "--registry", "/nonexistent/registry.yaml")
-    assert completed.returncode != 0
+    assert completed.returncode == 2
     assert completed.stdout == ""
     assert completed.stderr.startswith("error: ")
 
