@@ -403,7 +403,7 @@ _FIELD_RULES: dict[str, Callable[[Any], str | None]] = {
         lambda v: isinstance(v, list) and all(
             isinstance(i, str) or (isinstance(i, Mapping) and isinstance(i.get("name"), str))
             for i in v),
-        "must be a list of secret names (or {name: <secret>} mappings)"),
+        "must be a list of secret names (or {{name: <secret>}} mappings)"),
 }
 _RETRY_RULES = {
     "limit": _COUNT,
