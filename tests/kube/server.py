@@ -65,6 +65,7 @@ class ApiRequest:
     namespace: str | None
     name: str | None
     user: str | None
+    content_type: str | None = None
 
 
 @dataclass
@@ -73,6 +74,7 @@ class _Failure:
     status: int | str  # an HTTP status, or "drop" to close the connection without an answer
     verb: str | None
     resource: str | None
+    retry_after: int | None = None
 
 
 @dataclass
@@ -103,13 +105,23 @@ class KubeApiServer:
         self._httpd.api = self
         self.port = self._httpd.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}"
-        self.kubeconfig = self._write_kubeconfig("kubeconfig", TOKEN, "test-user")
-        self.pod_kubeconfig = self._write_kubeconfig("pod-kubeconfig", POD_TOKEN, "pod")
+        self.kubeconfig = self.write_kubeconfig("kubeconfig", token=TOKEN, user="test-user")
+        self.pod_kubeconfig = self.write_kubeconfig("pod-kubeconfig", token=POD_TOKEN, user="pod")
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )
 
-    def _write_kubeconfig(self, filename: str, token: str, user: str) -> Path:
+    def write_kubeconfig(
+        self,
+        filename: str,
+        *,
+        token: str = TOKEN,
+        user: str = "test-user",
+        context: str = "sim",
+        namespace: str | None = None,
+    ) -> Path:
+        """A kubeconfig for this server in ``folder``: one cluster, one user with ``token``, one
+        context (current) with ``namespace`` (default: the server's)."""
         config = {
             "apiVersion": "v1",
             "kind": "Config",
@@ -117,11 +129,15 @@ class KubeApiServer:
             "users": [{"name": user, "user": {"token": token}}],
             "contexts": [
                 {
-                    "name": "sim",
-                    "context": {"cluster": "sim", "user": user, "namespace": self.namespace},
+                    "name": context,
+                    "context": {
+                        "cluster": "sim",
+                        "user": user,
+                        "namespace": namespace or self.namespace,
+                    },
                 }
             ],
-            "current-context": "sim",
+            "current-context": context,
             "preferences": {},
         }
         path = self.folder / filename
@@ -190,11 +206,16 @@ class KubeApiServer:
         *,
         verb: str | None = None,
         resource: str | None = None,
+        retry_after: int | None = None,
     ) -> None:
         """The next ``count`` matching requests get ``status`` (500, 503, 429...) or, with
-        ``status="drop"``, a closed connection and no answer."""
+        ``status="drop"``, a closed connection and no answer. A 429 carries ``Retry-After: 1``
+        as the API server's does (urllib3 then retries it by itself, up to 3 times); pass
+        ``retry_after`` to choose (0: retried at once)."""
+        if retry_after is None and status == 429:
+            retry_after = 1
         with self._lock:
-            self._failures.append(_Failure(count, status, verb, resource))
+            self._failures.append(_Failure(count, status, verb, resource, retry_after))
 
     def make_unschedulable(
         self,
@@ -254,14 +275,18 @@ class KubeApiServer:
 
     # -- request bookkeeping (called by the handler) -------------------------------------------
 
-    def _admit(self, route: _Route, token: str | None) -> tuple[str | int | None, str | None]:
-        """Record the request and decide: (failure status or None, user)."""
+    def _admit(
+        self, route: _Route, token: str | None, content_type: str | None = None
+    ) -> tuple[_Failure | int | None, str | None]:
+        """Record the request and decide: (a failure, 401/403, or None; the user)."""
         user = USERS.get(token or "")
         if user:
             user = user.format(namespace=route.namespace or self.namespace)
         with self._lock:
             self._requests.append(
-                ApiRequest(route.verb, route.resource, route.namespace, route.name, user)
+                ApiRequest(
+                    route.verb, route.resource, route.namespace, route.name, user, content_type
+                )
             )
             for failure in self._failures:
                 if (
@@ -270,7 +295,7 @@ class KubeApiServer:
                     and failure.resource in (None, route.resource)
                 ):
                     failure.remaining -= 1
-                    return failure.status, user
+                    return failure, user
             if user is None:
                 return 401, None
             if (route.verb, route.resource) in self._forbidden:
@@ -373,21 +398,26 @@ class _Handler(BaseHTTPRequestHandler):
             return
         authorization = self.headers.get("Authorization") or ""
         token = authorization[7:] if authorization.lower().startswith("bearer ") else None
-        failure, user = self.api._admit(route, token)
-        if failure == "drop":
-            self.close_connection = True
-            self.connection.shutdown(socket.SHUT_RDWR)
-            return
+        content_type = (self.headers.get("Content-Type") or "").split(";")[0].strip() or None
+        failure, user = self.api._admit(route, token, content_type)
         if failure == 401:
             self._json(401, ApiError(401, "Unauthorized", "Unauthorized").status())
             return
         if failure == 403:
             self._json(403, _forbidden(route, user or "").status())
             return
-        if isinstance(failure, int):
-            reason = FAILURE_REASONS.get(failure, "InternalError")
-            error = ApiError(failure, reason, f"simulated failure ({failure} {reason})")
-            self._json(failure, error.status(), {"Retry-After": "1"} if failure == 429 else None)
+        if isinstance(failure, _Failure):
+            if failure.status == "drop":
+                self.close_connection = True
+                self.connection.shutdown(socket.SHUT_RDWR)
+                return
+            code = int(failure.status)
+            reason = FAILURE_REASONS.get(code, "InternalError")
+            error = ApiError(code, reason, f"simulated failure ({code} {reason})")
+            headers = (
+                {} if failure.retry_after is None else {"Retry-After": str(failure.retry_after)}
+            )
+            self._json(code, error.status(), headers)
             return
         try:
             body = json.loads(raw) if raw else None
