@@ -260,6 +260,24 @@ def test_an_external_binary_with_a_selector_but_no_toleration_is_reported() -> N
     ]
 
 
+def test_a_pop_json_entry_reports_tainted_nodes_at_its_pod_config() -> None:
+    document = {
+        "basePodConfig": {"imageName": "img"},
+        "gpu": {"configMapName": "cm", "podConfig": {"taintedNodeSelector": "gpu"}},
+    }
+
+    assert validate_document(document, source="registry.json") == [
+        "registry.json: gpu.podConfig.taintedNodeSelector: taintedNodeSelector 'gpu' needs a"
+        " taintedNodeToleration"
+    ]
+
+
+def test_an_external_image_name_is_its_image() -> None:
+    entry = entry_of({"image": "handlers:1", "external": {"ffmpeg": {"imageName": "ffmpeg:6"}}})
+
+    assert entry.external_settings() == {"ffmpeg": {"cpus": 1.0, "image": "ffmpeg:6"}}
+
+
 # --- validation: nfsSettings, labels and the secret fields ---------------------------------------
 
 

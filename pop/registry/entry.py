@@ -198,7 +198,8 @@ class PodConfig:
     @classmethod
     def from_fields(cls, fields: Mapping[str, Any]) -> PodConfig:
         """The PodConfig of a layered (validated) field set such as ``HandlerEntry.fields`` or a
-        ``LaunchSpec.options``; absent fields get POP's defaults, null ones none."""
+        ``LaunchSpec.options``; absent fields get POP's defaults, null ones none (an empty
+        list or map, a false flag)."""
         given = normalized(fields)
         values: dict[str, Any] = {
             attr: _NULL.get(attr) if given[name] is None else convert(given[name])
@@ -376,7 +377,7 @@ class HandlerEntry:
         (absent: the handler's own), as handlers read them from ``POP_EXTERNAL``."""
         cpus = self.external_cpus
         return {
-            name: {"cpus": cpus[name], "image": settings.get("image", self.image)}
+            name: {"cpus": cpus[name], "image": normalized(settings).get("image", self.image)}
             for name, settings in self.external.items()
         }
 

@@ -72,7 +72,7 @@ def validate(document: Any, problems: Problems) -> Problems:
         return problems
     base = base_fields(document, problems)
     _check_tainted_nodes(base, base, "basePodConfig", problems)
-    for _name, path, own in entries(document, problems):
+    for name, path, own in entries(document, problems):
         effective = {**base, **own}
         handler, command = effective.get("handler"), effective.get("command")
         if handler is None and command is None and effective.get("image") is None:
@@ -81,12 +81,16 @@ def validate(document: Any, problems: Problems) -> Problems:
             problems.add(path, "sets both handler and command; keep one")
         if effective.get("resident") is True and handler is None:
             problems.add(f"{path}.resident", "resident: true needs a handler (module:function)")
-        _check_tainted_nodes(own, effective, path, problems)
+        raw = document.get(name) if "handlers" not in document else None
+        fields_path = (
+            f"{path}.podConfig" if isinstance(raw, Mapping) and "podConfig" in raw else path
+        )
+        _check_tainted_nodes(own, effective, fields_path, problems)
         external = own.get("external")
         for binary, settings in (external if isinstance(external, Mapping) else {}).items():
             if isinstance(settings, Mapping):
                 layer = normalized(settings)
-                where = f"{path}.external.{binary}"
+                where = f"{fields_path}.external.{binary}"
                 _check_tainted_nodes(layer, {**effective, **layer}, where, problems)
     return problems
 
