@@ -16,7 +16,8 @@ import typer
 from pop.cli.options import JsonFlag
 
 app = typer.Typer(
-    help="Kubernetes: the manifests that prepare a cluster for pop's kubernetes runtime.",
+    help="Print the manifests that prepare a cluster for pop (the Kubernetes runtime itself: "
+    "not built yet).",
     no_args_is_help=True,
 )
 
@@ -31,8 +32,9 @@ def manifests(
         bool,
         typer.Option(
             "--executor",
-            help="Also an in-cluster executor: a one-replica Deployment running `pop executor "
-            "--launch kubernetes` and the ReadWriteOnce volume of its store.",
+            help="Also an in-cluster executor and the ReadWriteOnce volume of its store: a "
+            "one-replica Deployment running `pop executor --launch kubernetes` (not built yet: "
+            "it exits 3).",
         ),
     ] = False,
     image: Annotated[
