@@ -14,7 +14,7 @@ import copy
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 PROTOCOL_POP = "pop"
@@ -187,6 +187,10 @@ class PodConfig:
     work_volume: Mapping[str, Any] | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
 
+    def __deepcopy__(self, memo: dict[int, Any]) -> PodConfig:
+        # only the maps can change; the rest is frozen (lookups copy every entry, so keep it cheap)
+        return replace(self, **{name: copy.deepcopy(getattr(self, name), memo) for name in _MAPS})
+
     @property
     def tainted_nodes(self) -> TaintedNodes | None:
         """Selector and toleration when ``useTaintedNodes`` is on and both are set."""
@@ -322,6 +326,15 @@ _NULL: dict[str, Any] = {
         False,
     ),
 }
+_MAPS = (
+    "env_vars",
+    "secret_env_vars",
+    "labels",
+    "alive_check_details",
+    "logback",
+    "work_volume",
+    "extra",
+)
 POD_CONFIG_FIELDS = (*_CONVERTERS, "envVars")
 
 
