@@ -13,7 +13,7 @@ from __future__ import annotations
 import copy
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -272,7 +272,7 @@ def _pull_secret(value: Any) -> str:
 
 
 # POP field name -> (PodConfig attribute, conversion of a non-null value)
-_CONVERTERS: dict[str, tuple[str, Any]] = {
+_CONVERTERS: dict[str, tuple[str, Callable[[Any], Any]]] = {
     "image": ("image", str),
     "namePrefix": ("name_prefix", str),
     "arguments": ("arguments", _strings),
@@ -305,36 +305,20 @@ _CONVERTERS: dict[str, tuple[str, Any]] = {
     "logback": ("logback", copy.deepcopy),
     "workVolume": ("work_volume", copy.deepcopy),
 }
-# what null means for a field that cannot be None (a cleared list: empty; a cleared flag: off)
+# fmt: off
+# what null means for a field that cannot be None (a cleared list: empty; a cleared flag: off;
+# a cleared CPU request: as many CPUs as an entry without the field)
 _NULL: dict[str, Any] = {
-    "env_from": (),
-    "gpus": 0,
-    "image_pull_secrets": (),
-    "labels": {},
-    "config_map_settings": (),
-    "nfs_settings": (),
-    "cpu_min_request_count": 1.0,  # as many CPUs as an entry without the field
-    **dict.fromkeys(
-        (
-            "reap_completed_pods",
-            "pull_always",
-            "docker_privileged",
-            "use_tainted_nodes",
-            "default_empty_dir_logging",
-            "enable_output_scraping",
-        ),
-        False,
-    ),
+    "env_from": (), "gpus": 0, "image_pull_secrets": (), "labels": {}, "config_map_settings": (),
+    "nfs_settings": (), "cpu_min_request_count": 1.0,
+    **dict.fromkeys(("reap_completed_pods", "pull_always", "docker_privileged",
+                     "use_tainted_nodes", "default_empty_dir_logging", "enable_output_scraping"),
+                    False),
 }
-_MAPS = (
-    "env_vars",
-    "secret_env_vars",
-    "labels",
-    "alive_check_details",
-    "logback",
-    "work_volume",
-    "extra",
-)
+# the attributes a copy of a PodConfig must copy (the others are immutable)
+_MAPS = ("env_vars", "secret_env_vars", "labels", "alive_check_details", "logback", "work_volume",
+         "extra")
+# fmt: on
 POD_CONFIG_FIELDS = (*_CONVERTERS, "envVars")
 
 
