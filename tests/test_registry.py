@@ -608,3 +608,17 @@ def test_handler_entries_are_frozen() -> None:
     assert isinstance(entry, HandlerEntry)
     with pytest.raises(AttributeError):
         entry.handler = "other:f"  # type: ignore[misc]
+
+
+def test_the_package_exports_what_pop_imports_from_it() -> None:
+    import pop.registry
+
+    imported_today = {
+        "HandlerEntry",
+        "Registry",
+        "RetryPolicy",
+        "validate_document",
+        "validate_file",
+    }
+    assert imported_today | {"PodConfig"} <= set(pop.registry.__all__)
+    assert all(hasattr(pop.registry, name) for name in pop.registry.__all__)
