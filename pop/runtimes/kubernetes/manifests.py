@@ -194,6 +194,8 @@ def build_manifests(
         ]
     header = (
         f"Made by `pop k8s manifests` (pop {version}); apply with `kubectl apply -f`.\n"
+        "The kubernetes runtime (`--launch kubernetes`) is not built yet: these objects prepare "
+        "a cluster for it.\n"
         "See docs/kubernetes.md for what each object is for and how to change it."
     )
     return ManifestSet(tuple(manifests), header)
