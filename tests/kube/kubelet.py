@@ -101,7 +101,11 @@ class KubeletSimulator:
         self._images: dict[str, tuple[list[str], list[str]]] = {}
         self._volumes: dict[tuple[str, str], Path] = {}
         self._containers: dict[str, _Container] = {}
+        self.node_name = NODE_NAME
         self._lock = threading.Lock()
+        self._dirty: set[tuple[str, str]] = set()  # pods changed since the last pass
+        self._active: set[tuple[str, str]] = set()  # pods not yet ended: looked at every pass
+        self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="kubelet-sim", daemon=True)
 
@@ -128,12 +132,23 @@ class KubeletSimulator:
         return None
 
     def start(self) -> KubeletSimulator:
+        with self.store.lock:
+            self.server.kubelet_nodes.add(self.node_name)
+            self.store.listeners.append(self._on_event)
+            self._dirty.update(
+                (pod["metadata"]["namespace"], pod["metadata"]["name"])
+                for pod in self.store.items("pods")
+            )
         self._thread.start()
         return self
 
     def stop(self) -> None:
         """Kill every process this kubelet started and join its threads."""
+        with self.store.lock:
+            self.store.listeners.remove(self._on_event)
+            self.server.kubelet_nodes.discard(self.node_name)
         self._stopping.set()
+        self._wake.set()
         self._thread.join(timeout=10)
         with self._lock:
             containers = list(self._containers.values())
@@ -146,48 +161,67 @@ class KubeletSimulator:
 
     # -- the loop ------------------------------------------------------------------------------
 
+    def _on_event(self, event: Any) -> None:
+        """Store listener (under the store's lock): note the pod, wake the loop."""
+        if event.resource == "pods":
+            with self._lock:
+                self._dirty.add((event.namespace, event.new["metadata"]["name"]))
+            self._wake.set()
+
     def _loop(self) -> None:
         while not self._stopping.is_set():
-            with self.store.lock:
-                self.store.changed.wait(self.poll)
+            self._wake.wait(self.poll)
+            self._wake.clear()
             if self._stopping.is_set():
                 return
-            try:
-                self._reconcile()
-            except ApiError:
-                continue  # an object went away between reading and writing: next pass
+            self._reconcile()
 
     def _reconcile(self) -> None:
-        pods = self.store.items("pods")
-        live = {pod["metadata"]["uid"] for pod in pods}
         with self._lock:
-            orphans = [c for uid, c in self._containers.items() if uid not in live]
-        for container in orphans:  # force-deleted (grace 0) while running
-            if container.process is not None and container.process.poll() is None:
+            keys = self._dirty | self._active
+            self._dirty.clear()
+            started = [c for c in self._containers.values() if not c.exited and c.process]
+        for container in started:  # force-deleted (grace 0) while running: kill at once
+            pod = self.store.find("pods", container.namespace, container.name)
+            if pod is None or pod["metadata"]["uid"] != container.uid:
                 self._signal(container, signal.SIGKILL)
-        for pod in pods:
-            self._reconcile_pod(pod)
+        for key in sorted(keys):
+            pod = self.store.find("pods", *key)
+            try:
+                active = pod is not None and self._reconcile_pod(pod)
+            except ApiError:
+                active = True  # the pod changed between reading and writing: next pass
+            with self._lock:
+                if active:
+                    self._active.add(key)
+                else:
+                    self._active.discard(key)
 
-    def _reconcile_pod(self, pod: Obj) -> None:
+    def _reconcile_pod(self, pod: Obj) -> bool:
+        """One step for one pod; True while the pod needs another look next pass."""
         metadata, spec, status = pod["metadata"], pod["spec"], pod.get("status") or {}
         namespace, name, uid = metadata["namespace"], metadata["name"], metadata["uid"]
         with self._lock:
             container = self._containers.get(uid)
         running = container is not None and container.process is not None and not container.exited
+        if spec.get("nodeName") not in (None, self.node_name):
+            return False  # another node's pod (seeded): not ours to run
         if "deletionTimestamp" in metadata:
             if running:
                 assert container is not None
                 grace = int(metadata.get("deletionGracePeriodSeconds") or 0)
                 self._terminate(container, grace)
-            else:
-                with contextlib.suppress(ApiError):
-                    self.store.remove("pods", namespace, name)
-            return
+                return True
+            with contextlib.suppress(ApiError):
+                self.store.remove("pods", namespace, name)
+            with self._lock:
+                self._containers.pop(uid, None)
+            return False
         if status.get("phase") in ("Succeeded", "Failed"):
-            return
+            return False
         if not spec.get("nodeName"):
             self._schedule(pod)
-            return
+            return True
         deadline, started = spec.get("activeDeadlineSeconds"), status.get("startTime")
         overdue = (
             deadline is not None
@@ -201,9 +235,10 @@ class KubeletSimulator:
                 self._terminate(container, int(spec.get("terminationGracePeriodSeconds", 30)))
             elif container is None or container.process is None:
                 self._write_status(namespace, name, self._deadline_status)
-            return
+            return True
         if container is None:
             self._start(pod)
+        return True
 
     def _schedule(self, pod: Obj) -> None:
         metadata = pod["metadata"]
@@ -301,8 +336,7 @@ class KubeletSimulator:
                 self._terminated_status(container, spec, exit_code),
             )
         container.exited = True
-        with self.store.lock:
-            self.store.changed.notify_all()
+        self._wake.set()
 
     def _terminate(self, container: _Container, grace: int) -> None:
         if not container.term_sent:

@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -100,6 +100,7 @@ class KubeApiServer:
         self._unschedulable: list[tuple[Callable[[Obj], bool], str]] = []
         self._image_failures: dict[str, tuple[str, str]] = {}
         self._connections: set[socket.socket] = set()
+        self.kubelet_nodes: set[str] = set()  # nodes a kubelet simulator runs pods on
         self.stopping = threading.Event()
         self._httpd = _HttpServer(("127.0.0.1", 0), _Handler)
         self._httpd.api = self
@@ -249,6 +250,25 @@ class KubeApiServer:
     def image_failure(self, image: str) -> tuple[str, str] | None:
         with self._lock:
             return self._image_failures.get(image)
+
+    def seed_pod(
+        self,
+        manifest: Obj,
+        *,
+        namespace: str | None = None,
+        status: Obj | None = None,
+        created: datetime | None = None,
+        node_name: str = "seeded-node",
+    ) -> Obj:
+        """Put a pod in the store as if it had existed (no request counted): ``status`` as given
+        (e.g. ``{"phase": "Succeeded", "startTime": ...}``), ``creationTimestamp`` = ``created``,
+        bound to ``node_name`` where no kubelet simulator runs, so no process starts and a delete
+        removes it at once. For reaper tests and benchmarks."""
+        body = copy.deepcopy(manifest)
+        body.setdefault("spec", {}).setdefault("nodeName", node_name)
+        return self.store.create(
+            "pods", namespace or self.namespace, body, status=status, created=created
+        )
 
     def wait_for_pod(
         self,
@@ -703,7 +723,7 @@ class _Endpoints:
             grace = int(grace_text)
         if grace is None:
             grace = current["spec"].get("terminationGracePeriodSeconds", 30)
-        on_node = bool(current["spec"].get("nodeName"))
+        on_node = current["spec"].get("nodeName") in self.handler.api.kubelet_nodes
         finished = (current.get("status") or {}).get("phase") in ("Succeeded", "Failed")
         if grace <= 0 or not on_node or finished:
             result = self.store.remove(self.resource, route.namespace, route.name)

@@ -278,6 +278,8 @@ class KubeStore:
         self.watch_epoch = 0  # bumped by compact(expire_watches=True): open watches get 410
         self.logs: dict[tuple[str, str], PodLog] = {}
         self.stopped = False
+        self.history_limit = 100_000  # older events are dropped (a watch from before them: 410)
+        self.listeners: list[Callable[[Event], None]] = []  # called under the lock: be quick
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -306,16 +308,29 @@ class KubeStore:
     # -- writing -------------------------------------------------------------------------------
 
     def _record(self, resource: str, namespace: str, kind: str, old: Obj | None, new: Obj) -> None:
-        self.history.append(
-            Event(self.resource_version, resource, namespace, kind, old, copy.deepcopy(new))
-        )
+        event = Event(self.resource_version, resource, namespace, kind, old, copy.deepcopy(new))
+        self.history.append(event)
+        if len(self.history) > self.history_limit:
+            dropped = self.history.pop(0)
+            self.oldest_retained = dropped.resource_version
+        for listener in self.listeners:
+            listener(event)
         self.changed.notify_all()
 
     def _bump(self, obj: Obj) -> None:
         self.resource_version += 1
         obj["metadata"]["resourceVersion"] = str(self.resource_version)
 
-    def create(self, resource: str, namespace: str, body: Obj) -> Obj:
+    def create(
+        self,
+        resource: str,
+        namespace: str,
+        body: Obj,
+        *,
+        status: Obj | None = None,
+        created: datetime | None = None,
+    ) -> Obj:
+        """POST semantics; ``status`` and ``created`` (creationTimestamp) are for seeding tests."""
         obj = copy.deepcopy(body)
         obj["kind"], obj["apiVersion"] = KINDS[resource], "v1"
         metadata = obj.setdefault("metadata", {})
@@ -341,7 +356,7 @@ class KubeStore:
             metadata.update(
                 namespace=namespace,
                 uid=str(uuid.uuid4()),
-                creationTimestamp=format_time(now()),
+                creationTimestamp=format_time(created or now()),
             )
             for transient in ("deletionTimestamp", "deletionGracePeriodSeconds"):
                 metadata.pop(transient, None)
@@ -358,7 +373,10 @@ class KubeStore:
                         "imagePullPolicy",
                         "Always" if container["image"].endswith(":latest") else "IfNotPresent",
                     )
-                obj["status"] = {"phase": "Pending", "qosClass": "BestEffort"}
+                obj["status"] = copy.deepcopy(status) or {
+                    "phase": "Pending",
+                    "qosClass": "BestEffort",
+                }
             self._bump(obj)
             self.objects[(resource, namespace, name)] = obj
             self._record(resource, namespace, "ADDED", None, obj)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -443,3 +444,44 @@ def test_stopping_the_server_ends_open_watches_and_joins_its_threads(tmp_path):
     assert not reader.is_alive()
     assert [event["type"] for event in events] == ["ADDED"]
     assert threading.active_count() <= before + 1  # the client's own pool thread may linger
+
+
+def test_pods_list_across_namespaces(core_v1):
+    core_v1.create_namespaced_pod(NAMESPACE, manifest("here", {"app": "pop"}))
+    core_v1.create_namespaced_pod("other", manifest("there", {"app": "pop"}))
+    everywhere = core_v1.list_pod_for_all_namespaces(label_selector="app=pop")
+    assert [(pod.metadata.namespace, pod.metadata.name) for pod in everywhere.items] == [
+        ("other", "there"),
+        (NAMESPACE, "here"),
+    ]
+    assert names(core_v1.list_namespaced_pod("other")) == ["there"]
+
+
+def test_a_history_past_its_limit_gives_410_for_the_oldest_resource_versions(kube_api, core_v1):
+    kube_api.store.history_limit = 3
+    start = core_v1.list_namespaced_pod(NAMESPACE).metadata.resource_version
+    for index in range(5):
+        core_v1.create_namespaced_pod(NAMESPACE, manifest(f"p{index}"))
+    with pytest.raises(ApiException) as caught:
+        list(
+            watch.Watch().stream(
+                core_v1.list_namespaced_pod, NAMESPACE, resource_version=start, timeout_seconds=1
+            )
+        )
+    assert caught.value.status == 410
+
+
+def test_seeded_pods_keep_their_status_and_creation_time_and_delete_at_once(
+    kube_api, kubelet, core_v1
+):
+    created = datetime(2026, 1, 1, tzinfo=UTC)
+    status = {"phase": "Running", "startTime": "2026-01-01T00:00:05Z"}
+    kube_api.seed_pod(manifest("old", {"app": "pop"}), status=status, created=created)
+    assert kube_api.count() == 0  # seeding is no request
+    read = core_v1.read_namespaced_pod("old", NAMESPACE)
+    assert read.metadata.creation_timestamp == created
+    assert read.status.phase == "Running" and read.status.container_statuses is None
+    assert read.spec.node_name == "seeded-node"
+    assert kubelet.process_of(NAMESPACE, "old") is None  # another node: the kubelet leaves it
+    core_v1.delete_namespaced_pod("old", NAMESPACE, grace_period_seconds=30)
+    assert core_v1.list_namespaced_pod(NAMESPACE).items == []
