@@ -305,6 +305,37 @@ class KubeStore:
             )
             return [copy.deepcopy(self.objects[key]) for key in keys]
 
+    def select(
+        self,
+        resource: str,
+        namespace: str | None,
+        predicate: Callable[[Obj], bool],
+        *,
+        after: tuple[str, str] | None = None,
+        limit: int = 0,
+    ) -> tuple[list[Obj], int, int]:
+        """(copies of up to ``limit`` matching objects after the (namespace, name) ``after``, how
+        many more match, the current resourceVersion); only the page is copied."""
+        with self.lock:
+            keys = sorted(
+                key
+                for key in self.objects
+                if key[0] == resource
+                and (namespace is None or key[1] == namespace)
+                and (after is None or (key[1], key[2]) > after)
+            )
+            chosen: list[Obj] = []
+            remaining = 0
+            for key in keys:
+                obj = self.objects[key]
+                if not predicate(obj):
+                    continue
+                if limit and len(chosen) >= limit:
+                    remaining += 1
+                else:
+                    chosen.append(copy.deepcopy(obj))
+            return chosen, remaining, self.resource_version
+
     # -- writing -------------------------------------------------------------------------------
 
     def _record(self, resource: str, namespace: str, kind: str, old: Obj | None, new: Obj) -> None:
