@@ -19,11 +19,9 @@ writes do not show in the server's request counter.
 from __future__ import annotations
 
 import contextlib
-import os
 import re
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterable
@@ -32,21 +30,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from tests.kube.runners import ContainerPlan, LocalRun, LocalRunner, NotReady, Run, Runner
 from tests.kube.server import KubeApiServer
 from tests.kube.store import ApiError, Obj, format_time, now, parse_time
 
 NODE_NAME = "sim-node"
-PASSED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "PYTHONPATH", "VIRTUAL_ENV", "SYSTEMROOT")
 DEADLINE_MESSAGE = "Pod was active on the node longer than the specified deadline"
-
-
-class _NotReady(Exception):
-    """The container cannot start: (waiting reason, message)."""
-
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
-        self.message = message
 
 
 @dataclass
@@ -55,7 +44,7 @@ class _Container:
     name: str
     uid: str
     started_at: datetime
-    process: subprocess.Popen[bytes] | None = None
+    run: Run | None = None
     reader: threading.Thread | None = None
     exited: bool = False
     term_sent: bool = False
@@ -92,13 +81,21 @@ def _expand(text: str, env: dict[str, str]) -> str:
 class KubeletSimulator:
     """Runs the pods of ``server``. ``folder`` holds per-pod scratch folders."""
 
-    def __init__(self, server: KubeApiServer, folder: Path, *, poll: float = 0.05) -> None:
+    def __init__(
+        self,
+        server: KubeApiServer,
+        folder: Path,
+        *,
+        runner: Runner | None = None,
+        poll: float = 0.05,
+    ) -> None:
         self.server = server
         self.store = server.store
         self.folder = folder
         self.poll = poll
         self.extra_env: dict[str, str] = {}
         self._images: dict[str, tuple[list[str], list[str]]] = {}
+        self.runner: Runner = runner or LocalRunner(self._images)
         self._volumes: dict[tuple[str, str], Path] = {}
         self._containers: dict[str, _Container] = {}
         self.node_name = NODE_NAME
@@ -124,12 +121,18 @@ class KubeletSimulator:
         local.mkdir(parents=True, exist_ok=True)
         self._volumes[(kind, name)] = local
 
-    def process_of(self, namespace: str, name: str) -> subprocess.Popen[bytes] | None:
+    def run_of(self, namespace: str, name: str) -> Run | None:
+        """The running or finished container of a pod (a ``LocalRun`` or ``DockerRun``)."""
         with self._lock:
             for container in self._containers.values():
                 if (container.namespace, container.name) == (namespace, name):
-                    return container.process
+                    return container.run
         return None
+
+    def process_of(self, namespace: str, name: str) -> subprocess.Popen[bytes] | None:
+        """The local process of a pod (local runner only)."""
+        run = self.run_of(namespace, name)
+        return run.process if isinstance(run, LocalRun) else None
 
     def start(self) -> KubeletSimulator:
         with self.store.lock:
@@ -153,11 +156,13 @@ class KubeletSimulator:
         with self._lock:
             containers = list(self._containers.values())
         for container in containers:
-            if container.process is not None and container.process.poll() is None:
-                self._signal(container, signal.SIGKILL)
+            if container.run is not None and container.run.alive():
+                container.run.signal(signal.SIGKILL)
         for container in containers:
             if container.reader is not None:
                 container.reader.join(timeout=10)
+            if container.run is not None:
+                container.run.remove()
 
     # -- the loop ------------------------------------------------------------------------------
 
@@ -180,11 +185,11 @@ class KubeletSimulator:
         with self._lock:
             keys = self._dirty | self._active
             self._dirty.clear()
-            started = [c for c in self._containers.values() if not c.exited and c.process]
+            started = [c for c in self._containers.values() if not c.exited and c.run]
         for container in started:  # force-deleted (grace 0) while running: kill at once
             pod = self.store.find("pods", container.namespace, container.name)
-            if pod is None or pod["metadata"]["uid"] != container.uid:
-                self._signal(container, signal.SIGKILL)
+            if (pod is None or pod["metadata"]["uid"] != container.uid) and container.run:
+                container.run.signal(signal.SIGKILL)
         for key in sorted(keys):
             pod = self.store.find("pods", *key)
             try:
@@ -203,7 +208,7 @@ class KubeletSimulator:
         namespace, name, uid = metadata["namespace"], metadata["name"], metadata["uid"]
         with self._lock:
             container = self._containers.get(uid)
-        running = container is not None and container.process is not None and not container.exited
+        running = container is not None and container.run is not None and not container.exited
         if spec.get("nodeName") not in (None, self.node_name):
             return False  # another node's pod (seeded): not ours to run
         if "deletionTimestamp" in metadata:
@@ -215,7 +220,9 @@ class KubeletSimulator:
             with contextlib.suppress(ApiError):
                 self.store.remove("pods", namespace, name)
             with self._lock:
-                self._containers.pop(uid, None)
+                gone = self._containers.pop(uid, None)
+            if gone is not None and gone.run is not None:
+                gone.run.remove()
             return False
         if status.get("phase") in ("Succeeded", "Failed"):
             return False
@@ -233,7 +240,7 @@ class KubeletSimulator:
                 assert container is not None
                 container.deadline_exceeded = True
                 self._terminate(container, int(spec.get("terminationGracePeriodSeconds", 30)))
-            elif container is None or container.process is None:
+            elif container is None or container.run is None:
                 self._write_status(namespace, name, self._deadline_status)
             return True
         if container is None:
@@ -284,25 +291,18 @@ class KubeletSimulator:
         try:
             failure = self.server.image_failure(first["image"])
             if failure:
-                raise _NotReady(*failure)
-            argv, env, cwd = self._launch_settings(pod, first)
-        except _NotReady as not_ready:
+                raise NotReady(*failure)
+            plan = self._plan(pod, first)
+            self.store.start_log(namespace, name)
+            container.run = self.runner.start(plan)
+        except NotReady as not_ready:
+            with self.store.lock:
+                self.store.logs.pop((namespace, name), None)
             self._write_status(namespace, name, self._waiting_status(first, not_ready))
             with self._lock:  # waiting for good: a test hook decides, not a retry loop
                 self._containers[uid] = container
             return
-        self.store.start_log(namespace, name)
-        try:
-            process = subprocess.Popen(
-                argv,
-                env=env,
-                cwd=cwd,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        except OSError as error:
+        except OSError as error:  # the command does not exist or cannot run
             container.exited = True
             with self._lock:
                 self._containers[uid] = container
@@ -311,7 +311,6 @@ class KubeletSimulator:
                 namespace, name, self._terminated_status(container, first, 128, str(error))
             )
             return
-        container.process = process
         container.reader = threading.Thread(
             target=self._follow, args=(container, first), name=f"kubelet-{name}", daemon=True
         )
@@ -321,13 +320,11 @@ class KubeletSimulator:
         container.reader.start()
 
     def _follow(self, container: _Container, spec: Obj) -> None:
-        process = container.process
-        assert process is not None and process.stdout is not None
-        for line in iter(process.stdout.readline, b""):
+        run = container.run
+        assert run is not None
+        for line in run.lines():
             self.store.append_log(container.namespace, container.name, line)
-        process.stdout.close()
-        code = process.wait()
-        exit_code = 128 - code if code < 0 else code
+        exit_code = run.wait()
         self.store.end_log(container.namespace, container.name)
         with contextlib.suppress(ApiError):
             self._write_status(
@@ -339,40 +336,22 @@ class KubeletSimulator:
         self._wake.set()
 
     def _terminate(self, container: _Container, grace: int) -> None:
+        assert container.run is not None
         if not container.term_sent:
             container.term_sent = True
             container.kill_at = time.monotonic() + grace
-            self._signal(container, signal.SIGTERM if grace > 0 else signal.SIGKILL)
+            container.run.signal(signal.SIGTERM if grace > 0 else signal.SIGKILL)
         elif container.kill_at is not None and time.monotonic() >= container.kill_at:
             container.kill_at = None
-            self._signal(container, signal.SIGKILL)
+            container.run.signal(signal.SIGKILL)
 
-    @staticmethod
-    def _signal(container: _Container, signum: int) -> None:
-        if container.process is not None:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(container.process.pid, signum)
-
-    def _launch_settings(self, pod: Obj, first: Obj) -> tuple[list[str], dict[str, str], str]:
+    def _plan(self, pod: Obj, first: Obj) -> ContainerPlan:
         metadata = pod["metadata"]
-        mounts = self._mounts(pod, first)
-
-        def local(text: str) -> str:
-            for mount_path, folder in mounts:
-                text = re.sub(
-                    r"(?<![\w.-])" + re.escape(mount_path.rstrip("/")) + r"(?=/|$|[^\w.-])",
-                    str(folder).replace("\\", "\\\\"),
-                    text,
-                )
-            return text
-
-        env = {key: os.environ[key] for key in PASSED_ENV if key in os.environ}
-        env.update(HOSTNAME=metadata["name"], KUBECONFIG=str(self.server.pod_kubeconfig))
-        env.update(self.extra_env)
+        env: dict[str, str] = {}
         for source in first.get("envFrom") or []:
             reference = source.get("configMapRef")
             if not reference:
-                raise _NotReady(
+                raise NotReady(
                     "CreateContainerConfigError", "only configMapRef envFrom is simulated"
                 )
             data = self._config_map(metadata["namespace"], reference)
@@ -381,26 +360,23 @@ class KubeletSimulator:
             if "valueFrom" in item:
                 env[item["name"]] = self._value_from(pod, item["valueFrom"])
             else:
-                env[item["name"]] = local(_expand(item.get("value") or "", env))
-        image = first["image"]
-        command = [_expand(part, env) for part in first.get("command") or []]
-        args = [_expand(part, env) for part in first.get("args") or []]
-        if not command:
-            if image not in self._images:
-                raise _NotReady(
-                    "CreateContainerConfigError",
-                    f"kubelet simulator: no argv registered for image {image!r} and no command",
-                )
-            entrypoint, cmd = self._images[image]
-            command, args = entrypoint, args or cmd
-        argv = [local(part) for part in command + args]
-        if argv and argv[0] in ("python", "python3"):
-            argv[0] = sys.executable
+                env[item["name"]] = _expand(item.get("value") or "", env)
         scratch = self.folder / f"{metadata['namespace']}-{metadata['name']}-{metadata['uid'][:8]}"
         scratch.mkdir(parents=True, exist_ok=True)
-        cwd = local(first["workingDir"]) if first.get("workingDir") else str(scratch)
-        Path(cwd).mkdir(parents=True, exist_ok=True)
-        return argv, env, cwd
+        return ContainerPlan(
+            namespace=metadata["namespace"],
+            name=metadata["name"],
+            uid=metadata["uid"],
+            image=first["image"],
+            command=[_expand(part, env) for part in first.get("command") or []],
+            args=[_expand(part, env) for part in first.get("args") or []],
+            env=env,
+            working_dir=first.get("workingDir"),
+            mounts=self._mounts(pod, first),
+            scratch=scratch,
+            kubeconfig=self.server.pod_kubeconfig,
+            extra_env=dict(self.extra_env),
+        )
 
     def _value_from(self, pod: Obj, source: Obj) -> str:
         if "fieldRef" in source:
@@ -415,7 +391,7 @@ class KubeletSimulator:
                 return str(pod["spec"].get("serviceAccountName") or "default")
             value = (pod.get(section) or {}).get(key)
             if value is None:
-                raise _NotReady("CreateContainerConfigError", f"unsupported fieldPath {path!r}")
+                raise NotReady("CreateContainerConfigError", f"unsupported fieldPath {path!r}")
             return str(value)
         if "configMapKeyRef" in source:
             reference = source["configMapKeyRef"]
@@ -423,21 +399,21 @@ class KubeletSimulator:
             if reference["key"] not in data:
                 if reference.get("optional"):
                     return ""
-                raise _NotReady(
+                raise NotReady(
                     "CreateContainerConfigError",
                     f"couldn't find key {reference['key']} in ConfigMap "
                     f"{pod['metadata']['namespace']}/{reference['name']}",
                 )
             return data[reference["key"]]
         kind = next(iter(source), "?")
-        raise _NotReady("CreateContainerConfigError", f"{kind} is not simulated (no secrets here)")
+        raise NotReady("CreateContainerConfigError", f"{kind} is not simulated (no secrets here)")
 
     def _config_map(self, namespace: str, reference: Obj) -> dict[str, str]:
         found = self.store.find("configmaps", namespace, reference["name"])
         if found is None:
             if reference.get("optional"):
                 return {}
-            raise _NotReady(
+            raise NotReady(
                 "CreateContainerConfigError", f'configmap "{reference["name"]}" not found'
             )
         return dict(found.get("data") or {})
@@ -458,7 +434,7 @@ class KubeletSimulator:
             elif "nfs" in volume:
                 key = f"{volume['nfs']['server']}:{volume['nfs']['path']}"
                 if ("nfs", key) not in self._volumes:
-                    raise _NotReady(
+                    raise NotReady(
                         "ContainerCreating",
                         f'MountVolume.SetUp failed for volume "{volume_name}": nfs {key} is not '
                         "mapped in the kubelet simulator",
@@ -483,7 +459,7 @@ class KubeletSimulator:
         for mount in first.get("volumeMounts") or []:
             base = folders.get(mount["name"])
             if base is None:
-                raise _NotReady(
+                raise NotReady(
                     "CreateContainerConfigError", f'volume "{mount["name"]}" is not defined'
                 )
             target = base / mount["subPath"] if mount.get("subPath") else base
@@ -516,13 +492,13 @@ class KubeletSimulator:
         return entry
 
     def _running_status(self, container: _Container, spec: Obj) -> Any:
-        assert container.process is not None
+        assert container.run is not None
         started = format_time(container.started_at)
         entry = self._base(
             spec,
             {"running": {"startedAt": started}},
             ready=True,
-            container_id=f"sim://{container.process.pid}",
+            container_id=container.run.container_id,
         )
 
         def status(obj: Obj) -> Obj:
@@ -545,7 +521,7 @@ class KubeletSimulator:
 
         return status
 
-    def _waiting_status(self, spec: Obj, not_ready: _NotReady) -> Any:
+    def _waiting_status(self, spec: Obj, not_ready: NotReady) -> Any:
         entry = self._base(
             spec,
             {"waiting": {"reason": not_ready.reason, "message": not_ready.message}},
@@ -581,7 +557,7 @@ class KubeletSimulator:
         }
         if message:
             terminated.update(reason="StartError", message=message)
-        container_id = f"sim://{container.process.pid}" if container.process else None
+        container_id = container.run.container_id if container.run else None
         if container_id:
             terminated["containerID"] = container_id
         entry = self._base(spec, {"terminated": terminated}, ready=False, container_id=container_id)
