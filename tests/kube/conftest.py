@@ -12,11 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from kubernetes import client
 
 from tests.kube.kubelet import KubeletSimulator, start_kubelet
+from tests.kube.runners import DockerRunner
 from tests.kube.server import KubeApiServer, api_client_for, start_api_server
 
 
@@ -48,3 +50,22 @@ def core_v1(kube_api: KubeApiServer) -> Iterator[client.CoreV1Api]:
         yield client.CoreV1Api(api_client)
     finally:
         api_client.close()
+
+
+@pytest.fixture
+def docker_kubelet(
+    kube_api: KubeApiServer, tmp_path: Path, docker_engine: Any
+) -> Iterator[KubeletSimulator]:
+    """A kubelet simulator running each pod's container on the test Docker engine (host
+    network, volumes bind-mounted, the pod kubeconfig at /var/run/pop-kube/kubeconfig)."""
+    docker_client = docker_engine.client()
+    simulator = start_kubelet(
+        kube_api,
+        tmp_path / "kubelet",
+        runner=DockerRunner(docker_client, labels=docker_engine.labels),
+    )
+    try:
+        yield simulator
+    finally:
+        simulator.stop()
+        docker_client.close()

@@ -217,12 +217,12 @@ class KubeletSimulator:
                 grace = int(metadata.get("deletionGracePeriodSeconds") or 0)
                 self._terminate(container, grace)
                 return True
-            with contextlib.suppress(ApiError):
-                self.store.remove("pods", namespace, name)
             with self._lock:
                 gone = self._containers.pop(uid, None)
             if gone is not None and gone.run is not None:
-                gone.run.remove()
+                gone.run.remove()  # the container goes before the pod object, as on a node
+            with contextlib.suppress(ApiError):
+                self.store.remove("pods", namespace, name)
             return False
         if status.get("phase") in ("Succeeded", "Failed"):
             return False
@@ -594,7 +594,10 @@ class KubeletSimulator:
         }
 
 
-def start_kubelet(server: KubeApiServer, folder: Path) -> KubeletSimulator:
-    """Start a kubelet simulator for ``server``; call ``stop()`` when done (``kubelet`` fixture)."""
+def start_kubelet(
+    server: KubeApiServer, folder: Path, *, runner: Runner | None = None
+) -> KubeletSimulator:
+    """Start a kubelet simulator for ``server`` (local processes unless ``runner``, e.g.
+    ``DockerRunner(docker_client)``); call ``stop()`` when done (``kubelet`` fixture)."""
     folder.mkdir(parents=True, exist_ok=True)
-    return KubeletSimulator(server, folder).start()
+    return KubeletSimulator(server, folder, runner=runner).start()
