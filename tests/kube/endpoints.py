@@ -21,6 +21,7 @@ import jsonpointer
 from tests.kube.store import (
     KINDS,
     ApiError,
+    BrokenStream,
     Obj,
     merge_patch,
     now,
@@ -134,7 +135,7 @@ class Endpoints:
         requested = self.query.get("resourceVersion") or "0"
         pending: list[tuple[str, Obj]] = []
         with store.lock:
-            epoch = store.watch_epoch
+            epoch, break_epoch = store.watch_epoch, store.break_epoch
             if requested == "0":
                 last = store.resource_version
                 pending = [
@@ -157,6 +158,8 @@ class Endpoints:
                     if store.stopped or handler.api.stopping.is_set():
                         handler.end_stream()
                         return
+                    if store.break_epoch != break_epoch:
+                        raise BrokenStream
                     if epoch != store.watch_epoch or last < store.oldest_retained:
                         gone = ApiError(
                             410,
@@ -333,9 +336,13 @@ class Endpoints:
             return
         self.handler.start_stream("text/plain")
         sent = 0
+        with self.store.lock:
+            break_epoch = self.store.break_epoch
         while True:
             with self.store.lock:
                 while sent == len(log.lines) and not log.ended:
+                    if self.store.break_epoch != break_epoch:
+                        raise BrokenStream
                     if self.store.stopped:
                         break
                     self.store.changed.wait(0.5)

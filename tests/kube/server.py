@@ -30,6 +30,7 @@ from tests.kube.endpoints import Endpoints, Route, flag
 from tests.kube.store import (
     KINDS,
     ApiError,
+    BrokenStream,
     KubeStore,
     Obj,
     format_time,
@@ -180,6 +181,10 @@ class KubeApiServer:
         """Answer ``verb`` on ``resource`` (e.g. "create", "pods"; "get", "pods/log") with 403."""
         with self._lock:
             self._forbidden.add((verb, resource))
+
+    def break_streams(self) -> None:
+        """Drop every open watch and log stream mid-stream (clients see a broken connection)."""
+        self.store.break_streams()
 
     def allow_all(self) -> None:
         with self._lock:
@@ -434,6 +439,10 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(error.code, error.status())
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
+        except BrokenStream:
+            self.close_connection = True
+            with contextlib.suppress(OSError):
+                self.connection.shutdown(socket.SHUT_RDWR)
 
     def _json(self, code: int, body: Obj, headers: dict[str, str] | None = None) -> None:
         data = json.dumps(body).encode()

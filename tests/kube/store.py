@@ -61,6 +61,10 @@ class ApiError(Exception):
         return body
 
 
+class BrokenStream(Exception):
+    """A test broke open watch and log streams: the connection is dropped mid-stream."""
+
+
 def not_found(resource: str, name: str) -> ApiError:
     return ApiError(
         404, "NotFound", f'{resource} "{name}" not found', {"name": name, "kind": resource}
@@ -276,6 +280,7 @@ class KubeStore:
         self.resource_version = 1
         self.oldest_retained = 1  # events after this resourceVersion are in the history
         self.watch_epoch = 0  # bumped by compact(expire_watches=True): open watches get 410
+        self.break_epoch = 0  # bumped by break_streams(): open streams lose their connection
         self.logs: dict[tuple[str, str], PodLog] = {}
         self.stopped = False
         self.history_limit = 100_000  # older events are dropped (a watch from before them: 410)
@@ -494,6 +499,13 @@ class KubeStore:
         for event in self.history:
             if event.resource_version > resource_version:
                 yield event
+
+    def break_streams(self) -> None:
+        """Drop the connection of every open watch and log stream (no final chunk: the client
+        sees the connection broken mid-stream, as when a proxy or the API server restarts)."""
+        with self.lock:
+            self.break_epoch += 1
+            self.changed.notify_all()
 
     def stop(self) -> None:
         with self.lock:

@@ -403,3 +403,30 @@ def test_stopping_the_kubelet_kills_the_processes_it_started(kube_api, core_v1, 
 def _log_lines(kube_api: Any, name: str) -> bytes:
     log = kube_api.store.logs.get((NAMESPACE, name))
     return b"".join(line for _, line in log.lines) if log else b""
+
+
+def test_a_broken_log_stream_is_reopened_with_since_seconds(kube_api, kubelet, core_v1, tmp_path):
+    go = tmp_path / "go"
+    code = (
+        "import os, time\n"
+        "print('before', flush=True)\n"
+        f"while not os.path.exists({str(go)!r}): time.sleep(0.02)\n"
+        "print('after', flush=True)\n"
+    )
+    core_v1.create_namespaced_pod(NAMESPACE, python_pod("interrupted", code))
+    kube_api.wait_for_pod(
+        "interrupted", lambda pod: b"before" in _log_lines(kube_api, "interrupted")
+    )
+    response = core_v1.read_namespaced_pod_log(
+        "interrupted", NAMESPACE, follow=True, _preload_content=False
+    )
+    chunks = response.stream(amt=None, decode_content=False)
+    assert next(chunks) == b"before\n"
+    kube_api.break_streams()
+    with pytest.raises(urllib3.exceptions.ProtocolError):
+        next(chunks)
+    go.touch()
+    reopened = core_v1.read_namespaced_pod_log(
+        "interrupted", NAMESPACE, follow=True, since_seconds=60, _preload_content=False
+    )
+    assert reopened.data == b"before\nafter\n"

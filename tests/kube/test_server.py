@@ -485,3 +485,35 @@ def test_seeded_pods_keep_their_status_and_creation_time_and_delete_at_once(
     assert kubelet.process_of(NAMESPACE, "old") is None  # another node: the kubelet leaves it
     core_v1.delete_namespaced_pod("old", NAMESPACE, grace_period_seconds=30)
     assert core_v1.list_namespaced_pod(NAMESPACE).items == []
+
+
+def test_broken_streams_drop_an_open_watch_mid_stream(kube_api, core_v1):
+    start = core_v1.list_namespaced_pod(NAMESPACE).metadata.resource_version
+    stream = watch.Watch().stream(
+        core_v1.list_namespaced_pod, NAMESPACE, resource_version=start, timeout_seconds=5
+    )
+    core_v1.create_namespaced_pod(NAMESPACE, manifest("seen"))
+    assert next(stream)["object"].metadata.name == "seen"
+    kube_api.break_streams()
+    with pytest.raises(urllib3.exceptions.ProtocolError):
+        next(stream)
+    resumed = watch.Watch().stream(
+        core_v1.list_namespaced_pod, NAMESPACE, resource_version=start, timeout_seconds=1
+    )
+    assert [event["object"].metadata.name for event in resumed] == ["seen"]
+
+
+def test_a_watch_that_times_out_ends_with_a_bookmark_when_allowed(core_v1):
+    start = core_v1.list_namespaced_pod(NAMESPACE).metadata.resource_version
+    core_v1.create_namespaced_pod(NAMESPACE, manifest("marked"))
+    events = list(
+        watch.Watch().stream(
+            core_v1.list_namespaced_pod,
+            NAMESPACE,
+            resource_version=start,
+            allow_watch_bookmarks=True,
+            timeout_seconds=1,
+        )
+    )
+    assert [event["type"] for event in events] == ["ADDED", "BOOKMARK"]
+    assert int(events[1]["raw_object"]["metadata"]["resourceVersion"]) > int(start)
