@@ -164,6 +164,18 @@ class KubeletSimulator:
             if container.run is not None:
                 container.run.remove()
 
+    def leftovers(self) -> list[str]:
+        """Threads and containers of this kubelet still running (none after ``stop()``)."""
+        with self._lock:
+            containers = list(self._containers.values())
+        left = [self._thread.name] if self._thread.is_alive() else []
+        for container in containers:
+            if container.reader is not None and container.reader.is_alive():
+                left.append(container.reader.name)
+            if container.run is not None and container.run.alive():
+                left.append(f"{container.namespace}/{container.name}: {container.run.container_id}")
+        return left
+
     # -- the loop ------------------------------------------------------------------------------
 
     def _on_event(self, event: Any) -> None:

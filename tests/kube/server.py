@@ -86,6 +86,7 @@ class KubeApiServer:
         self._unschedulable: list[tuple[Callable[[Obj], bool], str]] = []
         self._image_failures: dict[str, tuple[str, str]] = {}
         self._connections: set[socket.socket] = set()
+        self._handler_threads: set[threading.Thread] = set()
         self.kubelet_nodes: set[str] = set()  # nodes a kubelet simulator runs pods on
         self.stopping = threading.Event()
         self._httpd = _HttpServer(("127.0.0.1", 0), _Handler)
@@ -95,7 +96,10 @@ class KubeApiServer:
         self.kubeconfig = self.write_kubeconfig("kubeconfig", token=TOKEN, user="test-user")
         self.pod_kubeconfig = self.write_kubeconfig("pod-kubeconfig", token=POD_TOKEN, user="pod")
         self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+            target=self._httpd.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=f"kube-api-{self.port}",
+            daemon=True,
         )
 
     def write_kubeconfig(
@@ -139,7 +143,8 @@ class KubeApiServer:
         """Stop serving, end open streams and connections, join every thread."""
         self.stopping.set()
         self.store.stop()
-        self._httpd.shutdown()
+        if self._thread.is_alive():
+            self._httpd.shutdown()
         with self._lock:
             connections = list(self._connections)
         for connection in connections:
@@ -147,6 +152,12 @@ class KubeApiServer:
                 connection.shutdown(socket.SHUT_RDWR)
         self._httpd.server_close()
         self._thread.join(timeout=10)
+
+    def threads_alive(self) -> list[str]:
+        """Names of this server's threads still running (none after ``stop()``)."""
+        with self._lock:
+            threads = [self._thread, *self._handler_threads]
+        return [thread.name for thread in threads if thread.is_alive()]
 
     # -- hooks ---------------------------------------------------------------------------------
 
@@ -316,8 +327,10 @@ class KubeApiServer:
         with self._lock:
             if add:
                 self._connections.add(connection)
+                self._handler_threads.add(threading.current_thread())
             else:
                 self._connections.discard(connection)
+                self._handler_threads.discard(threading.current_thread())
 
 
 class _HttpServer(ThreadingHTTPServer):
