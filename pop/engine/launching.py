@@ -98,9 +98,8 @@ def handler_env(
     name: str,
 ) -> dict[str, str]:
     env: dict[str, str] = {}
-    env_vars = entry.fields.get("envVars")
-    if isinstance(env_vars, Mapping):
-        env.update({str(key): str(value) for key, value in env_vars.items()})
+    # plain values only: a secretKeyRef is for pods, which read the secret themselves
+    env.update(entry.pod.env_vars)
     env.update(encode_payload_env(json.dumps(payload, separators=(",", ":"))))
     ids = {
         "AGENDA_ID": agenda.id,

@@ -286,3 +286,21 @@ def test_an_engine_fault_while_an_op_runs_fails_it_and_releases_the_launch(
         "internal error: ConnectionResetError: the engine hung up"
     ]
     assert len(launcher.cleaned) == 1
+
+
+def test_a_secret_env_entry_never_reaches_a_process_as_text(tmp_path: Path) -> None:
+    """``secretKeyRef`` values are for pods; local and docker launches get the plain ones only."""
+    registry = make_registry(
+        tmp_path,
+        {
+            "withEnv": {
+                "command": ["true"],
+                "envVars": {"PLAIN": "1", "TOKEN": {"secretKeyRef": {"name": "s", "key": "k"}}},
+            }
+        },
+    )
+    launcher = FakeLauncher(_quiet)
+    run_agenda(tmp_path, _agenda({"name": "e", "type": "withEnv"}), launcher, registry=registry)
+    (launch,) = launcher.launches
+    assert launch.spec.env["PLAIN"] == "1"
+    assert "TOKEN" not in launch.spec.env
