@@ -345,6 +345,11 @@ class KubeletSimulator:
                 self._terminated_status(container, spec, exit_code),
             )
         container.exited = True
+        found = self.store.find("pods", container.namespace, container.name)
+        if found is None or found["metadata"]["uid"] != container.uid:  # force-deleted
+            with self._lock:
+                self._containers.pop(container.uid, None)
+            run.remove()
         self._wake.set()
 
     def _terminate(self, container: _Container, grace: int) -> None:

@@ -478,7 +478,9 @@ class KubeStore:
             final = copy.deepcopy(current)
             self._bump(final)
             self._record(resource, namespace, "DELETED", current, final)
-            self.logs.pop((namespace, name), None)
+            log = self.logs.pop((namespace, name), None)
+            if log is not None:
+                log.ended = True  # a follower's stream ends with the pod
             return final
 
     # -- watch history -------------------------------------------------------------------------

@@ -430,3 +430,21 @@ def test_a_broken_log_stream_is_reopened_with_since_seconds(kube_api, kubelet, c
         "interrupted", NAMESPACE, follow=True, since_seconds=60, _preload_content=False
     )
     assert reopened.data == b"before\nafter\n"
+
+
+def test_a_followed_log_ends_when_its_pod_is_force_deleted(kube_api, kubelet, core_v1):
+    code = "import time\nprint('up', flush=True)\ntime.sleep(60)\n"
+    core_v1.create_namespaced_pod(NAMESPACE, python_pod("forced", code))
+    kube_api.wait_for_pod("forced", lambda pod: b"up" in _log_lines(kube_api, "forced"))
+    response = core_v1.read_namespaced_pod_log(
+        "forced", NAMESPACE, follow=True, _preload_content=False
+    )
+    chunks = response.stream(amt=None, decode_content=False)
+    assert next(chunks) == b"up\n"
+    core_v1.delete_namespaced_pod("forced", NAMESPACE, grace_period_seconds=0)
+    assert b"".join(chunks) == b""
+    kube_api.wait_for_pod("forced", gone)
+    deadline = time.monotonic() + 5
+    while kubelet.run_of(NAMESPACE, "forced") is not None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert kubelet.run_of(NAMESPACE, "forced") is None  # killed, reaped and forgotten
