@@ -18,6 +18,7 @@ writes do not show in the server's request counter.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import re
 import signal
@@ -366,12 +367,9 @@ class KubeletSimulator:
         metadata = pod["metadata"]
         env: dict[str, str] = {}
         for source in first.get("envFrom") or []:
-            reference = source.get("configMapRef")
-            if not reference:
-                raise NotReady(
-                    "CreateContainerConfigError", "only configMapRef envFrom is simulated"
-                )
-            data = self._config_map(metadata["namespace"], reference)
+            resource = "configmaps" if "configMapRef" in source else "secrets"
+            reference = source.get("configMapRef") or source.get("secretRef") or {}
+            data = self._data(resource, metadata["namespace"], reference)
             env.update({(source.get("prefix") or "") + k: v for k, v in data.items()})
         for item in first.get("env") or []:
             if "valueFrom" in item:
@@ -393,6 +391,11 @@ class KubeletSimulator:
             scratch=scratch,
             kubeconfig=self.server.pod_kubeconfig,
             extra_env=dict(self.extra_env),
+            read_only={
+                mount["mountPath"]
+                for mount in first.get("volumeMounts") or []
+                if mount.get("readOnly")
+            },
         )
 
     def _value_from(self, pod: Obj, source: Obj) -> str:
@@ -410,30 +413,39 @@ class KubeletSimulator:
             if value is None:
                 raise NotReady("CreateContainerConfigError", f"unsupported fieldPath {path!r}")
             return str(value)
-        if "configMapKeyRef" in source:
-            reference = source["configMapKeyRef"]
-            data = self._config_map(pod["metadata"]["namespace"], reference)
+        for ref_kind, resource, label in (
+            ("configMapKeyRef", "configmaps", "ConfigMap"),
+            ("secretKeyRef", "secrets", "Secret"),
+        ):
+            if ref_kind not in source:
+                continue
+            reference = source[ref_kind]
+            data = self._data(resource, pod["metadata"]["namespace"], reference)
             if reference["key"] not in data:
                 if reference.get("optional"):
                     return ""
                 raise NotReady(
                     "CreateContainerConfigError",
-                    f"couldn't find key {reference['key']} in ConfigMap "
+                    f"couldn't find key {reference['key']} in {label} "
                     f"{pod['metadata']['namespace']}/{reference['name']}",
                 )
             return data[reference["key"]]
         kind = next(iter(source), "?")
-        raise NotReady("CreateContainerConfigError", f"{kind} is not simulated (no secrets here)")
+        raise NotReady("CreateContainerConfigError", f"{kind} is not simulated")
 
-    def _config_map(self, namespace: str, reference: Obj) -> dict[str, str]:
-        found = self.store.find("configmaps", namespace, reference["name"])
+    def _data(self, resource: str, namespace: str, reference: Obj) -> dict[str, str]:
+        """A configmap's data or a secret's decoded data; NotReady when missing (not optional)."""
+        name = reference.get("name") or reference.get("secretName") or ""
+        found = self.store.find(resource, namespace, name)
         if found is None:
             if reference.get("optional"):
                 return {}
-            raise NotReady(
-                "CreateContainerConfigError", f'configmap "{reference["name"]}" not found'
-            )
-        return dict(found.get("data") or {})
+            singular = "configmap" if resource == "configmaps" else "secret"
+            raise NotReady("CreateContainerConfigError", f'{singular} "{name}" not found')
+        data = dict(found.get("data") or {})
+        if resource == "secrets":
+            data = {key: base64.b64decode(value).decode() for key, value in data.items()}
+        return data
 
     def _mounts(self, pod: Obj, first: Obj) -> list[tuple[str, Path]]:
         metadata = pod["metadata"]
@@ -460,9 +472,11 @@ class KubeletSimulator:
             else:
                 folder = pod_folder / volume_name
                 folder.mkdir(parents=True, exist_ok=True)
-                if "configMap" in volume:
-                    data = self._config_map(metadata["namespace"], volume["configMap"])
-                    items = volume["configMap"].get("items")
+                kind = "configMap" if "configMap" in volume else "secret"
+                if kind in volume:
+                    resource = "configmaps" if kind == "configMap" else "secrets"
+                    data = self._data(resource, metadata["namespace"], volume[kind])
+                    items = volume[kind].get("items")
                     chosen = (
                         {item["path"]: data.get(item["key"], "") for item in items}
                         if items

@@ -50,6 +50,7 @@ class ContainerPlan:
     scratch: Path  # a folder of this pod's own (the local runner's default cwd)
     kubeconfig: Path  # the server's kubeconfig for pods
     extra_env: dict[str, str] = field(default_factory=dict)  # the test's, under the pod's
+    read_only: set[str] = field(default_factory=set)  # mount paths mounted readOnly
 
 
 class Run(Protocol):
@@ -209,7 +210,9 @@ class DockerRunner:
         env.update(plan.extra_env)
         env.update(plan.env)
         volumes = {str(plan.kubeconfig): {"bind": CONTAINER_KUBECONFIG, "mode": "ro"}}
-        volumes.update({str(folder): {"bind": path, "mode": "rw"} for path, folder in plan.mounts})
+        for path, folder in plan.mounts:
+            mode = "ro" if path in plan.read_only else "rw"
+            volumes[str(folder)] = {"bind": path, "mode": mode}
         try:
             container = self.client.containers.run(
                 plan.image,

@@ -8,6 +8,7 @@ kubelet simulator (``kubelet.py``) both call it in-process; every method is thre
 
 from __future__ import annotations
 
+import base64
 import copy
 import re
 import threading
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-KINDS = {"pods": "Pod", "configmaps": "ConfigMap"}
+KINDS = {"pods": "Pod", "configmaps": "ConfigMap", "secrets": "Secret"}
 Obj = dict[str, Any]
 
 DNS1123_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
@@ -396,6 +397,11 @@ class KubeStore:
             )
             for transient in ("deletionTimestamp", "deletionGracePeriodSeconds"):
                 metadata.pop(transient, None)
+            if resource == "secrets":
+                data = obj.setdefault("data", {})
+                for key, value in (obj.pop("stringData", None) or {}).items():
+                    data[key] = base64.b64encode(value.encode()).decode()
+                obj.setdefault("type", "Opaque")
             if resource == "pods":
                 spec = obj["spec"]
                 spec.setdefault("restartPolicy", "Always")

@@ -448,3 +448,48 @@ def test_a_followed_log_ends_when_its_pod_is_force_deleted(kube_api, kubelet, co
     while kubelet.run_of(NAMESPACE, "forced") is not None and time.monotonic() < deadline:
         time.sleep(0.02)
     assert kubelet.run_of(NAMESPACE, "forced") is None  # killed, reaped and forgotten
+
+
+def test_secret_env_and_env_from_reach_the_process(kube_api, kubelet, core_v1):
+    core_v1.create_namespaced_secret(
+        NAMESPACE, {"metadata": {"name": "creds"}, "stringData": {"token": "s3cret"}}
+    )
+    core_v1.create_namespaced_config_map(
+        NAMESPACE, {"metadata": {"name": "settings"}, "data": {"LEVEL": "debug"}}
+    )
+    assert core_v1.read_namespaced_secret("creds", NAMESPACE).data == {"token": "czNjcmV0"}
+    code = "import os; print(os.environ['TOKEN'], os.environ['CFG_LEVEL'], os.environ['token'])"
+    pod = python_pod(
+        "secretive",
+        code,
+        container={
+            "env": [
+                {"name": "TOKEN", "valueFrom": {"secretKeyRef": {"name": "creds", "key": "token"}}}
+            ],
+            "envFrom": [
+                {"prefix": "CFG_", "configMapRef": {"name": "settings"}},
+                {"secretRef": {"name": "creds"}},
+            ],
+        },
+    )
+    core_v1.create_namespaced_pod(NAMESPACE, pod)
+    kube_api.wait_for_pod("secretive", phase_is("Succeeded", "Failed"))
+    assert core_v1.read_namespaced_pod_log("secretive", NAMESPACE) == "s3cret debug s3cret\n"
+
+
+def test_a_missing_secret_keeps_the_container_waiting_with_a_config_error(
+    kube_api, kubelet, core_v1
+):
+    env = [{"name": "T", "valueFrom": {"secretKeyRef": {"name": "absent", "key": "k"}}}]
+    core_v1.create_namespaced_pod(
+        NAMESPACE, python_pod("no-secret", "print(1)", container={"env": env})
+    )
+    pod = kube_api.wait_for_pod(
+        "no-secret", lambda pod: pod is not None and pod["status"].get("containerStatuses")
+    )
+    assert pod is not None
+    waiting = pod["status"]["containerStatuses"][0]["state"]["waiting"]
+    assert (waiting["reason"], waiting["message"]) == (
+        "CreateContainerConfigError",
+        'secret "absent" not found',
+    )
