@@ -1,11 +1,12 @@
 """A Kubernetes API test server: a real HTTP server on a loopback port that speaks enough of the
-core/v1 API (pods, pods/log, pods/status, configmaps) for the official ``kubernetes`` client, with
-the real API's Status bodies, resourceVersion/watch/410 semantics, selectors, paging, merge
-patches, graceful deletes with uid preconditions, bearer-token auth and test hooks (403 per verb,
-failing or dropped requests, unschedulable pods, image pull errors, a request counter).
+core/v1 API (pods, pods/log, pods/status, configmaps, secrets) for the official ``kubernetes``
+client, with the real API's Status bodies, resourceVersion/watch/410 semantics, selectors,
+paging, merge patches, graceful deletes with uid preconditions, bearer-token auth and test hooks
+(403 per verb, failing or dropped requests, broken streams, unschedulable pods, image pull
+errors, seeded pods, a request counter).
 
 Test infrastructure (DESIGN §13), not part of ``pop``. Start it with ``start_api_server(folder)``
-(or the ``kube_api`` fixture of ``tests/kube/conftest.py``); ``kubelet.py`` runs the pods.
+(or the ``kube_api`` fixture of ``tests/kube/fixtures.py``); ``kubelet.py`` runs the pods.
 """
 
 from __future__ import annotations
