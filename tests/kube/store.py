@@ -1,6 +1,6 @@
-"""The object store behind the Kubernetes API test server: pods and configmaps by namespace,
-one resourceVersion counter, a retained event history for watches (compactable, so tests can force
-410 Gone), pod logs, label and field selectors, validation with the real API's error bodies.
+"""The object store behind the Kubernetes API test server: pods, configmaps and secrets by
+namespace, one resourceVersion counter, a retained event history for watches (compactable, so
+tests can force 410 Gone), pod logs, label and field selectors; ``validation.py`` checks objects.
 
 Test infrastructure (DESIGN §13), not part of ``pop``. The HTTP layer (``server.py``) and the
 kubelet simulator (``kubelet.py``) both call it in-process; every method is thread-safe.
@@ -18,58 +18,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from tests.kube.validation import ApiError, not_found, validate
+
 KINDS = {"pods": "Pod", "configmaps": "ConfigMap", "secrets": "Secret"}
 Obj = dict[str, Any]
-
-DNS1123_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
-DNS1123_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
-LABEL_NAME = re.compile(r"([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]")
-LABEL_VALUE = re.compile(r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?")
-SUBDOMAIN_MESSAGE = (
-    "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or "
-    "'.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used "
-    "for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"
-)
-LABEL_VALUE_MESSAGE = (
-    "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or "
-    "'.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  "
-    "or '12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')"
-)
-
-
-class ApiError(Exception):
-    """An error the API answers with a ``Status`` body (``code`` is the HTTP status)."""
-
-    def __init__(self, code: int, reason: str, message: str, details: Obj | None = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.reason = reason
-        self.message = message
-        self.details = details
-
-    def status(self) -> Obj:
-        body: Obj = {
-            "kind": "Status",
-            "apiVersion": "v1",
-            "metadata": {},
-            "status": "Failure",
-            "message": self.message,
-            "reason": self.reason,
-            "code": self.code,
-        }
-        if self.details is not None:
-            body["details"] = self.details
-        return body
 
 
 class BrokenStream(Exception):
     """A test broke open watch and log streams: the connection is dropped mid-stream."""
-
-
-def not_found(resource: str, name: str) -> ApiError:
-    return ApiError(
-        404, "NotFound", f'{resource} "{name}" not found', {"name": name, "kind": resource}
-    )
 
 
 def now() -> datetime:
@@ -166,86 +122,6 @@ def parse_field_selector(resource: str, text: str) -> Callable[[Obj], bool]:
             )
         )
     return lambda obj: all(check(obj) for check in checks)
-
-
-# ---------------------------------------------------------------------------------------------
-# Validation
-
-
-def _invalid(kind: str, name: str, causes: list[tuple[str, str, str]]) -> ApiError:
-    """422 Invalid with one cause per (field, value, detail), worded like the API server."""
-    messages = [f'{path}: Invalid value: "{value}": {detail}' for path, value, detail in causes]
-    joined = messages[0] if len(messages) == 1 else "[" + ", ".join(messages) + "]"
-    return ApiError(
-        422,
-        "Invalid",
-        f'{kind} "{name}" is invalid: {joined}',
-        {
-            "name": name,
-            "kind": kind,
-            "causes": [
-                {
-                    "reason": "FieldValueInvalid",
-                    "message": f'Invalid value: "{value}": {detail}',
-                    "field": path,
-                }
-                for path, value, detail in causes
-            ],
-        },
-    )
-
-
-def _required(kind: str, name: str, path: str) -> ApiError:
-    return ApiError(
-        422,
-        "Invalid",
-        f'{kind} "{name}" is invalid: {path}: Required value',
-        {
-            "name": name,
-            "kind": kind,
-            "causes": [
-                {"reason": "FieldValueRequired", "message": "Required value", "field": path}
-            ],
-        },
-    )
-
-
-def validate(resource: str, obj: Obj) -> None:
-    kind = KINDS[resource]
-    metadata = obj.get("metadata") or {}
-    name = metadata.get("name") or ""
-    causes: list[tuple[str, str, str]] = []
-    if not name:
-        raise _required(kind, name, "metadata.name")
-    if len(name) > 253 or not DNS1123_SUBDOMAIN.fullmatch(name):
-        causes.append(("metadata.name", name, SUBDOMAIN_MESSAGE))
-    for key, value in (metadata.get("labels") or {}).items():
-        prefix, _, label_name = key.rpartition("/")
-        if (
-            not LABEL_NAME.fullmatch(label_name)
-            or len(label_name) > 63
-            or (prefix and not DNS1123_SUBDOMAIN.fullmatch(prefix))
-        ):
-            causes.append(("metadata.labels", key, "name part must be a valid label name"))
-        if not isinstance(value, str) or len(value) > 63 or not LABEL_VALUE.fullmatch(value):
-            detail = "must be no more than 63 characters" if len(str(value)) > 63 else ""
-            causes.append(("metadata.labels", str(value), detail or LABEL_VALUE_MESSAGE))
-    if resource == "pods":
-        containers = (obj.get("spec") or {}).get("containers") or []
-        if not containers:
-            raise _required(kind, name, "spec.containers")
-        for index, container in enumerate(containers):
-            container_name = container.get("name") or ""
-            if not container_name:
-                raise _required(kind, name, f"spec.containers[{index}].name")
-            if not DNS1123_LABEL.fullmatch(container_name) or len(container_name) > 63:
-                causes.append(
-                    (f"spec.containers[{index}].name", container_name, "a DNS-1123 label")
-                )
-            if not container.get("image"):
-                raise _required(kind, name, f"spec.containers[{index}].image")
-    if causes:
-        raise _invalid(kind, name, causes)
 
 
 # ---------------------------------------------------------------------------------------------

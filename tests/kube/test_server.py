@@ -517,3 +517,56 @@ def test_a_watch_that_times_out_ends_with_a_bookmark_when_allowed(core_v1):
     )
     assert [event["type"] for event in events] == ["ADDED", "BOOKMARK"]
     assert int(events[1]["raw_object"]["metadata"]["resourceVersion"]) > int(start)
+
+
+def with_container(name: str, **container: Any) -> dict[str, Any]:
+    pod = manifest(name)
+    pod["spec"]["containers"][0].update(container)
+    return pod
+
+
+@pytest.mark.parametrize(
+    ("pod", "expected"),
+    [
+        (
+            with_container("m", volumeMounts=[{"name": "work", "mountPath": "/work"}]),
+            'spec.containers[0].volumeMounts[0].name: Not found: "work"',
+        ),
+        (
+            with_container("r", resources={"requests": {"cpu": "2"}, "limits": {"cpu": "1500m"}}),
+            'spec.containers[0].resources.requests: Invalid value: "2": must be less than or '
+            "equal to cpu limit of 1500m",
+        ),
+        (
+            with_container("q", resources={"requests": {"memory": "1 GB"}}),
+            'spec.containers[0].resources.requests[memory]: Invalid value: "1 GB"',
+        ),
+        (
+            with_container("e", env=[{"name": "1BAD", "value": "x"}]),
+            'spec.containers[0].env[0].name: Invalid value: "1BAD"',
+        ),
+        (manifest("p", restartPolicy="Sometimes"), "spec.restartPolicy: Unsupported value"),
+        (manifest("d", activeDeadlineSeconds=0), 'spec.activeDeadlineSeconds: Invalid value: "0"'),
+        (
+            {**manifest("a"), "metadata": {"name": "a", "annotations": {"big": "x" * 262144}}},
+            "metadata.annotations: Too long: must have at most 262144 bytes",
+        ),
+    ],
+)
+def test_what_a_schema_cannot_see_is_422_too(core_v1, pod, expected):
+    with pytest.raises(ApiException) as caught:
+        core_v1.create_namespaced_pod(NAMESPACE, pod)
+    body = status_body(caught.value)
+    assert (caught.value.status, body["reason"]) == (422, "Invalid")
+    assert body["message"].startswith(f'Pod "{pod["metadata"]["name"]}" is invalid: {expected}')
+
+
+def test_quantities_within_limits_and_defined_mounts_are_accepted(core_v1):
+    pod = with_container(
+        "fine",
+        resources={"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"cpu": "1"}},
+        volumeMounts=[{"name": "work", "mountPath": "/work", "subPath": "a/b"}],
+        env=[{"name": "my.env-name", "value": "1"}],
+    )
+    pod["spec"]["volumes"] = [{"name": "work", "emptyDir": {}}]
+    assert core_v1.create_namespaced_pod(NAMESPACE, pod).metadata.name == "fine"
