@@ -28,12 +28,14 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from tests.kube.runners import ContainerPlan, LocalRun, LocalRunner, NotReady, Run, Runner
 from tests.kube.server import KubeApiServer
 from tests.kube.store import ApiError, Obj, format_time, now, parse_time
+from tests.kube.validation import quantity
 
 NODE_NAME = "sim-node"
 DEADLINE_MESSAGE = "Pod was active on the node longer than the specified deadline"
@@ -70,6 +72,15 @@ def _condition(
     return condition
 
 
+def _cpu_request(pod: Obj) -> float:
+    total = Decimal(0)
+    for container in pod["spec"]["containers"]:
+        requested = ((container.get("resources") or {}).get("requests") or {}).get("cpu")
+        if requested is not None:
+            total += quantity(requested) or Decimal(0)
+    return float(total)
+
+
 def _expand(text: str, env: dict[str, str]) -> str:
     """Kubernetes ``$(VAR)`` expansion; ``$$(VAR)`` escapes."""
     return re.sub(
@@ -95,6 +106,7 @@ class KubeletSimulator:
         self.folder = folder
         self.poll = poll
         self.extra_env: dict[str, str] = {}
+        self.cpu_capacity: float | None = None  # None: every pod fits; else requests are summed
         self._images: dict[str, tuple[list[str], list[str]]] = {}
         self.runner: Runner = runner or LocalRunner(self._images)
         self._volumes: dict[tuple[str, str], Path] = {}
@@ -262,7 +274,11 @@ class KubeletSimulator:
 
     def _schedule(self, pod: Obj) -> None:
         metadata = pod["metadata"]
-        message = self.server.unschedulable_message(pod) or self._missing_claims(pod)
+        message = (
+            self.server.unschedulable_message(pod)
+            or self._missing_claims(pod)
+            or self._insufficient_cpu(pod)
+        )
         if message:
             condition = _condition("PodScheduled", False, "Unschedulable", message)
 
@@ -286,6 +302,19 @@ class KubeletSimulator:
             )
 
         self.store.update("pods", metadata["namespace"], metadata["name"], bind)
+
+    def _insufficient_cpu(self, pod: Obj) -> str | None:
+        if self.cpu_capacity is None:
+            return None
+        used = sum(
+            _cpu_request(other)
+            for other in self.store.items("pods")
+            if other["spec"].get("nodeName") == self.node_name
+            and other["status"].get("phase") not in ("Succeeded", "Failed")
+        )
+        if used + _cpu_request(pod) > self.cpu_capacity:
+            return "0/1 nodes are available: 1 Insufficient cpu."
+        return None
 
     def _missing_claims(self, pod: Obj) -> str | None:
         for volume in pod["spec"].get("volumes") or []:

@@ -493,3 +493,24 @@ def test_a_missing_secret_keeps_the_container_waiting_with_a_config_error(
         "CreateContainerConfigError",
         'secret "absent" not found',
     )
+
+
+def test_with_a_cpu_capacity_pods_past_it_wait_unschedulable_until_cpu_frees(
+    kube_api, kubelet, core_v1, tmp_path
+):
+    kubelet.cpu_capacity = 2
+    release = tmp_path / "release"
+    code = f"import os, time\nwhile not os.path.exists({str(release)!r}): time.sleep(0.02)\n"
+    for name in ("first", "second"):
+        pod = python_pod(name, code, container={"resources": {"requests": {"cpu": "1500m"}}})
+        core_v1.create_namespaced_pod(NAMESPACE, pod)
+    kube_api.wait_for_pod("first", phase_is("Running"))
+    waiting = kube_api.wait_for_pod(
+        "second", lambda pod: pod is not None and pod["status"].get("conditions")
+    )
+    assert waiting is not None
+    assert waiting["status"]["conditions"][0]["message"] == (
+        "0/1 nodes are available: 1 Insufficient cpu."
+    )
+    release.touch()
+    kube_api.wait_for_pod("second", phase_is("Succeeded"))
