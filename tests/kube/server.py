@@ -89,6 +89,9 @@ class KubeApiServer:
         self._connections: set[socket.socket] = set()
         self._handler_threads: set[threading.Thread] = set()
         self.kubelet_nodes: set[str] = set()  # nodes a kubelet simulator runs pods on
+        # who a request without a token is (None: 401). kubectl sends no token over plain HTTP:
+        # set this (e.g. "kubectl") to look at the simulated cluster with kubectl
+        self.anonymous_user: str | None = None
         self.stopping = threading.Event()
         self._httpd = _HttpServer(("127.0.0.1", 0), _Handler)
         self._httpd.api = self
@@ -301,7 +304,7 @@ class KubeApiServer:
         self, route: Route, token: str | None, content_type: str | None = None
     ) -> tuple[_Failure | int | None, str | None]:
         """Record the request and decide: (a failure, 401/403, or None; the user)."""
-        user = USERS.get(token or "")
+        user = USERS.get(token or "") if token is not None else self.anonymous_user
         if user:
             user = user.format(namespace=route.namespace or self.namespace)
         with self._lock:
@@ -411,8 +414,9 @@ class _Handler(BaseHTTPRequestHandler):
         query = {key: values[-1] for key, values in parse_qs(split.query).items()}
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
-        if split.path in ("/version", "/version/"):
-            self._json(200, {"major": "1", "minor": "31", "gitVersion": "v1.31.0-pop-sim"})
+        discovery = _discovery(split.path.rstrip("/"), self.api.port)
+        if discovery is not None:  # not counted, no token needed: for kubectl, not for pop
+            self._json(200, discovery)
             return
         try:
             route = _route(method, split.path, query)
@@ -482,6 +486,58 @@ class _Handler(BaseHTTPRequestHandler):
     def end_stream(self) -> None:
         self.wfile.write(b"0\r\n\r\n")
         self.wfile.flush()
+
+
+def _discovery(path: str, port: int) -> Obj | None:
+    """/version and the legacy discovery documents kubectl reads before ``kubectl get pods``."""
+    verbs = ["create", "delete", "get", "list", "patch", "update", "watch"]
+    documents: dict[str, Obj] = {
+        "/version": {"major": "1", "minor": "31", "gitVersion": "v1.31.0-pop-sim"},
+        "/api": {
+            "kind": "APIVersions",
+            "versions": ["v1"],
+            "serverAddressByClientCIDRs": [
+                {"clientCIDR": "0.0.0.0/0", "serverAddress": f"127.0.0.1:{port}"}
+            ],
+        },
+        "/apis": {"kind": "APIGroupList", "apiVersion": "v1", "groups": []},
+        "/api/v1": {
+            "kind": "APIResourceList",
+            "groupVersion": "v1",
+            "resources": [
+                *(
+                    {
+                        "name": resource,
+                        "singularName": kind.lower(),
+                        "namespaced": True,
+                        "kind": kind,
+                        "verbs": verbs,
+                        "shortNames": short,
+                    }
+                    for resource, kind, short in (
+                        ("pods", "Pod", ["po"]),
+                        ("configmaps", "ConfigMap", ["cm"]),
+                        ("secrets", "Secret", []),
+                    )
+                ),
+                {
+                    "name": "pods/log",
+                    "singularName": "",
+                    "namespaced": True,
+                    "kind": "Pod",
+                    "verbs": ["get"],
+                },
+                {
+                    "name": "pods/status",
+                    "singularName": "",
+                    "namespaced": True,
+                    "kind": "Pod",
+                    "verbs": ["get", "patch", "update"],
+                },
+            ],
+        },
+    }
+    return documents.get(path)
 
 
 def _forbidden(route: Route, user: str) -> ApiError:

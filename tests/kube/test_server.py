@@ -5,6 +5,8 @@ preconditions, auth and failure hooks, the request counter."""
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 import threading
 from datetime import UTC, datetime
 from typing import Any
@@ -570,3 +572,16 @@ def test_quantities_within_limits_and_defined_mounts_are_accepted(core_v1):
     )
     pod["spec"]["volumes"] = [{"name": "work", "emptyDir": {}}]
     assert core_v1.create_namespaced_pod(NAMESPACE, pod).metadata.name == "fine"
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")
+def test_kubectl_reads_the_simulated_cluster_when_anonymous_requests_are_allowed(kube_api, core_v1):
+    core_v1.create_namespaced_pod(NAMESPACE, manifest("seen-by-kubectl", {"app": "pop"}))
+    argv = ["kubectl", "--kubeconfig", str(kube_api.kubeconfig), "get", "pods", "-l", "app=pop"]
+    refused = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
+    assert refused.returncode == 1  # client-go sends no token over plain HTTP: 401
+    assert "Unauthorized" in refused.stderr
+    kube_api.anonymous_user = "kubectl"
+    listed = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.split()[:3] == ["NAME", "AGE", "seen-by-kubectl"]
