@@ -5,10 +5,12 @@ cluster", never a cluster run.
   port speaking core/v1 pods, pods/log, pods/status and configmaps to the official client;
   ``.kubeconfig`` (the tests'), ``.pod_kubeconfig`` (what pods get), ``.write_kubeconfig(...)``;
   hooks ``forbid``, ``fail_requests``, ``break_streams``, ``make_unschedulable``, ``fail_image``,
-  ``seed_pod``, ``store.compact``; ``count``/``requests`` (the request counter); ``wait_for_pod``.
+  ``seed_pod``, ``store.compact``, ``anonymous_user`` (for kubectl); ``count``/``requests`` (the
+  request counter); ``wait_for_pod``.
 - ``kubelet.py``: ``start_kubelet(server, folder, runner=None) -> KubeletSimulator``, which runs
   each pod (local processes, or ``runners.DockerRunner`` on a real engine); ``register_image``,
-  ``map_volume``, ``run_of``/``process_of``.
+  ``map_volume``, ``extra_env``, ``cpu_capacity``, ``run_of``/``process_of``.
 - ``fixtures.py``: ``kube_api``, ``kubelet``, ``docker_kubelet``, ``core_v1``.
-- ``store.py`` (objects, history, logs, selectors, validation), ``endpoints.py`` (the handlers).
+- ``store.py`` (objects, history, logs, selectors), ``validation.py`` (the 422s),
+  ``endpoints.py`` (the request handlers), ``runners.py`` (local and Docker containers).
 """

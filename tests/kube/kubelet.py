@@ -1,16 +1,20 @@
 """A kubelet (and scheduler) simulator for the Kubernetes API test server: it binds each new pod to
-one node unless a test made it unschedulable, runs the pod's first container as a local process
-(``command`` + ``args``; ``python``/``python3`` is this interpreter; an image-only pod runs the argv
-registered for its image), with the pod's env (plain values, downward-API ``fieldRef``,
-configmap keys), ``workingDir`` and ``KUBECONFIG`` at the server (so a handler can patch its own
-pod), feeds the log endpoint, writes Running/Succeeded/Failed statuses as a kubelet does, and
-honours graceful deletion (SIGTERM, SIGKILL at the grace end) and ``activeDeadlineSeconds``.
+its node unless a test made it unschedulable (``server.make_unschedulable``, an unmapped claim,
+or past ``cpu_capacity`` when one is set), runs the pod's first container through its runner
+(``runners.LocalRunner``: a local process, ``python``/``python3`` being this interpreter and an
+image-only pod running the argv registered for its image; ``runners.DockerRunner``: the real
+engine), with the pod's env (plain values, downward-API ``fieldRef``, configmap and secret keys,
+``envFrom``), ``workingDir`` and ``KUBECONFIG`` at the server (so a handler can patch its own
+pod), feeds the log endpoint, writes Pending/Running/Succeeded/Failed statuses as a kubelet does,
+and honours graceful deletion (SIGTERM, SIGKILL at the grace end) and ``activeDeadlineSeconds``.
+``restartPolicy`` is treated as Never (pop's pods use Never); init containers and sidecars are
+not run.
 
 Volumes: ``persistentVolumeClaim`` and ``nfs`` volumes need a local folder registered with
-``map_volume``; ``hostPath`` is the host path itself unless mapped; ``emptyDir`` and ``configMap``
-get a folder per pod. The process sees local paths: each mount path is rewritten to its local
-folder in argv, env values and ``workingDir`` (mount at the local folder's own path and nothing is
-rewritten).
+``map_volume``; ``hostPath`` is the host path itself unless mapped; ``emptyDir``, ``configMap``
+and ``secret`` get a folder per pod. A local process sees local paths: each mount path is
+rewritten to its local folder in argv, env values and ``workingDir`` (mount at the local folder's
+own path and nothing is rewritten); the Docker runner bind-mounts them instead.
 
 Test infrastructure (DESIGN §13), not part of ``pop``; it talks to the store in-process, so its
 writes do not show in the server's request counter.
