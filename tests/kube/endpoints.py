@@ -150,42 +150,49 @@ class Endpoints:
         def send(kind: str, obj: Obj) -> None:
             handler.write_chunk(json.dumps({"type": kind, "object": obj}).encode() + b"\n")
 
+        def bookmark() -> None:
+            metadata = {"resourceVersion": str(last)}
+            send(
+                "BOOKMARK", {"kind": KINDS[self.resource], "apiVersion": "v1", "metadata": metadata}
+            )
+
         for kind, obj in pending:
             send(kind, obj)
+        interval = handler.api.bookmark_interval if bookmarks else None
+        next_bookmark = time.monotonic() + interval if interval else None
         while True:
+            events: list[Any] = []
+            ending: str | None = None  # "stopped", "gone", "timeout", "bookmark"
             with store.lock:
-                while True:
+                while not events and ending is None:
                     if store.stopped or handler.api.stopping.is_set():
-                        handler.end_stream()
-                        return
-                    if store.break_epoch != break_epoch:
+                        ending = "stopped"
+                    elif store.break_epoch != break_epoch:
                         raise BrokenStream
-                    if epoch != store.watch_epoch or last < store.oldest_retained:
-                        gone = ApiError(
-                            410,
-                            "Expired",
-                            f"too old resource version: {last} ({store.resource_version})",
-                        )
-                        send("ERROR", gone.status())
-                        handler.end_stream()
-                        return
-                    events = list(store.events_after(last))
-                    if events:
-                        break
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0:
-                        if bookmarks:
-                            send(
-                                "BOOKMARK",
-                                {
-                                    "kind": KINDS[self.resource],
-                                    "apiVersion": "v1",
-                                    "metadata": {"resourceVersion": str(last)},
-                                },
-                            )
-                        handler.end_stream()
-                        return
-                    store.changed.wait(min(remaining, 0.5))
+                    elif epoch != store.watch_epoch or last < store.oldest_retained:
+                        ending = "gone"
+                        current = store.resource_version
+                    else:
+                        events = list(store.events_after(last))
+                        remaining = deadline - time.monotonic()
+                        if events:
+                            break
+                        if remaining <= 0:
+                            ending = "timeout"
+                        elif next_bookmark is not None and time.monotonic() >= next_bookmark:
+                            ending = "bookmark"
+                        else:
+                            store.changed.wait(min(remaining, 0.5, interval or 0.5))
+            if ending == "gone":
+                message = f"too old resource version: {last} ({current})"
+                send("ERROR", ApiError(410, "Expired", message).status())
+            if ending in ("timeout", "bookmark") and bookmarks:
+                bookmark()
+                if interval:
+                    next_bookmark = time.monotonic() + interval
+            if ending in ("stopped", "gone", "timeout"):
+                handler.end_stream()
+                return
             for event in events:
                 last = event.resource_version
                 if event.resource != self.resource or (
@@ -300,11 +307,13 @@ class Endpoints:
         with self.store.lock:
             log = self.store.logs.get((route.namespace, route.name))
         if log is None:
+            statuses = (pod.get("status") or {}).get("containerStatuses") or [{}]
+            waiting = (statuses[0].get("state") or {}).get("waiting") or {}
             raise ApiError(
                 400,
                 "BadRequest",
                 f'container "{container}" in pod "{route.name}" is waiting to start: '
-                "ContainerCreating",
+                + (waiting.get("reason") or "ContainerCreating"),
             )
         since = self.query.get("sinceTime")
         since_time = parse_time(since) if since else None

@@ -92,6 +92,9 @@ class KubeApiServer:
         # who a request without a token is (None: 401). kubectl sends no token over plain HTTP:
         # set this (e.g. "kubectl") to look at the simulated cluster with kubectl
         self.anonymous_user: str | None = None
+        # seconds between BOOKMARK events of an idle watch that allows them (None: only one, at
+        # its timeout; the API server sends them about once a minute)
+        self.bookmark_interval: float | None = None
         self.stopping = threading.Event()
         self._httpd = _HttpServer(("127.0.0.1", 0), _Handler)
         self._httpd.api = self

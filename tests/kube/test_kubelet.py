@@ -4,6 +4,7 @@ pods run as local processes, statuses and logs as a kubelet writes them, gracefu
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from typing import Any
@@ -240,6 +241,11 @@ def test_an_image_pull_error_keeps_the_container_waiting_with_its_reason(
     waiting = read.status.container_statuses[0].state.waiting
     assert waiting.reason == "ErrImagePull"
     assert "registry.example/missing:1" in waiting.message
+    with pytest.raises(ApiException) as caught:
+        core_v1.read_namespaced_pod_log("unpulled", NAMESPACE)
+    assert json.loads(caught.value.body)["message"] == (
+        'container "main" in pod "unpulled" is waiting to start: ErrImagePull'
+    )
     assert read.status.conditions[-1].type == "PodScheduled"
 
 

@@ -585,3 +585,19 @@ def test_kubectl_reads_the_simulated_cluster_when_anonymous_requests_are_allowed
     listed = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
     assert listed.returncode == 0, listed.stderr
     assert listed.stdout.split()[:3] == ["NAME", "AGE", "seen-by-kubectl"]
+
+
+def test_an_idle_watch_gets_bookmarks_at_the_chosen_interval(kube_api, core_v1):
+    kube_api.bookmark_interval = 0.2
+    start = core_v1.list_namespaced_pod(NAMESPACE).metadata.resource_version
+    events = list(
+        watch.Watch().stream(
+            core_v1.list_namespaced_pod,
+            NAMESPACE,
+            resource_version=start,
+            allow_watch_bookmarks=True,
+            timeout_seconds=1,
+        )
+    )
+    kinds = [event["type"] for event in events]
+    assert set(kinds) == {"BOOKMARK"} and 3 <= len(kinds) <= 7
