@@ -284,7 +284,7 @@ class KubeApiServer:
         predicate: Callable[[Obj | None], bool],
         *,
         namespace: str | None = None,
-        timeout: float = 10.0,
+        timeout: float = 20.0,
     ) -> Obj | None:
         """Wait (on the store, no HTTP request) until ``predicate(pod)`` holds; the pod is None
         once it is gone. Returns the pod; AssertionError with its last state on timeout."""

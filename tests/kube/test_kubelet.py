@@ -154,7 +154,7 @@ def test_delete_with_grace_sends_sigterm_and_removes_the_pod_once_it_exited(
     deleted = core_v1.delete_namespaced_pod("graceful", NAMESPACE, grace_period_seconds=30)
     assert deleted.metadata.deletion_timestamp is not None
     assert deleted.metadata.deletion_grace_period_seconds == 30
-    kube_api.wait_for_pod("graceful", gone, timeout=5)
+    kube_api.wait_for_pod("graceful", gone, timeout=15)
     events = list(
         watch.Watch().stream(
             core_v1.list_namespaced_pod, NAMESPACE, resource_version=start, timeout_seconds=1
@@ -179,7 +179,7 @@ def test_a_process_ignoring_sigterm_is_killed_at_the_grace_end(kube_api, kubelet
     start = core_v1.read_namespaced_pod("stubborn", NAMESPACE).metadata.resource_version
     began = time.monotonic()
     core_v1.delete_namespaced_pod("stubborn", NAMESPACE, grace_period_seconds=1)
-    kube_api.wait_for_pod("stubborn", gone, timeout=5)
+    kube_api.wait_for_pod("stubborn", gone, timeout=15)
     assert time.monotonic() - began >= 0.9
     events = list(
         watch.Watch().stream(
@@ -202,7 +202,7 @@ def test_a_pod_with_a_wrong_uid_precondition_keeps_running(kube_api, kubelet, co
     assert caught.value.status == 409
     assert core_v1.read_namespaced_pod("kept", NAMESPACE).status.phase == "Running"
     core_v1.delete_namespaced_pod("kept", NAMESPACE, grace_period_seconds=0)
-    kube_api.wait_for_pod("kept", gone, timeout=5)
+    kube_api.wait_for_pod("kept", gone, timeout=15)
 
 
 def test_an_unschedulable_pod_stays_pending_with_the_condition_message(kube_api, kubelet, core_v1):
@@ -257,7 +257,7 @@ def test_active_deadline_seconds_ends_a_long_pod_as_deadline_exceeded(kube_api, 
         terminationGracePeriodSeconds=1,
     )
     core_v1.create_namespaced_pod(NAMESPACE, pod)
-    kube_api.wait_for_pod("overdue", phase_is("Failed"), timeout=6)
+    kube_api.wait_for_pod("overdue", phase_is("Failed"), timeout=20)
     read = core_v1.read_namespaced_pod("overdue", NAMESPACE)
     assert read.status.reason == "DeadlineExceeded"
     assert read.status.message == "Pod was active on the node longer than the specified deadline"
@@ -275,7 +275,7 @@ def test_a_pod_patches_its_own_annotations_through_its_kubeconfig(kube_api, kube
         "    _content_type='application/merge-patch+json')\n"
     )
     core_v1.create_namespaced_pod(NAMESPACE, python_pod("self-patcher", code))
-    pod = kube_api.wait_for_pod("self-patcher", phase_is("Succeeded", "Failed"), timeout=8)
+    pod = kube_api.wait_for_pod("self-patcher", phase_is("Succeeded", "Failed"), timeout=30)
     assert pod is not None
     assert pod["status"]["phase"] == "Succeeded", kube_api.store.logs
     read = core_v1.read_namespaced_pod("self-patcher", NAMESPACE)

@@ -600,4 +600,4 @@ def test_an_idle_watch_gets_bookmarks_at_the_chosen_interval(kube_api, core_v1):
         )
     )
     kinds = [event["type"] for event in events]
-    assert set(kinds) == {"BOOKMARK"} and 3 <= len(kinds) <= 7
+    assert set(kinds) == {"BOOKMARK"} and 2 <= len(kinds) <= 7
