@@ -15,8 +15,11 @@ import typer
 from pop.cli.options import (
     EXTERNAL_LAUNCH_HELP,
     LAUNCH_HELP,
+    ContextOption,
     DockerHostOption,
     JsonFlag,
+    KubeconfigOption,
+    NamespaceOption,
     runtime_options,
 )
 
@@ -72,6 +75,9 @@ def run_local(
         str | None, typer.Option("--external-launch", help=EXTERNAL_LAUNCH_HELP)
     ] = None,
     docker_host: DockerHostOption = None,
+    kubeconfig: KubeconfigOption = None,
+    context: ContextOption = None,
+    namespace: NamespaceOption = None,
     registry: Annotated[Path | None, typer.Option("--registry", help="Registry file.")] = None,
     concurrency: Annotated[
         int | None, typer.Option("--concurrency", min=1, help="Ops at once (default 50).")
@@ -105,7 +111,7 @@ def run_local(
         "concurrency": concurrency,
         "cpus": cpus,
         "keep": keep,
-        "runtimeOptions": runtime_options(docker_host),
+        "runtimeOptions": runtime_options(docker_host, kubeconfig, context, namespace),
     }
     runners: list[AgendaRunner] = []
     interrupted: list[int] = []

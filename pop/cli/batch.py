@@ -19,8 +19,11 @@ from pop.cli.agendas import _client
 from pop.cli.options import (
     EXTERNAL_LAUNCH_HELP,
     LAUNCH_HELP,
+    ContextOption,
     DockerHostOption,
     JsonFlag,
+    KubeconfigOption,
+    NamespaceOption,
     runtime_options,
 )
 
@@ -61,6 +64,9 @@ def batch(
         str | None, typer.Option("--external-launch", help=EXTERNAL_LAUNCH_HELP)
     ] = None,
     docker_host: DockerHostOption = None,
+    kubeconfig: KubeconfigOption = None,
+    context: ContextOption = None,
+    namespace: NamespaceOption = None,
     cpus: Annotated[
         float | None,
         typer.Option("--cpus", help="CPU budget shared by every agenda (default: cores)."),
@@ -88,7 +94,7 @@ def batch(
         cpus=cpus,
         keep=keep,
         concurrency=50,
-        runtime_options=runtime_options(docker_host) or {},
+        runtime_options=runtime_options(docker_host, kubeconfig, context, namespace) or {},
     )
     report = client.batch_plan(
         template, list(inputs or []), glob=glob, link_id=link_id, options=options

@@ -19,8 +19,11 @@ from pop.cli.options import (
     EXTERNAL_LAUNCH_HELP,
     KEEP_HELP,
     LAUNCH_HELP,
+    ContextOption,
     DockerHostOption,
     JsonFlag,
+    KubeconfigOption,
+    NamespaceOption,
     runtime_options,
 )
 
@@ -41,6 +44,9 @@ def executor(
         str | None, typer.Option("--external-launch", help=EXTERNAL_LAUNCH_HELP)
     ] = None,
     docker_host: DockerHostOption = None,
+    kubeconfig: KubeconfigOption = None,
+    context: ContextOption = None,
+    namespace: NamespaceOption = None,
     registry: Annotated[Path | None, typer.Option("--registry", help="Registry file.")] = None,
     max_running: Annotated[
         int, typer.Option("--max-running", min=1, help="Agendas at once in this process.")
@@ -82,7 +88,7 @@ def executor(
             concurrency=concurrency,
             cpus=cpus,
             keep=keep,
-            runtime_options=runtime_options(docker_host) or {},
+            runtime_options=runtime_options(docker_host, kubeconfig, context, namespace) or {},
         ),
         insight_ids=insight or None,
         max_running=max_running,

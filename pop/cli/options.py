@@ -32,12 +32,50 @@ DOCKER_HOST_HELP = (
 DockerHostOption = Annotated[
     str | None, typer.Option("--docker-host", metavar="URL", help=DOCKER_HOST_HELP)
 ]
+KubeconfigOption = Annotated[
+    str | None,
+    typer.Option(
+        "--kubeconfig",
+        metavar="FILE",
+        help="Kubeconfig for the kubernetes runtime (not built yet); default KUBECONFIG.",
+    ),
+]
+ContextOption = Annotated[
+    str | None,
+    typer.Option(
+        "--context",
+        metavar="NAME",
+        help="Kubeconfig context (kubernetes: not built yet); default POP_KUBE_CONTEXT.",
+    ),
+]
+NamespaceOption = Annotated[
+    str | None,
+    typer.Option(
+        "--namespace",
+        metavar="NS",
+        help="Namespace for pods (kubernetes: not built yet); default POP_KUBE_NAMESPACE.",
+    ),
+]
 
 
-def runtime_options(docker_host: str | None) -> dict[str, str] | None:
+def runtime_options(
+    docker_host: str | None,
+    kubeconfig: str | None = None,
+    context: str | None = None,
+    namespace: str | None = None,
+) -> dict[str, str] | None:
     """The runtime options given on a command line (None: none given, so a resume keeps the
     stored ones)."""
-    given = {"docker_host": docker_host} if docker_host else {}
+    given = {
+        key: value
+        for key, value in (
+            ("docker_host", docker_host),
+            ("kubeconfig", kubeconfig),
+            ("context", context),
+            ("namespace", namespace),
+        )
+        if value
+    }
     return given or None
 
 

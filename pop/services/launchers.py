@@ -9,12 +9,16 @@ from __future__ import annotations
 
 from pop.engine.state import RunOptions
 from pop.runtimes import Launcher, check_runtime_name, create_launcher
+from pop.runtimes.settings import check_runtime_settings
 
 
 def check_names(options: RunOptions) -> None:
-    """InputError (exit 2) for a runtime name pop does not know, before anything is stored."""
+    """InputError (exit 2) for a runtime name pop does not know, or runtime options mistyped
+    for it (``--kubeconfig /nope``), before anything is stored."""
     check_runtime_name(options.launch, what="--launch runtime")
     check_runtime_name(options.external_runtime, what="--external-launch runtime")
+    for name in {options.launch, options.external_runtime}:
+        check_runtime_settings(name, options.runtime_options)
 
 
 def launchers(options: RunOptions) -> tuple[Launcher, Launcher | None]:

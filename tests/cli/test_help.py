@@ -258,3 +258,28 @@ def test_an_unknown_runtime_exits_2_and_stores_nothing(
     [line] = completed.stderr.splitlines()
     assert "unknown" in line and "'dokcer'" in line and "local, docker, kubernetes, fake" in line
     assert store_snapshot(pop_home) == before
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--kubeconfig", "/nope"], "error: --kubeconfig /nope: no such file"),
+        (["--context", "nope"], "error: --context nope: no kubeconfig file to find it in"),
+    ],
+    ids=["kubeconfig", "context"],
+)
+@pytest.mark.parametrize("command", ["run-local AGENDA", "executor --once"])
+def test_a_mistyped_kubernetes_option_exits_2_and_stores_nothing(
+    args: list[str], message: str, command: str, run_pop: RunPop, tmp_path: Path, pop_home: Path
+) -> None:
+    agenda = _agenda_file(tmp_path)
+    run_pop("pool", "list")
+    before = store_snapshot(pop_home)
+    argv = [str(agenda) if arg == "AGENDA" else arg for arg in command.split()]
+    home = {"KUBECONFIG": "", "HOME": str(tmp_path), "KUBERNETES_SERVICE_HOST": ""}
+
+    completed = run_pop(*argv, "--launch", "kubernetes", *args, env=home)
+
+    assert completed.returncode == 2, completed.stderr
+    assert completed.stderr.splitlines()[0] == message
+    assert store_snapshot(pop_home) == before
