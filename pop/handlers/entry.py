@@ -41,6 +41,7 @@ from pop.handlers.context import HandlerContext, Stopped, invoke, load_payload
 from pop.handlers.external import ENDED_KEY, LAUNCHING_KEY, launching_in_this_thread
 from pop.handlers.launchdata import HELP_ARGS, OPERATION_NAME, USAGE, LaunchData, asks_for_help
 from pop.handlers.reporting import HANDLER_COMPLETE, StdoutReporter
+from pop.runtimes import ReportSink, create_report_sink
 
 
 def run_handler(
@@ -84,6 +85,7 @@ def run_handler(
                 ctx = HandlerContext.from_launch_data(
                     reporter, launch_data, stop_event=stop, on_external=guard.on_external
                 )
+                reporter.sink = _report_sink(launch_data, lambda message: ctx.log(message))
                 if stop.is_set():  # stopped while the context was being built
                     raise Stopped(SIGTERM_NAME)
                 for warning in launch_data.warnings:
@@ -113,6 +115,8 @@ def run_handler(
             return _ended(ctx, reporter, f"Handler {exc} for operation {name}", EXIT_TERMINATED)
         finally:
             guard.close()  # the guard stops whatever external launch has not ended
+            if reporter.sink is not None:
+                reporter.sink.close()  # the final report is on the pod already
     status = "succeeded" if ctx.succeeded else "failed"
     elapsed_ms = int((time.monotonic() - started) * 1000)
     ctx.log(
@@ -140,6 +144,27 @@ def _signal_handler(signum: int, handler: Callable[[int, Any], None]) -> Iterato
         yield
     finally:
         signal.signal(signum, previous)
+
+
+def _report_sink(launch_data: LaunchData, warn: Callable[[str], None]) -> ReportSink | None:
+    """The sink the stdout reports are teed into: on kubernetes (``MY_POD_NAME`` set) the
+    annotations of the handler's own pod, configured from the standard arguments
+    (``oauthCertPath``, ``oauthTokenPath``) and properties (``pop.kubernetes.masterUrl``,
+    ``pop.kubernetes.namespace``); None elsewhere."""
+    args = launch_data.args
+    return create_report_sink(
+        launch_data.launch_type,
+        launch_data.env,
+        oauth_cert_path=str(args.oauth_cert_path) if args.oauth_cert_path else None,
+        oauth_token_path=str(args.oauth_token_path) if args.oauth_token_path else None,
+        master_url=launch_data.get_property(MASTER_URL_PROPERTY),
+        namespace=launch_data.get_property(NAMESPACE_PROPERTY),
+        warn=warn,
+    )
+
+
+MASTER_URL_PROPERTY = "pop.kubernetes.masterUrl"
+NAMESPACE_PROPERTY = "pop.kubernetes.namespace"
 
 
 def _parse_json(raw_payload: str | None) -> Any:

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import Any, Protocol, TextIO
 
 from pop.models import OperationProgress
+from pop.runtimes.base import ReportSink
 
 PROGRESS_PREFIX = "Progress: "
 PAYLOAD_PREFIX = "Payload: "
@@ -50,6 +51,10 @@ class StdoutReporter:
     EXECUTING progress is coalesced: a line is written when the state, the params or the percent
     (by at least 1) changed, or ``min_interval_seconds`` passed since the last line; a dropped
     update is superseded by the next one. COMPLETE lines are always written.
+
+    ``sink`` (set by the entry point on kubernetes: the pod annotation reports) receives every
+    progress, before the stdout coalescing, and the final report with the result JSON; it
+    coalesces on its own and has sent the final report when :meth:`report_complete` returns.
     """
 
     def __init__(
@@ -58,7 +63,9 @@ class StdoutReporter:
         *,
         min_interval_seconds: float = 0.5,
         clock: Callable[[], float] = time.monotonic,
+        sink: ReportSink | None = None,
     ) -> None:
+        self.sink = sink
         self._stream = stream if stream is not None else sys.stdout
         self._min_interval = min_interval_seconds
         self._clock = clock
@@ -66,6 +73,8 @@ class StdoutReporter:
         self._last_time = 0.0
 
     def report_progress(self, progress: OperationProgress) -> None:
+        if self.sink is not None:
+            self.sink.report(progress.to_json(), None, final=False)
         now = self._clock()
         last = self._last
         if (
@@ -80,11 +89,15 @@ class StdoutReporter:
         self.write_line(PROGRESS_PREFIX + progress.to_json())
 
     def report_complete(self, progress: OperationProgress, result: Any) -> None:
-        lines = [] if result is None else [PAYLOAD_PREFIX + dump_result(result)]
-        lines.append(PROGRESS_PREFIX + progress.to_json())
+        payload = None if result is None else dump_result(result)
+        progress_json = progress.to_json()
+        lines = [] if payload is None else [PAYLOAD_PREFIX + payload]
+        lines.append(PROGRESS_PREFIX + progress_json)
         self._last, self._last_time = progress, self._clock()
         for line in lines:
             self.write_line(line)
+        if self.sink is not None:
+            self.sink.report(progress_json, payload, final=True)
 
     def write_line(self, line: str) -> None:
         """Write one line and flush, so the executor sees it at once."""

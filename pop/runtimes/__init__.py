@@ -8,7 +8,7 @@ cheap (no subprocess machinery, no docker or kubernetes SDK).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from pop.errors import InputError, RuntimeUnavailableError
@@ -26,6 +26,7 @@ from pop.runtimes.base import (
     LaunchSpec,
     ListingLauncher,
     Mount,
+    ReportSink,
 )
 
 RUNTIME_NAMES = ("local", "docker", "kubernetes", "fake")
@@ -45,8 +46,10 @@ __all__ = [
     "Launcher",
     "ListingLauncher",
     "Mount",
+    "ReportSink",
     "check_runtime_name",
     "create_launcher",
+    "create_report_sink",
 ]
 
 
@@ -65,7 +68,7 @@ def create_launcher(
 
     ``keep`` leaves containers and pods in place after cleanup (meaningless for ``local`` and
     ``fake``). ``options`` holds runtime settings (``RunOptions.runtime_options``: for docker
-    ``docker_host``; later kubeconfig, context, namespace); each runtime reads the keys it knows
+    ``docker_host``; for kubernetes ``kubeconfig``, ``context``, ``namespace``, ``work_root``); each runtime reads the keys it knows
     and ignores the rest. Raises InputError for an unknown name and RuntimeUnavailableError for
     a runtime this installation cannot provide. Building a launcher never contacts the runtime:
     :meth:`Launcher.check` does.
@@ -83,6 +86,41 @@ def create_launcher(
         from pop.runtimes.docker import DockerLauncher
 
         return DockerLauncher.from_options(settings, keep=keep)
+    if name == "kubernetes":
+        from pop.runtimes.kubernetes.launcher import KubernetesLauncher
+
+        return KubernetesLauncher.from_options(settings, keep=keep)
     if name in RUNTIME_NAMES:
         raise RuntimeUnavailableError(f"the {name} runtime is not available in this version")
     raise InputError(f"unknown runtime {name!r}; valid runtimes: {', '.join(RUNTIME_NAMES)}")
+
+
+def create_report_sink(
+    launch_type: str,
+    env: Mapping[str, str],
+    *,
+    oauth_cert_path: str | None = None,
+    oauth_token_path: str | None = None,
+    master_url: str | None = None,
+    namespace: str | None = None,
+    warn: Callable[[str], None] | None = None,
+) -> ReportSink | None:
+    """Where a launched handler's reports go besides stdout: for launchType ``kubernetes`` with
+    ``MY_POD_NAME`` in ``env``, the annotation sink patching ``pop.report.progress`` and
+    ``pop.report.payload`` on that pod (:mod:`pop.runtimes.kubernetes.reporter`); None otherwise.
+    The oauth files, ``master_url`` (``pop.kubernetes.masterUrl``) and ``namespace``
+    (``pop.kubernetes.namespace``) are the handler's standard arguments and properties;
+    ``warn`` receives the sink's one warning line (default: stderr). Never contacts the cluster:
+    the first report does."""
+    if launch_type != "kubernetes" or not env.get("MY_POD_NAME"):
+        return None
+    from pop.runtimes.kubernetes.reporter import create_sink
+
+    return create_sink(
+        env,
+        oauth_cert_path=oauth_cert_path,
+        oauth_token_path=oauth_token_path,
+        master_url=master_url,
+        namespace=namespace,
+        warn=warn,
+    )

@@ -235,3 +235,20 @@ class ListingLauncher(Launcher, Protocol):
     async def remove(self, record: LaunchRecord) -> None:
         """Delete one finished launch. Never raises for something already gone."""
         ...
+
+
+class ReportSink(Protocol):
+    """Where a launched handler's reports go besides its stdout (on kubernetes: its own pod's
+    annotations; see :func:`pop.runtimes.create_report_sink`). ``report`` receives every
+    progress (``final`` False, ``payload_json`` None) and the final one (with the result JSON,
+    or None on failure); a sink may coalesce the first kind but sends the final one before
+    returning. ``close`` flushes and releases the sink. Neither raises: a sink that cannot
+    deliver warns on stderr."""
+
+    def report(self, progress_json: str, payload_json: str | None, final: bool = False) -> None:
+        """One progress report (compact OperationProgress JSON) and, when final, the result."""
+        ...
+
+    def close(self) -> None:
+        """Send what is still pending and release the sink. Idempotent."""
+        ...
