@@ -68,9 +68,10 @@ def create_launcher(
 
     ``keep`` leaves containers and pods in place after cleanup (meaningless for ``local`` and
     ``fake``). ``options`` holds runtime settings (``RunOptions.runtime_options``: for docker
-    ``docker_host``; for kubernetes ``kubeconfig``, ``context``, ``namespace``, ``work_root``); each runtime reads the keys it knows
-    and ignores the rest. Raises InputError for an unknown name and RuntimeUnavailableError for
-    a runtime this installation cannot provide. Building a launcher never contacts the runtime:
+    ``docker_host``; for kubernetes ``kubeconfig``, ``context``, ``namespace``, ``work_root``);
+    each runtime reads the keys it knows and ignores the rest. Raises InputError for an unknown
+    name or a kubeconfig/context that does not exist, and RuntimeUnavailableError for a runtime
+    this installation cannot provide. Building a launcher never contacts the runtime:
     :meth:`Launcher.check` does.
     """
     settings: Mapping[str, Any] = options or {}

@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 import pytest
 
-from pop.errors import InputError, LaunchError, RuntimeUnavailableError
+from pop.errors import InputError, LaunchError
 from pop.runtimes import (
     CANCELLED,
     EXITED,
@@ -35,7 +35,10 @@ from pop.runtimes import (
 )
 from pop.runtimes.docker import DockerLauncher
 from pop.runtimes.fake import FakeLauncher, FakeRun
+from pop.runtimes.kubernetes.config import resolve_target
+from pop.runtimes.kubernetes.launcher import KubernetesLauncher
 from pop.runtimes.local import LocalLauncher
+from tests.kube.fixtures import core_v1, kube_api, kubelet  # noqa: F401
 
 T = TypeVar("T")
 
@@ -105,7 +108,7 @@ class Runtime:
         return program_spec(name, python=python, image=self.image, labels=self.labels, **fields)
 
 
-@pytest.fixture(params=["local", "fake", "docker"])
+@pytest.fixture(params=["local", "fake", "docker", "kubernetes"])
 def runtime(request: pytest.FixtureRequest) -> Iterator[Runtime]:
     if request.param == "local":
         yield Runtime(
@@ -117,6 +120,22 @@ def runtime(request: pytest.FixtureRequest) -> Iterator[Runtime]:
             FakeLauncher(play_program, fail_launch={UNLAUNCHABLE}),
             lambda: program_spec(UNLAUNCHABLE),
         )
+    elif request.param == "kubernetes":
+        # the simulated cluster (tests/kube): never a cluster run
+        kube_api = request.getfixturevalue("kube_api")
+        request.getfixturevalue("kubelet")
+        launcher = KubernetesLauncher(
+            resolve_target({"kubeconfig": str(kube_api.kubeconfig)}, {}),
+            retry_delay=0.1,
+            timeout_grace_seconds=1.0,
+            cleanup_grace_seconds=1.0,
+        )
+        yield Runtime(
+            launcher,
+            lambda: LaunchSpec(name=UNLAUNCHABLE, command=["true"]),  # no image: no pod
+            image="pop-test:1",
+        )
+        asyncio.run(launcher.close())
     else:
         engine = request.getfixturevalue("docker_engine")
         launcher = DockerLauncher(
@@ -325,10 +344,24 @@ def test_create_launcher_builds_each_available_runtime_by_name() -> None:
     )
 
 
-@pytest.mark.parametrize("name", ["kubernetes"])
-def test_create_launcher_says_a_runtime_of_a_later_version_is_unavailable(name: str) -> None:
-    with pytest.raises(RuntimeUnavailableError, match=f"the {name} runtime is not available"):
-        create_launcher(name)
+def test_create_launcher_builds_kubernetes_from_its_options_without_contacting_it(
+    tmp_path: Path,
+) -> None:
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: nowhere\n"
+        "clusters: [{name: c, cluster: {server: 'https://127.0.0.1:9'}}]\n"
+        "users: [{name: u, user: {token: t}}]\n"
+        "contexts: [{name: nowhere, context: {cluster: c, user: u}}]\n"
+    )
+    launcher = create_launcher(
+        "kubernetes", options={"kubeconfig": str(kubeconfig), "namespace": "jobs"}
+    )
+    assert launcher.name == "kubernetes"
+    assert isinstance(launcher, KubernetesLauncher) and launcher.namespace == "jobs"
+    assert launcher.capabilities.host_cpus is False
+    with pytest.raises(InputError, match="no such file"):
+        create_launcher("kubernetes", options={"kubeconfig": str(tmp_path / "nope")})
 
 
 def test_create_launcher_names_the_valid_runtimes_for_an_unknown_name() -> None:
