@@ -220,6 +220,7 @@ def test_a_handler_pod_patches_itself_at_most_once_per_2_s_plus_the_final_report
     assert found[PROGRESS] == progress
     assert found[PAYLOAD] == payload == '{"done":true}'
     patches = kube_api.count(verb="patch", resource="pods", name="handler-pod", user=POD_USER)
-    # 10 at once, 90 as the trailing flush 2 s later, then the final report
-    assert patches == 3, (patches, elapsed)
+    # 10 at once, 90 as the trailing flush 2 s later, then the final report (on a machine so
+    # busy that the first patch takes seconds, the final report supersedes the trailing one)
+    assert 2 <= patches <= 3, (patches, elapsed)
     assert patches <= int(elapsed / reporter.INTERVAL_SECONDS) + 2
