@@ -64,20 +64,25 @@ class PodWatch:
         self._response: Any = None
         self._version: str | None = None
 
-    def subscribe(self, name: str, subscriber: PodSubscriber) -> None:
+    def subscribe(self, name: str, subscriber: PodSubscriber) -> bool:
         """Send ``name``'s events to ``subscriber`` (before its pod is created, so no event is
-        missed); starts the watch thread when it is not running."""
+        missed); starts the watch thread when it is not running. False (and nothing done) when
+        another subscriber holds ``name``: one of this launcher's pods has it."""
         with self._lock:
+            if self._subscribers.get(name, subscriber) is not subscriber:
+                return False
             self._subscribers[name] = subscriber
             if self._thread is None and not self._stopping.is_set():
                 self._thread = threading.Thread(
                     target=self._run, name="pop-kube-watch", daemon=True
                 )
                 self._thread.start()
+        return True
 
-    def unsubscribe(self, name: str) -> None:
+    def unsubscribe(self, name: str, subscriber: PodSubscriber) -> None:
         with self._lock:
-            self._subscribers.pop(name, None)
+            if self._subscribers.get(name) is subscriber:
+                del self._subscribers[name]
 
     def stop(self) -> None:
         """End the watch thread (blocking, briefly). Idempotent."""

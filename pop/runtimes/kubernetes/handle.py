@@ -392,7 +392,7 @@ class KubernetesHandle:
         if not self._keep and not self._gone:
             with contextlib.suppress(PopError):
                 await self._delete_pod(0)
-        self._watch.unsubscribe(self.name)
+        self._watch.unsubscribe(self.name, self)
         if self._log is not None and not self._log_done:
             self._loop.call_later(LOG_DRAIN_SECONDS, self._log.close)
         if self._on_cleaned is not None:

@@ -45,7 +45,8 @@ from pop.runtimes.kubernetes.handle import PARENT_LABEL, KubernetesHandle, delet
 from pop.runtimes.kubernetes.podspec import LAUNCHER_LABEL, build_pod
 
 RUNTIME_NAME = "kubernetes"
-MANAGED_SELECTOR = "app.kubernetes.io/managed-by=pop"
+MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
+MANAGED_SELECTOR = f"{MANAGED_BY_LABEL}=pop"
 _CAPABILITIES = Capabilities(host_cpus=False, python="python3", images=True)
 _NAME_MAX = 63
 _LIST_PAGE = 500
@@ -123,6 +124,8 @@ class KubernetesLauncher:
         pod = build_pod(
             spec, namespace=self.namespace, launcher_id=self._id, work_root=self._work_root
         )
+        # every pod pop makes is pop's, whoever built the spec (the reaper selects on it)
+        pod["metadata"].setdefault("labels", {}).setdefault(MANAGED_BY_LABEL, "pop")
         config = PodConfig.from_fields(spec.options)
         scheduled_ms = config.pod_scheduled_timeout_ms
         for attempt in range(2):
@@ -138,21 +141,19 @@ class KubernetesLauncher:
                 cleanup_grace_seconds=self._cleanup_grace_seconds,
                 on_cleaned=self._forget,
             )
-            self._watch.subscribe(name, handle)
             try:
+                if not self._watch.subscribe(name, handle):
+                    raise Conflict(f'pods "{name}" already exists (a pod of this launcher)')
                 created = await self._create(pod)
             except Conflict as exc:
-                self._watch.unsubscribe(name)
+                self._watch.unsubscribe(name, handle)
                 if attempt:
                     raise LaunchError(f"cannot launch {spec.name!r}: {exc}") from exc
-                suffix = f"-{secrets.token_hex(2)}"
-                pod = {
-                    **pod,
-                    "metadata": {**pod["metadata"], "name": name[: _NAME_MAX - 5] + suffix},
-                }
+                renamed = name[: _NAME_MAX - 5] + f"-{secrets.token_hex(2)}"
+                pod = {**pod, "metadata": {**pod["metadata"], "name": renamed}}
                 continue
             except BaseException:
-                self._watch.unsubscribe(name)
+                self._watch.unsubscribe(name, handle)
                 raise
             handle.accepted(created)
             self._handles[name] = handle
