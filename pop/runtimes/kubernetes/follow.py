@@ -113,7 +113,7 @@ class PodWatch:
                     self._unreachable(f"{CLUSTER_UNREACHABLE}: {exc}")
                     finished = True
                     return
-                except (urllib3.exceptions.HTTPError, OSError, ValueError) as exc:
+                except (urllib3.exceptions.HTTPError, OSError, ValueError, AttributeError) as exc:
                     if self._stopping.is_set():
                         break
                     breaks += 1  # a broken stream: resumed from the last version seen
@@ -126,14 +126,21 @@ class PodWatch:
             finished = True
         finally:
             with self._lock:
-                self._thread = None
+                if self._thread is threading.current_thread():
+                    self._thread = None
                 self._response = None
             if not finished:  # an unexpected error: nobody must wait for events forever
                 self._unreachable("the watch failed")
 
     def _unreachable(self, message: str) -> None:
+        """Tell every subscriber; the thread ends, and a later subscription starts another."""
         self._version = None
-        for subscriber in self._current():
+        with self._lock:
+            subscribers = list(self._subscribers.values())
+            self._subscribers.clear()
+            if self._thread is threading.current_thread():
+                self._thread = None
+        for subscriber in subscribers:
             subscriber.on_unreachable(message)
 
     def _current(self) -> list[PodSubscriber]:
@@ -298,7 +305,7 @@ class PodLog:
             for chunk in response.stream(64 * 1024, decode_content=True):
                 skip = self._pass_on(splitter.feed(chunk), skip)
             self._pass_on(splitter.close(), skip)
-        except (urllib3.exceptions.HTTPError, OSError, ValueError):
+        except (urllib3.exceptions.HTTPError, OSError, ValueError, AttributeError):
             return self._closed.is_set()  # a broken stream: reopened unless closed
         finally:
             with self._lock:

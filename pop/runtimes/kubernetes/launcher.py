@@ -222,11 +222,29 @@ class KubernetesLauncher:
         self._handles.pop(name, None)
 
     async def _create(self, pod: dict[str, Any]) -> dict[str, Any]:
-        """Create ``pod``; if this task is cancelled meanwhile, the pod must not outlive us."""
+        """Create ``pod``; if this task is cancelled meanwhile, the pod must not outlive us.
+
+        A create retried after a lost answer may meet the pod its first try made (409): a pod
+        of this name carrying this launcher's id is that one (names our pods hold are never
+        tried), so it is adopted instead of a second pod being made under another name."""
         namespace = self.namespace
+        name = str(pod["metadata"]["name"])
 
         def create(core: Any) -> dict[str, Any]:
-            response = core.create_namespaced_pod(namespace, pod, _preload_content=False)
+            from kubernetes.client.exceptions import ApiException
+
+            try:
+                response = core.create_namespaced_pod(namespace, pod, _preload_content=False)
+            except ApiException as exc:
+                if exc.status != 409:
+                    raise
+                existing = json.loads(
+                    core.read_namespaced_pod(name, namespace, _preload_content=False).data
+                )
+                labels = (existing.get("metadata") or {}).get("labels") or {}
+                if labels.get(LAUNCHER_LABEL) != self._id:
+                    raise
+                return dict(existing)
             return dict(json.loads(response.data))
 
         work = asyncio.ensure_future(self._client.call(create, verb="create"))

@@ -490,3 +490,59 @@ def test_the_python_of_the_capabilities_is_the_images(make_launcher: Any) -> Non
         True,
     )
     assert sys.executable  # the kubelet simulator maps python3 to this interpreter
+
+
+@pytest.mark.parametrize("failure", [503, "drop"])
+def test_a_watch_that_cannot_come_back_ends_the_pod_lost_as_cluster_unreachable(
+    make_launcher: Any, kube_api: Any, failure: Any
+) -> None:
+    launcher = make_launcher()
+
+    async def body() -> None:
+        handle = await launcher.launch(program("cut-off", before=["up"], seconds=60))
+        assert await anext(aiter(handle.lines())) == "up"
+        kube_api.fail_requests(10_000, failure, verb="watch")
+        kube_api.break_streams()
+        status = await handle.wait()
+        assert status.reason == LOST
+        assert status.message.startswith("cluster unreachable")
+        await handle.cleanup()  # the delete still gets through
+        assert stored_pod(kube_api, handle.record.ref) is None
+
+    run(body())
+
+
+def test_an_image_pull_error_counts_against_the_scheduled_timeout(
+    make_launcher: Any, kube_api: Any
+) -> None:
+    launcher = make_launcher()
+    kube_api.fail_image("nowhere:1", "ErrImagePull", "pull access denied")
+
+    async def body() -> None:
+        spec = program("no-pull", image="nowhere:1", options={"podScheduledTimeoutMs": 1000})
+        handle = await launcher.launch(spec)
+        status = await handle.wait()
+        assert status.reason == LOST
+        assert status.message == "not scheduled within 1 s: ErrImagePull: pull access denied"
+        assert stored_pod(kube_api, handle.record.ref) is None
+        await handle.cleanup()
+
+    run(body())
+
+
+def test_a_timeout_deletes_the_pod_and_says_after_how_long(
+    make_launcher: Any, kube_api: Any
+) -> None:
+    launcher = make_launcher()
+
+    async def body() -> None:
+        handle = await launcher.launch(
+            program("slow", before=["up"], seconds=60, timeout_seconds=0.5)
+        )
+        status = await handle.wait()
+        assert (status.reason, status.message) == ("timeout", "timed out after 0.5 s")
+        assert await collect(handle) == ["up"]
+        await handle.cleanup()
+        assert stored_pod(kube_api, handle.record.ref) is None
+
+    run(body())
