@@ -44,6 +44,7 @@ PAYLOAD_PREFIX = "Payload: "
 HANDLER_COMPLETE = "HandlerComplete"
 FAILS_AT_ONCE = ("InvalidImageName", "CreateContainerConfigError")
 LOG_DRAIN_SECONDS = 2.0  # how long a log stream may outlive a pod that is gone
+LOG_FINISH_SECONDS = 30.0  # ... or a container that ended (the kubelet ends it at once)
 
 
 @dataclass(frozen=True)
@@ -270,8 +271,9 @@ class KubernetesHandle:
             if timer is not None:
                 timer.cancel()
         self._timers, self._scheduled_timer = [], None
-        if self._log is not None and ending.lost:
-            self._loop.call_later(LOG_DRAIN_SECONDS, self._log.close)
+        if self._log is not None:
+            drain = LOG_DRAIN_SECONDS if ending.lost else LOG_FINISH_SECONDS
+            self._loop.call_later(drain, self._log.close)
         self._finish_output()
 
     def _exit_status(self, ending: _Ending) -> ExitStatus:
