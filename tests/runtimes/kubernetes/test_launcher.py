@@ -17,7 +17,9 @@ import pytest
 
 from pop.errors import LaunchError, RuntimeUnavailableError
 from pop.runtimes import CANCELLED, EXITED, LOST, LaunchRecord, LaunchSpec, Mount
+from pop.runtimes.kubernetes.client import TokenBucket
 from pop.runtimes.kubernetes.config import resolve_target
+from pop.runtimes.kubernetes.follow import split_timestamp
 from pop.runtimes.kubernetes.launcher import KubernetesLauncher
 
 T = TypeVar("T")
@@ -546,3 +548,54 @@ def test_a_timeout_deletes_the_pod_and_says_after_how_long(
         assert stored_pod(kube_api, handle.record.ref) is None
 
     run(body())
+
+
+def test_a_refused_token_is_runtime_unavailable(kube_api: Any) -> None:
+    kubeconfig = kube_api.write_kubeconfig("bad-token", token="not-the-token")
+    launcher = KubernetesLauncher(
+        resolve_target({"kubeconfig": str(kubeconfig)}, {}), retry_delay=0.05
+    )
+
+    async def body() -> None:
+        with pytest.raises(RuntimeUnavailableError, match="401"):
+            await launcher.check()
+        await launcher.close()
+
+    run(body())
+
+
+def test_an_unreachable_server_is_runtime_unavailable_after_the_retries(
+    kube_api: Any, tmp_path: Path
+) -> None:
+    kubeconfig = tmp_path / "nowhere"
+    kubeconfig.write_text(
+        kube_api.kubeconfig.read_text().replace(kube_api.url, "http://127.0.0.1:9")
+    )
+    launcher = KubernetesLauncher(
+        resolve_target({"kubeconfig": str(kubeconfig)}, {}), retry_delay=0.01
+    )
+
+    async def body() -> None:
+        with pytest.raises(RuntimeUnavailableError, match="cannot reach Kubernetes"):
+            await launcher.check()
+        await launcher.close()
+
+    run(body())
+
+
+def test_the_token_bucket_allows_its_burst_then_its_rate() -> None:
+    bucket = TokenBucket(20, 30)
+    assert [bucket.reserve() for _ in range(30)] == [0.0] * 30
+    assert 0.04 < bucket.reserve() <= 0.05
+    assert 0.09 < bucket.reserve() <= 0.1
+
+
+def test_log_timestamps_are_split_from_their_lines() -> None:
+    moment, line = split_timestamp("2019-08-26T23:19:30.381101127Z hello world")
+    assert line == "hello world"
+    assert moment is not None and moment.timestamp() * 1000 == pytest.approx(1566861570381.101)
+    assert split_timestamp("2019-08-26T23:19:30.381Zextra") == (
+        None,
+        "2019-08-26T23:19:30.381Zextra",
+    )
+    assert split_timestamp("plain line") == (None, "plain line")
