@@ -599,3 +599,22 @@ def test_log_timestamps_are_split_from_their_lines() -> None:
         "2019-08-26T23:19:30.381Zextra",
     )
     assert split_timestamp("plain line") == (None, "plain line")
+
+
+def test_one_watch_follows_many_pods_at_once(make_launcher: Any, kube_api: Any) -> None:
+    launcher = make_launcher()
+
+    async def one(number: int) -> tuple[list[str], int | None]:
+        handle = await launcher.launch(
+            program(f"many-{number}", after=[f"n{number}"], exit_code=number, seconds=0.5)
+        )
+        lines, status = await asyncio.gather(collect(handle), handle.wait())
+        await handle.cleanup()
+        return lines, status.code
+
+    async def body() -> None:
+        results = await asyncio.gather(*(one(number) for number in range(8)))
+        assert results == [([f"n{number}"], number) for number in range(8)]
+        assert kube_api.count(verb="watch", resource="pods") == 1
+
+    run(body())
