@@ -136,6 +136,35 @@ class KubeClient:
         """Blocking :meth:`call`, for the watch and log threads."""
         return self._attempts(fn, verb, resource, rate_limited=False)
 
+    async def delete_selected(self, selector: str, grace: int) -> int:
+        """Delete every pod labelled ``selector`` in the namespace (one list, then one delete
+        each, with ``grace``); returns how many were deleted."""
+        namespace = self.namespace
+
+        def listing(core: Any) -> list[str]:
+            response = core.list_namespaced_pod(
+                namespace, label_selector=selector, _preload_content=False
+            )
+            items = json.loads(response.data).get("items") or []
+            return [str(item["metadata"]["name"]) for item in items]
+
+        names = await self.call(listing, verb="list")
+
+        async def delete(name: str) -> bool:
+            try:
+                await self.call(
+                    lambda core: core.delete_namespaced_pod(
+                        name, namespace, grace_period_seconds=grace, _preload_content=False
+                    ),
+                    verb="delete",
+                )
+            except NotFoundError:
+                return False
+            return True
+
+        deleted = await asyncio.gather(*(delete(name) for name in names))
+        return sum(deleted)
+
     def close(self) -> None:
         with self._lock:
             self._closed = True

@@ -383,8 +383,8 @@ class KubernetesHandle:
     async def _delete_children(self, grace_seconds: float) -> None:
         if self._stop_reason == LOST:
             return  # the pod never ran, so it started nothing
-        await delete_selected(
-            self._client, f"{PARENT_LABEL}={self.name}", max(0, math.ceil(grace_seconds))
+        await self._client.delete_selected(
+            f"{PARENT_LABEL}={self.name}", max(0, math.ceil(grace_seconds))
         )
 
     async def _clean_up(self) -> None:
@@ -399,37 +399,6 @@ class KubernetesHandle:
             self._loop.call_later(LOG_DRAIN_SECONDS, self._log.close)
         if self._on_cleaned is not None:
             self._on_cleaned(self.name)
-
-
-async def delete_selected(client: KubeClient, selector: str, grace: int) -> int:
-    """Delete every pod labelled ``selector`` in the client's namespace (one list, then one
-    delete each: the API's delete-collection takes no grace per pod in every version);
-    returns how many were deleted."""
-    namespace = client.namespace
-
-    def listing(core: Any) -> list[str]:
-        response = core.list_namespaced_pod(
-            namespace, label_selector=selector, _preload_content=False
-        )
-        items = json.loads(response.data).get("items") or []
-        return [str(item["metadata"]["name"]) for item in items]
-
-    names = await client.call(listing, verb="list")
-
-    async def delete(name: str) -> bool:
-        try:
-            await client.call(
-                lambda core: core.delete_namespaced_pod(
-                    name, namespace, grace_period_seconds=grace, _preload_content=False
-                ),
-                verb="delete",
-            )
-        except NotFoundError:
-            return False
-        return True
-
-    deleted = await asyncio.gather(*(delete(name) for name in names))
-    return sum(deleted)
 
 
 def _parsed(text: str) -> Any:

@@ -41,7 +41,7 @@ from pop.runtimes.base import (
 from pop.runtimes.kubernetes.client import DEFAULT_RETRY_DELAY, Conflict, KubeClient
 from pop.runtimes.kubernetes.config import KubeTarget, resolve_target
 from pop.runtimes.kubernetes.follow import PodWatch
-from pop.runtimes.kubernetes.handle import PARENT_LABEL, KubernetesHandle, delete_selected
+from pop.runtimes.kubernetes.handle import PARENT_LABEL, KubernetesHandle
 from pop.runtimes.kubernetes.podspec import LAUNCHER_LABEL, build_pod
 
 RUNTIME_NAME = "kubernetes"
@@ -182,7 +182,7 @@ class KubernetesLauncher:
             return False
         phase = (pod.get("status") or {}).get("phase")
         if namespace == self.namespace:
-            await delete_selected(self._client, f"{PARENT_LABEL}={record.ref}", grace)
+            await self._client.delete_selected(f"{PARENT_LABEL}={record.ref}", grace)
         return phase not in ("Succeeded", "Failed")
 
     async def list_launches(self) -> list[LaunchInfo]:
