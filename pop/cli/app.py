@@ -39,8 +39,8 @@ def build_app(first: str | None = None) -> typer.Typer:
     app = typer.Typer(
         name="pop",
         help="Priority Operation Processing: store agendas (workflows of typed operations), "
-        "queue them fairly and run each operation as a local process or a Docker container "
-        "(Kubernetes pods: not built yet).",
+        "queue them fairly and run each operation as a local process, a Docker container or a "
+        "Kubernetes pod (Kubernetes: tested on a simulated cluster only).",
         no_args_is_help=True,
         add_completion=False,
         pretty_exceptions_enable=False,

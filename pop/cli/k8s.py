@@ -16,8 +16,8 @@ import typer
 from pop.cli.options import JsonFlag
 
 app = typer.Typer(
-    help="Print the manifests that prepare a cluster for pop (the Kubernetes runtime itself: "
-    "not built yet).",
+    help="Print the manifests that prepare a cluster for pop's kubernetes runtime (tested on a "
+    "simulated cluster only).",
     no_args_is_help=True,
 )
 
@@ -33,8 +33,7 @@ def manifests(
         typer.Option(
             "--executor",
             help="Also an in-cluster executor and the ReadWriteOnce volume of its store: a "
-            "one-replica Deployment running `pop executor --launch kubernetes` (not built yet: "
-            "it exits 3).",
+            "one-replica Deployment running `pop executor --launch kubernetes`.",
         ),
     ] = False,
     image: Annotated[

@@ -20,7 +20,9 @@ from typing import Annotated, Any
 import typer
 
 JSON_HELP = "Print machine-readable JSON on stdout."
-LAUNCH_HELP = "Runtime: local or docker (kubernetes: not built yet, exit 3)."
+LAUNCH_HELP = (
+    "Runtime: local, docker or kubernetes (kubernetes: tested on a simulated cluster only)."
+)
 EXTERNAL_LAUNCH_HELP = (
     "Runtime for the binaries handlers launch, e.g. ffmpeg (default: the --launch runtime)."
 )
@@ -37,7 +39,7 @@ KubeconfigOption = Annotated[
     typer.Option(
         "--kubeconfig",
         metavar="FILE",
-        help="Kubeconfig for the kubernetes runtime (not built yet); default KUBECONFIG.",
+        help="Kubeconfig for the kubernetes runtime (default: KUBECONFIG).",
     ),
 ]
 ContextOption = Annotated[
@@ -45,7 +47,7 @@ ContextOption = Annotated[
     typer.Option(
         "--context",
         metavar="NAME",
-        help="Kubeconfig context (kubernetes: not built yet); default POP_KUBE_CONTEXT.",
+        help="Kubeconfig context (default: POP_KUBE_CONTEXT, else the file's current one).",
     ),
 ]
 NamespaceOption = Annotated[
@@ -53,7 +55,7 @@ NamespaceOption = Annotated[
     typer.Option(
         "--namespace",
         metavar="NS",
-        help="Namespace for pods (kubernetes: not built yet); default POP_KUBE_NAMESPACE.",
+        help="Namespace of the pods (default: POP_KUBE_NAMESPACE, else the context's, else pop).",
     ),
 ]
 

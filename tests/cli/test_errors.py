@@ -224,7 +224,9 @@ def test_an_unreachable_runtime_exits_3_and_run_local_json_still_prints_the_wait
         "run-local", str(EXAMPLES / "hello.json"), "--launch", "kubernetes", "--json", env=nowhere
     )
     assert ran.returncode == 3, ran.stderr
-    assert len(ran.stderr.splitlines()) == 1 and ran.stderr.startswith("error: ")
+    error, hint = ran.stderr.splitlines()
+    assert error.startswith("error: cannot reach Kubernetes: KUBECONFIG names no existing file")
+    assert hint.startswith("hint: ")
     progress = json.loads(ran.stdout)
     assert (progress["processingState"], progress["processingStateMessage"]) == (
         "WAITING",

@@ -171,8 +171,7 @@ def build_manifests(
             _reaper_cronjob(namespace, image),
             "The pod reaper: deletes finished pods labelled app.kubernetes.io/managed-by=pop "
             f"that ended more than {REAPER_AGE} ago, every hour.\n"
-            "NOTE: `pop reap pods` is not built yet (it comes with the kubernetes runtime); "
-            "until then each run of this job exits 2.",
+            "NOTE: `pop reap pods` is not built yet; until it is, each run of this job exits 2.",
         ),
     ]
     if executor:
@@ -188,14 +187,15 @@ def build_manifests(
                 _executor_deployment(namespace, image),
                 "The executor: claims queued agendas and runs each op as a pod. One replica, "
                 "Recreate: the old pod is gone before the new one opens the ReadWriteOnce store.\n"
-                "NOTE: the kubernetes runtime (`--launch kubernetes`) is not built yet; until "
-                "it is, this container exits 3 and the pod restarts (CrashLoopBackOff).",
+                "NOTE: the kubernetes runtime (`--launch kubernetes`) has been tested on a "
+                "simulated cluster only (an API test server and a kubelet simulator), never on a "
+                "real one.",
             ),
         ]
     header = (
         f"Made by `pop k8s manifests` (pop {version}); apply with `kubectl apply -f`.\n"
-        "The kubernetes runtime (`--launch kubernetes`) is not built yet: these objects prepare "
-        "a cluster for it.\n"
+        "The kubernetes runtime (`--launch kubernetes`) has been tested on a simulated cluster "
+        "only: these objects prepare a real one for it.\n"
         "See docs/kubernetes.md for what each object is for and how to change it."
     )
     return ManifestSet(tuple(manifests), header)
