@@ -35,6 +35,7 @@ from pop.runtimes.docker.engine import (
     stop_container,
 )
 from pop.runtimes.docker.output import ContainerOutput
+from pop.runtimes.ending import EndingHandle
 
 ENGINE_GONE = "the Docker engine stopped answering"
 CONTAINER_REMOVED = "container removed"
@@ -49,7 +50,7 @@ class _Ending:
     note: str = ""  # e.g. killed for memory
 
 
-class DockerHandle:
+class DockerHandle(EndingHandle[_Ending]):
     """One container: its log stream, its exit and the stop/remove calls."""
 
     def __init__(
@@ -98,25 +99,6 @@ class DockerHandle:
 
     def lines(self) -> AsyncIterator[str]:
         return self._output.lines()
-
-    async def wait(self) -> ExitStatus:
-        if self._status is None:
-            ending = await asyncio.shield(self._ending)
-            if self._stop_task is not None:
-                await asyncio.shield(self._stop_task)
-            self._status = self._status or self._exit_status(ending)
-        return self._status
-
-    async def cancel(self, grace_seconds: float = 5.0) -> None:
-        self._begin_stop(CANCELLED, grace_seconds)
-        if self._stop_task is not None:
-            # Shielded: a caller that gives up waiting must not leave the container half-stopped.
-            await asyncio.shield(self._stop_task)
-
-    async def cleanup(self) -> None:
-        if self._cleanup_task is None:
-            self._cleanup_task = asyncio.create_task(self._clean_up())
-        await asyncio.shield(self._cleanup_task)
 
     # -- internals -----------------------------------------------------------------------------
 

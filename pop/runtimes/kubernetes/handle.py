@@ -32,6 +32,7 @@ from pop.runtimes.base import (
     LaunchRecord,
     LaunchSpec,
 )
+from pop.runtimes.ending import EndingHandle
 from pop.runtimes.kubernetes.client import Conflict, KubeClient
 from pop.runtimes.kubernetes.follow import PodLog, PodWatch
 
@@ -54,7 +55,7 @@ class _Ending:
     note: str = ""
 
 
-class KubernetesHandle:
+class KubernetesHandle(EndingHandle[_Ending]):
     """One pod: the events the watch hands it, its log, and the delete calls."""
 
     def __init__(
@@ -129,24 +130,6 @@ class KubernetesHandle:
                 self._output_ended = True
                 return
             yield line
-
-    async def wait(self) -> ExitStatus:
-        if self._status is None:
-            ending = await asyncio.shield(self._ending)
-            if self._stop_task is not None:
-                await asyncio.shield(self._stop_task)
-            self._status = self._status or self._exit_status(ending)
-        return self._status
-
-    async def cancel(self, grace_seconds: float = 5.0) -> None:
-        self._begin_stop(CANCELLED, grace_seconds)
-        if self._stop_task is not None:
-            await asyncio.shield(self._stop_task)
-
-    async def cleanup(self) -> None:
-        if self._cleanup_task is None:
-            self._cleanup_task = asyncio.create_task(self._clean_up())
-        await asyncio.shield(self._cleanup_task)
 
     # -- called by the launcher ----------------------------------------------------------------
 
