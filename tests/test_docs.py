@@ -482,7 +482,7 @@ def test_the_claim_check_flags_a_shipped_thing_called_not_built(markdown: str) -
 @pytest.mark.parametrize(
     "markdown",
     [
-        "Not built yet: `pop serve`, `pop reap pods`, `pop graph` (`--launch kubernetes` exits 3).",
+        "Not built yet: `pop serve`, `pop token`, `pop graph`.",
         "| `--launch R` | for handlers: `local` (default), `docker`; `kubernetes` is planned |",
         "| `kubernetes` | planned; `--launch kubernetes` exits 3 |",
         "## kubernetes (planned)",
@@ -491,7 +491,7 @@ def test_the_claim_check_flags_a_shipped_thing_called_not_built(markdown: str) -
         "Pointers are not checked at submission (the value is not known yet).",
         "Handlers get `POP_EXTERNAL` (its `image` is for docker, not built yet) and `--cpus`.",
         "| `memoryRequestCount` | request (`1G`; docker, not built yet; not on `local`) |",
-        "`pop reap pods` is planned; `pop reap data` and `pop reap containers` run today.",
+        "`pop serve` is planned; `pop reap data` and `pop reap containers` run today.",
         "```yaml\nworkVolume:   # optional, kubernetes (planned)\n```",
     ],
 )

@@ -27,7 +27,7 @@ Log = Callable[[str], None]
 
 
 class LaunchesMixin:
-    """``pop image base|build`` and ``pop reap containers``."""
+    """``pop image base|build``, ``pop reap containers`` and ``pop reap pods``."""
 
     if TYPE_CHECKING:
         settings: Settings
@@ -117,6 +117,34 @@ class LaunchesMixin:
             )
         )
 
+    def reap_pods(
+        self,
+        *,
+        older_than: float | None = None,
+        dry_run: bool = False,
+        kube: Mapping[str, str] | None = None,
+        selector: Mapping[str, str] | None = None,
+        batch_size: int = 50,
+        max_runtime: float | None = None,
+    ) -> builtins.list[ReapedLaunch]:
+        """Delete pop's finished pods (POP's pod reaper: finish time from the first container's
+        end, else the pod's start) that finished ``older_than`` seconds ago or more (default
+        24 h), in batches of ``batch_size``, no new batch after ``max_runtime`` seconds; ``kube``
+        holds ``kubeconfig``, ``context``, ``namespace``; ``dry_run`` deletes none."""
+        if batch_size < 1:
+            raise InputError(f"the batch size must be at least 1 (got {batch_size})")
+        return asyncio.run(
+            self._reap_launches(
+                "kubernetes",
+                dict(kube or {}),
+                older_than=DEFAULT_REAP_LAUNCHES_AGE if older_than is None else older_than,
+                dry_run=dry_run,
+                selector=selector,
+                batch_size=batch_size,
+                max_runtime=max_runtime,
+            )
+        )
+
     async def _reap_launches(
         self,
         runtime: str,
@@ -125,6 +153,8 @@ class LaunchesMixin:
         older_than: float,
         dry_run: bool,
         selector: Mapping[str, str] | None,
+        batch_size: int = 50,
+        max_runtime: float | None = None,
     ) -> builtins.list[ReapedLaunch]:
         from pop.runtimes import create_launcher
         from pop.runtimes.base import ListingLauncher
@@ -148,6 +178,8 @@ class LaunchesMixin:
                 open_refs=open_refs,
                 open_attempts=open_attempts,
                 listed=listed,
+                batch_size=batch_size,
+                max_runtime_seconds=max_runtime,
             )
         finally:
             await launcher.close()

@@ -14,11 +14,18 @@ from typing import Annotated, Any
 
 import typer
 
-from pop.cli.options import JsonFlag
+from pop.cli.options import (
+    ContextOption,
+    JsonFlag,
+    KubeconfigOption,
+    NamespaceOption,
+    runtime_options,
+)
 
 reap_app = typer.Typer(
     help="Delete old data: `pop reap data` removes completed agendas, their logs and work "
-    "directories; `pop reap containers` removes finished containers pop left behind.",
+    "directories; `pop reap containers` and `pop reap pods` remove finished containers and "
+    "pods pop left behind.",
     no_args_is_help=True,
 )
 
@@ -176,6 +183,70 @@ def reap_containers(
     typer.echo(
         f"{verb} {gone} container{'' if gone == 1 else 's'}, kept {len(reaped) - gone} "
         f"(cutoff {older_than})"
+    )
+
+
+@reap_app.command("pods")
+def reap_pods(
+    older_than: Annotated[
+        str,
+        typer.Option("--older-than", help="Delete pods that finished longer ago than this."),
+    ] = "24h",
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="List what would be deleted; delete nothing.")
+    ] = False,
+    selector: Annotated[
+        str | None,
+        typer.Option(
+            "--selector",
+            metavar="K=V[,K=V]",
+            help="Only pods with these labels (e.g. pop.agendaId=ID).",
+        ),
+    ] = None,
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", min=1, help="Pods deleted at once (default 50).")
+    ] = 50,
+    max_runtime: Annotated[
+        str | None,
+        typer.Option("--max-runtime", help="Start no new batch after this long (e.g. 5m)."),
+    ] = None,
+    kubeconfig: KubeconfigOption = None,
+    context: ContextOption = None,
+    namespace: NamespaceOption = None,
+    json_output: JsonFlag = False,
+) -> None:
+    """Delete finished pods that pop started (its managed-by label) older than the cutoff, in
+    batches (POP's pod reaper). Running pods and those of attempts still open in the store are
+    never touched. One line per pod."""
+    from pop.api import Client
+    from pop.config import parse_duration
+
+    seconds = parse_duration(older_than, what="--older-than")
+    runtime = None if max_runtime is None else parse_duration(max_runtime, what="--max-runtime")
+    kube = runtime_options(None, kubeconfig, context, namespace) or {}
+    reaped = Client().reap_pods(
+        older_than=seconds,
+        dry_run=dry_run,
+        kube=kube,
+        selector=_label_selector(selector),
+        batch_size=batch_size,
+        max_runtime=runtime,
+    )
+    if _printed_json(json_output, reaped):
+        return
+    for launch in reaped:
+        labels_of = launch.info.labels
+        agenda = labels_of.get("pop.agendaId", "")
+        where = f"{agenda[:8]}/{labels_of.get('pop.operation', '')}" if agenda else "-"
+        typer.echo(
+            f"{launch.name or launch.ref}  {where}  {_age(launch.age_seconds)}  {launch.status}"
+        )
+    gone = sum(1 for launch in reaped if launch.action != "kept")
+    verb = "would delete" if dry_run else "deleted"
+    batches = len({launch.batch for launch in reaped if launch.batch is not None})
+    typer.echo(
+        f"{verb} {gone} pod{'' if gone == 1 else 's'}, kept {len(reaped) - gone} "
+        f"(cutoff {older_than}" + ("" if dry_run else f", {batches} batches") + ")"
     )
 
 

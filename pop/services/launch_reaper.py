@@ -15,8 +15,9 @@ attempt number) to match the ``pop.agendaId``, ``pop.operation`` and ``pop.attem
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +35,8 @@ RUNNING = "running"
 OPEN_ATTEMPT = "open attempt"
 TOO_RECENT = "finished after the cutoff"
 NO_TIME = "no finish or creation time"
+OUT_OF_TIME = "the reaper's run time was up"
+DEFAULT_BATCH_SIZE = 50  # POP's pod.reap.batch.size
 
 AttemptKey = tuple[str, str, str]
 
@@ -51,6 +54,7 @@ class ReapedLaunch:
     action: str
     reason: str
     age_seconds: float | None
+    batch: int | None = None  # which delete batch removed it (1, 2, ...)
 
     @property
     def ref(self) -> str:
@@ -96,20 +100,30 @@ async def reap_launches(
     selector: Mapping[str, str] | None = None,
     listed: list[LaunchInfo] | None = None,
     now: float | None = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    max_runtime_seconds: float | None = None,
+    clock: Callable[[], float] = time.monotonic,
 ) -> list[ReapedLaunch]:
     """Remove (``dry_run``: only list) every finished pop-labelled launch of ``launcher`` that
     finished more than ``older_than_seconds`` before ``now`` (epoch seconds, default the current
-    time); report every pop-labelled launch that matches ``selector`` (labels that must all be
-    equal), oldest first, with what was done. Running launches and those of open attempts are
-    kept. A launch that cannot be removed is reported as kept, with why; the pass goes on.
+    time; exactly at the cutoff counts as past it); report every pop-labelled launch that matches
+    ``selector`` (labels that must all be equal), oldest first, with what was done. Running
+    launches and those of open attempts are kept.
+
+    Removals go in batches of ``batch_size``, the launches of a batch at once (POP's pod
+    reaper): a launch that cannot be removed is reported as kept, with why, and the next batch
+    goes on; once ``max_runtime_seconds`` have passed no further batch starts (the first always
+    runs), and what is left is reported as kept.
 
     ``listed`` is what :func:`list_pop_launches` found (default: listed now). Read the open
     attempts *after* listing: an attempt row exists before its launch does, so a launch in the
     listing whose attempt is not open by then will never be needed again."""
     now = time.time() if now is None else now
+    started = clock()
     cutoff = now - older_than_seconds
     found = await list_pop_launches(launcher, selector) if listed is None else listed
-    reaped = []
+    reaped: list[ReapedLaunch] = []
+    doomed: list[tuple[LaunchInfo, float | None]] = []
     for info in found:
         since = _since(info)
         age = None if since is None else max(0.0, now - since)
@@ -119,12 +133,27 @@ async def reap_launches(
         elif dry_run:
             reaped.append(ReapedLaunch(info, WOULD_REMOVE, "", age))
         else:
-            try:
-                await launcher.remove(info.record)
-            except PopError as exc:
-                reaped.append(ReapedLaunch(info, KEPT, f"cannot remove: {exc.message}", age))
+            doomed.append((info, age))
+    size = max(1, batch_size)
+    for start in range(0, len(doomed), size):
+        batch = doomed[start : start + size]
+        if start and max_runtime_seconds is not None and clock() - started > max_runtime_seconds:
+            reaped.extend(
+                ReapedLaunch(info, KEPT, OUT_OF_TIME, age) for info, age in doomed[start:]
+            )
+            break
+        number = start // size + 1
+        outcomes = await asyncio.gather(
+            *(launcher.remove(info.record) for info, _ in batch), return_exceptions=True
+        )
+        for (info, age), outcome in zip(batch, outcomes, strict=True):
+            if isinstance(outcome, PopError):
+                why = f"cannot remove: {outcome.message}"
+                reaped.append(ReapedLaunch(info, KEPT, why, age, number))
+            elif isinstance(outcome, BaseException):
+                raise outcome
             else:
-                reaped.append(ReapedLaunch(info, REMOVED, "", age))
+                reaped.append(ReapedLaunch(info, REMOVED, "", age, number))
     return reaped
 
 

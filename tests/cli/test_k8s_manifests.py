@@ -157,9 +157,9 @@ def test_the_work_volume_is_read_write_many_and_the_reaper_reaps_pods_by_age(
     assert reaper["spec"]["concurrencyPolicy"] == "Forbid"
 
 
-def test_the_yaml_says_that_pop_reap_pods_is_not_built_yet(run_pop: RunPop) -> None:
+def test_the_yaml_says_the_reaper_job_reaps_by_age_only(run_pop: RunPop) -> None:
     completed = run_pop("k8s", "manifests")
-    assert "# NOTE: `pop reap pods` is not built yet" in completed.stdout
+    assert "# It reaps by age only" in completed.stdout
 
 
 def test_executor_adds_the_deployment_and_its_read_write_once_store(run_pop: RunPop) -> None:

@@ -171,7 +171,7 @@ def build_manifests(
             _reaper_cronjob(namespace, image),
             "The pod reaper: deletes finished pods labelled app.kubernetes.io/managed-by=pop "
             f"that ended more than {REAPER_AGE} ago, every hour.\n"
-            "NOTE: `pop reap pods` is not built yet; until it is, each run of this job exits 2.",
+            "It reaps by age only (orphans of agendas complete in the store need the store).",
         ),
     ]
     if executor:
