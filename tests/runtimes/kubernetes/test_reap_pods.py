@@ -10,7 +10,11 @@ from typing import Any
 import pytest
 
 AGE = "240m"
-NOW = datetime.now(UTC)
+
+
+def now() -> datetime:
+    """Now, when a pod is seeded (module import may be minutes before a test runs)."""
+    return datetime.now(UTC)
 
 
 def stamp(moment: datetime) -> str:
@@ -33,7 +37,7 @@ def seed(kube_api: Any, name: str, status: dict[str, Any], **labels: str) -> Non
 def finished(
     minutes_ago: float, *, seconds: float = 0.0, phase: str = "Succeeded"
 ) -> dict[str, Any]:
-    end = NOW - timedelta(minutes=minutes_ago, seconds=seconds)
+    end = now() - timedelta(minutes=minutes_ago, seconds=seconds)
     return {
         "phase": phase,
         "startTime": stamp(end - timedelta(minutes=1)),
@@ -48,7 +52,7 @@ def finished(
 
 def started_only(minutes_ago: float) -> dict[str, Any]:
     """An abnormal end: no container statuses, only the pod's start time (POP §8)."""
-    return {"phase": "Failed", "startTime": stamp(NOW - timedelta(minutes=minutes_ago))}
+    return {"phase": "Failed", "startTime": stamp(now() - timedelta(minutes=minutes_ago))}
 
 
 def reap(run_pop: Any, kube_api: Any, *args: str) -> Any:
@@ -150,7 +154,7 @@ def test_past_the_max_runtime_one_batch_runs(run_pop: Any, kube_api: Any) -> Non
 def test_pods_without_pops_label_and_running_ones_are_left_alone(
     run_pop: Any, kube_api: Any
 ) -> None:
-    seed(kube_api, "running", {"phase": "Running", "startTime": stamp(NOW - timedelta(days=2))})
+    seed(kube_api, "running", {"phase": "Running", "startTime": stamp(now() - timedelta(days=2))})
     kube_api.seed_pod(
         {
             "apiVersion": "v1",
