@@ -15,13 +15,9 @@ import asyncio
 import contextlib
 import threading
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
 
 from pop.errors import LaunchError
 from pop.runtimes.base import (
-    CANCELLED,
-    EXITED,
-    LOST,
     TIMED_OUT,
     ExitStatus,
     LaunchRecord,
@@ -35,22 +31,13 @@ from pop.runtimes.docker.engine import (
     stop_container,
 )
 from pop.runtimes.docker.output import ContainerOutput
-from pop.runtimes.ending import EndingHandle
+from pop.runtimes.ending import Ending, EndingHandle
 
 ENGINE_GONE = "the Docker engine stopped answering"
 CONTAINER_REMOVED = "container removed"
 
 
-@dataclass(frozen=True)
-class _Ending:
-    """What the reader thread learnt when the container ended."""
-
-    code: int | None
-    lost: str = ""  # why the container is out of reach, when it is
-    note: str = ""  # e.g. killed for memory
-
-
-class DockerHandle(EndingHandle[_Ending]):
+class DockerHandle(EndingHandle):
     """One container: its log stream, its exit and the stop/remove calls."""
 
     def __init__(
@@ -74,7 +61,7 @@ class DockerHandle(EndingHandle[_Ending]):
         self._cleanup_grace_seconds = cleanup_grace_seconds
         self._loop = asyncio.get_running_loop()
         self._output = ContainerOutput(engine, self._id, name=self._name)
-        self._ending: asyncio.Future[_Ending] = self._loop.create_future()
+        self._ending: asyncio.Future[Ending] = self._loop.create_future()
         self._stop_reason: str | None = None
         self._stop_task: asyncio.Task[None] | None = None
         self._cleanup_task: asyncio.Task[None] | None = None
@@ -102,17 +89,7 @@ class DockerHandle(EndingHandle[_Ending]):
 
     # -- internals -----------------------------------------------------------------------------
 
-    def _exit_status(self, ending: _Ending) -> ExitStatus:
-        if self._stop_reason == TIMED_OUT:
-            message = f"timed out after {self._spec.timeout_seconds:g} s"
-            return ExitStatus(TIMED_OUT, ending.code, message)
-        if self._stop_reason == CANCELLED:
-            return ExitStatus(CANCELLED, ending.code, "cancelled")
-        if ending.lost:
-            return ExitStatus(LOST, None, ending.lost)
-        return ExitStatus(EXITED, ending.code, ending.note)
-
-    def _on_end(self, _: asyncio.Future[_Ending]) -> None:
+    def _on_end(self, _: asyncio.Future[Ending]) -> None:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -148,7 +125,7 @@ class DockerHandle(EndingHandle[_Ending]):
 
     def _await_exit(self) -> None:
         """The exit thread: the engine's wait (no polling), then the end of the output."""
-        ending = _Ending(None, "the docker runtime lost this container (unexpected error)")
+        ending = Ending(None, "the docker runtime lost this container (unexpected error)")
         try:
             ending = self._ending_from_engine()
         finally:
@@ -157,7 +134,7 @@ class DockerHandle(EndingHandle[_Ending]):
             with contextlib.suppress(RuntimeError):
                 self._loop.call_soon_threadsafe(_resolve, self._ending, ending)
 
-    def _ending_from_engine(self) -> _Ending:
+    def _ending_from_engine(self) -> Ending:
         import docker
 
         try:
@@ -165,17 +142,17 @@ class DockerHandle(EndingHandle[_Ending]):
             code = int(api.wait(self._id)["StatusCode"])
             state = api.inspect_container(self._id)["State"]
         except docker.errors.NotFound:
-            return _Ending(None, CONTAINER_REMOVED)
+            return Ending(None, CONTAINER_REMOVED)
         except (docker.errors.DockerException, OSError) as exc:
             if is_connection_error(exc):
-                return _Ending(None, ENGINE_GONE)
-            return _Ending(None, f"the Docker engine failed: {exc}")
+                return Ending(None, ENGINE_GONE)
+            return Ending(None, f"the Docker engine failed: {exc}")
         if state.get("Status") in ("removing", "dead"):
-            return _Ending(code, CONTAINER_REMOVED)
+            return Ending(code, CONTAINER_REMOVED)
         note = "killed: out of memory" if state.get("OOMKilled") else ""
-        return _Ending(code, note=note)
+        return Ending(code, note=note)
 
 
-def _resolve(future: asyncio.Future[_Ending], ending: _Ending) -> None:
+def _resolve(future: asyncio.Future[Ending], ending: Ending) -> None:
     if not future.done():
         future.set_result(ending)

@@ -19,20 +19,17 @@ import contextlib
 import json
 import math
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
 from typing import Any
 
 from pop.errors import NotFoundError, PopError
 from pop.runtimes.base import (
-    CANCELLED,
-    EXITED,
     LOST,
     TIMED_OUT,
     ExitStatus,
     LaunchRecord,
     LaunchSpec,
 )
-from pop.runtimes.ending import EndingHandle
+from pop.runtimes.ending import Ending, EndingHandle
 from pop.runtimes.kubernetes.client import Conflict, KubeClient
 from pop.runtimes.kubernetes.follow import PodLog, PodWatch
 
@@ -48,14 +45,7 @@ LOG_DRAIN_SECONDS = 2.0  # how long a log stream may outlive a pod that is gone
 LOG_FINISH_SECONDS = 30.0  # ... or a container that ended (the kubelet ends it at once)
 
 
-@dataclass(frozen=True)
-class _Ending:
-    code: int | None
-    lost: str = ""  # why the pod is out of reach, when it is
-    note: str = ""
-
-
-class KubernetesHandle(EndingHandle[_Ending]):
+class KubernetesHandle(EndingHandle):
     """One pod: the events the watch hands it, its log, and the delete calls."""
 
     def __init__(
@@ -83,7 +73,7 @@ class KubernetesHandle(EndingHandle[_Ending]):
         self._on_cleaned = on_cleaned
         self._loop = asyncio.get_running_loop()
         self._record = LaunchRecord("kubernetes", name, {})
-        self._ending: asyncio.Future[_Ending] = self._loop.create_future()
+        self._ending: asyncio.Future[Ending] = self._loop.create_future()
         self._status: ExitStatus | None = None
         self._stop_reason: str | None = None
         self._stop_task: asyncio.Task[None] | None = None
@@ -170,7 +160,7 @@ class KubernetesHandle(EndingHandle[_Ending]):
         self._to_loop(self._pod_deleted)
 
     def on_unreachable(self, message: str) -> None:
-        self._to_loop(self._end, _Ending(None, message))
+        self._to_loop(self._end, Ending(None, message))
 
     def _to_loop(self, callback: Callable[..., None], *args: Any) -> None:
         with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
@@ -204,19 +194,19 @@ class KubernetesHandle(EndingHandle[_Ending]):
         if phase in ("Succeeded", "Failed"):
             terminated = state.get("terminated")
             if self._deleted_outside:
-                self._end(_Ending(None, POD_DELETED))
+                self._end(Ending(None, POD_DELETED))
             elif terminated is not None:
                 note = "killed: out of memory" if terminated.get("reason") == "OOMKilled" else ""
-                self._end(_Ending(int(terminated.get("exitCode", 0)), note=note))
+                self._end(Ending(int(terminated.get("exitCode", 0)), note=note))
             else:
                 reason = ": ".join(
                     str(part) for part in (status.get("reason"), status.get("message")) if part
                 )
-                self._end(_Ending(None, f"pod {phase}: {reason or 'no container status'}"))
+                self._end(Ending(None, f"pod {phase}: {reason or 'no container status'}"))
 
     def _pod_deleted(self) -> None:
         self._gone = True
-        self._end(_Ending(None, POD_DELETED))
+        self._end(Ending(None, POD_DELETED))
 
     def _container_started(self) -> None:
         self._started = True
@@ -244,9 +234,9 @@ class KubernetesHandle(EndingHandle[_Ending]):
             return
         self._stop_reason = LOST
         self._stop_task = asyncio.create_task(self._delete_tree(0))
-        self._end(_Ending(None, message))
+        self._end(Ending(None, message))
 
-    def _end(self, ending: _Ending) -> None:
+    def _end(self, ending: Ending) -> None:
         if self._ending.done():
             return
         self._ending.set_result(ending)
@@ -258,16 +248,6 @@ class KubernetesHandle(EndingHandle[_Ending]):
             drain = LOG_DRAIN_SECONDS if ending.lost else LOG_FINISH_SECONDS
             self._loop.call_later(drain, self._log.close)
         self._finish_output()
-
-    def _exit_status(self, ending: _Ending) -> ExitStatus:
-        if self._stop_reason == TIMED_OUT:
-            message = f"timed out after {self._spec.timeout_seconds:g} s"
-            return ExitStatus(TIMED_OUT, ending.code, message)
-        if self._stop_reason == CANCELLED:
-            return ExitStatus(CANCELLED, ending.code, "cancelled")
-        if ending.lost:
-            return ExitStatus(LOST, None, ending.lost)
-        return ExitStatus(EXITED, ending.code, ending.note)
 
     # -- output --------------------------------------------------------------------------------
 
@@ -333,9 +313,9 @@ class KubernetesHandle(EndingHandle[_Ending]):
         try:
             await self._delete_tree(grace_seconds)
         except PopError as exc:
-            self._end(_Ending(None, f"cannot delete the pod: {exc}"))
+            self._end(Ending(None, f"cannot delete the pod: {exc}"))
         if self._gone:
-            self._end(_Ending(None, POD_DELETED))
+            self._end(Ending(None, POD_DELETED))
         await asyncio.shield(self._ending)
 
     async def _delete_tree(self, grace_seconds: float) -> None:
