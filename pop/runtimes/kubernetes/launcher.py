@@ -42,10 +42,10 @@ from pop.runtimes.kubernetes.client import DEFAULT_RETRY_DELAY, Conflict, KubeCl
 from pop.runtimes.kubernetes.config import KubeTarget, resolve_target
 from pop.runtimes.kubernetes.follow import PodWatch
 from pop.runtimes.kubernetes.handle import PARENT_LABEL, KubernetesHandle
-from pop.runtimes.kubernetes.podspec import LAUNCHER_LABEL, build_pod
+from pop.runtimes.kubernetes.podspec import LAUNCHER_LABEL, MANAGED_BY_LABEL, build_pod
 
 RUNTIME_NAME = "kubernetes"
-MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
+
 MANAGED_SELECTOR = f"{MANAGED_BY_LABEL}=pop"
 _CAPABILITIES = Capabilities(host_cpus=False, python="python3", images=True)
 _NAME_MAX = 63
@@ -121,12 +121,14 @@ class KubernetesLauncher:
         )
 
     async def launch(self, spec: LaunchSpec) -> KubernetesHandle:
-        pod = build_pod(
-            spec, namespace=self.namespace, launcher_id=self._id, work_root=self._work_root
-        )
-        # every pod pop makes is pop's, whoever built the spec (the reaper selects on it)
-        pod["metadata"].setdefault("labels", {}).setdefault(MANAGED_BY_LABEL, "pop")
         config = PodConfig.from_fields(spec.options)
+        pod = build_pod(
+            spec,
+            namespace=self.namespace,
+            launcher_id=self._id,
+            work_root=self._work_root,
+            config=config,
+        )
         scheduled_ms = config.pod_scheduled_timeout_ms
         for attempt in range(2):
             name = str(pod["metadata"]["name"])

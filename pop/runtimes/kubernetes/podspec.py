@@ -8,7 +8,8 @@ pod whoever builds it. The result is the pod as the API takes it (a JSON-ready d
 POP's pod (POP-REFERENCE §6.4):
 
 - name ``spec.name`` (``namePrefix`` replaces its ``pop-``); labels made valid (the exact values
-  in annotations of the same keys), ``app=<namePrefix|pop>``, ``pop.launcher=<launcher id>``;
+  in annotations of the same keys), ``app=<namePrefix|pop>``, ``pop.launcher=<launcher id>``,
+  ``app.kubernetes.io/managed-by=pop``;
 - one container: image, ``command``/``args``, env plus ``MY_POD_NAME`` and ``POD_NAMESPACE``
   (downward API), ``secretKeyRef`` env and ``envFrom``, ``workingDir``, requests (CPU, memory),
   limits (CPU, ``nvidia.com/gpu``), ``imagePullPolicy`` Always iff ``pullAlways`` (else
@@ -42,13 +43,20 @@ MAX_POD_BYTES = 1024 * 1024  # the API server refuses larger objects (etcd's req
 DEADLINE_MARGIN_SECONDS = 60
 WORK_VOLUME = "pop-work"
 LAUNCHER_LABEL = "pop.launcher"
+MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 
 
 def build_pod(
-    spec: LaunchSpec, *, namespace: str, launcher_id: str, work_root: str | None
+    spec: LaunchSpec,
+    *,
+    namespace: str,
+    launcher_id: str,
+    work_root: str | None,
+    config: PodConfig | None = None,
 ) -> dict[str, Any]:
-    """The pod for ``spec`` in ``namespace`` (see the module docstring)."""
-    config = PodConfig.from_fields(spec.options)
+    """The pod for ``spec`` in ``namespace`` (see the module docstring); ``config`` is the
+    entry read from ``spec.options`` when the caller has it already."""
+    config = config or PodConfig.from_fields(spec.options)
     image = spec.image or config.image
     if not image:
         raise LaunchError(
@@ -153,6 +161,7 @@ def _labels(
         **{str(key): str(value) for key, value in config.labels.items()},
         **{str(key): str(value) for key, value in spec.labels.items()},
         "app": config.name_prefix.rstrip("-") if config.name_prefix else "pop",
+        MANAGED_BY_LABEL: "pop",  # every pod pop makes is pop's (the reaper selects on it)
         LAUNCHER_LABEL: launcher_id,
     }
     labels: dict[str, str] = {}
