@@ -169,21 +169,15 @@ def reap_containers(
     if _printed_json(json_output, reaped):
         return
     for launch in reaped:
-        labels_of = launch.info.labels
-        agenda = labels_of.get("pop.agendaId", "")
-        where = f"{agenda[:8]}/{labels_of.get('pop.operation', '')}" if agenda else "-"
-        if labels_of.get("pop.role") == "external":
+        where = _where(launch)
+        if launch.info.labels.get("pop.role") == "external":
             where += " (external)"
         typer.echo(
             f"{launch.ref[:12]}  {launch.name or '-'}  {where}  "
             f"{_age(launch.age_seconds)}  {launch.status}"
         )
-    gone = sum(1 for launch in reaped if launch.action != "kept")
     verb = "would remove" if dry_run else "removed"
-    typer.echo(
-        f"{verb} {gone} container{'' if gone == 1 else 's'}, kept {len(reaped) - gone} "
-        f"(cutoff {older_than})"
-    )
+    typer.echo(_reaped_summary(reaped, verb, "container", f"cutoff {older_than}"))
 
 
 @reap_app.command("pods")
@@ -235,19 +229,26 @@ def reap_pods(
     if _printed_json(json_output, reaped):
         return
     for launch in reaped:
-        labels_of = launch.info.labels
-        agenda = labels_of.get("pop.agendaId", "")
-        where = f"{agenda[:8]}/{labels_of.get('pop.operation', '')}" if agenda else "-"
         typer.echo(
-            f"{launch.name or launch.ref}  {where}  {_age(launch.age_seconds)}  {launch.status}"
+            f"{launch.name or launch.ref}  {_where(launch)}  {_age(launch.age_seconds)}  "
+            f"{launch.status}"
         )
-    gone = sum(1 for launch in reaped if launch.action != "kept")
     verb = "would delete" if dry_run else "deleted"
     batches = len({launch.batch for launch in reaped if launch.batch is not None})
-    typer.echo(
-        f"{verb} {gone} pod{'' if gone == 1 else 's'}, kept {len(reaped) - gone} "
-        f"(cutoff {older_than}" + ("" if dry_run else f", {batches} batches") + ")"
-    )
+    note = f"cutoff {older_than}" + ("" if dry_run else f", {batches} batches")
+    typer.echo(_reaped_summary(reaped, verb, "pod", note))
+
+
+def _where(launch: Any) -> str:
+    """``<agenda id prefix>/<op>`` from a reaped launch's labels, ``-`` without an agenda."""
+    labels = launch.info.labels
+    agenda = labels.get("pop.agendaId", "")
+    return f"{agenda[:8]}/{labels.get('pop.operation', '')}" if agenda else "-"
+
+
+def _reaped_summary(reaped: list[Any], verb: str, noun: str, note: str) -> str:
+    gone = sum(1 for launch in reaped if launch.action != "kept")
+    return f"{verb} {gone} {noun}{'' if gone == 1 else 's'}, kept {len(reaped) - gone} ({note})"
 
 
 def _label_selector(text: str | None) -> dict[str, str] | None:
