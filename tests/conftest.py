@@ -12,6 +12,7 @@ functions here and reachable through the session fixture ``pop_cli``.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -98,6 +99,21 @@ def stop_process(process: subprocess.Popen[str], *, grace: float = 10.0) -> None
         except subprocess.TimeoutExpired:
             process.kill()
             process.communicate()
+
+
+def comparable(progress: dict[str, Any]) -> list[tuple[Any, ...]]:
+    """An AgendaProgress made comparable across runs of one agenda (on different runtimes):
+    each op's name, state and result, with the agenda id taken out."""
+    agenda_id = progress["agendaId"]
+    return [
+        (
+            op["operation"],
+            op["processingState"],
+            op["processingStateMessage"],
+            json.dumps(op.get("resultPayload")).replace(agenda_id, "ID"),
+        )
+        for op in progress["operationProgress"]
+    ]
 
 
 def store_snapshot(home: Path) -> StoreSnapshot | None:

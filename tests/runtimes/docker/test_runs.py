@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import wait_for
+from tests.conftest import comparable, wait_for
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 MANAGED = "app.kubernetes.io/managed-by=pop"
@@ -48,20 +48,6 @@ def shell_agenda(tmp_path: Path, script: str, **params: Any) -> Path:
     op = {"name": "work", "type": "shell", "payload": {"args": [script]}, "params": params}
     path.write_text(json.dumps({"title": "docker", "operations": [op]}))
     return path
-
-
-def comparable(progress: dict[str, Any]) -> list[tuple[Any, ...]]:
-    """Each op's name, state and result with the agenda id taken out of it."""
-    agenda_id = progress["agendaId"]
-    return [
-        (
-            op["operation"],
-            op["processingState"],
-            op["processingStateMessage"],
-            json.dumps(op.get("resultPayload")).replace(agenda_id, "ID"),
-        )
-        for op in progress["operationProgress"]
-    ]
 
 
 def test_hello_on_docker_equals_local_and_leaves_no_container(

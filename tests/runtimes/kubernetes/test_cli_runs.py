@@ -10,20 +10,9 @@ from typing import Any
 
 import kubernetes_validate
 
+from tests.conftest import comparable
+
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
-
-
-def comparable(progress: dict[str, Any]) -> list[tuple[Any, ...]]:
-    agenda_id = progress["agendaId"]
-    return [
-        (
-            op["operation"],
-            op["processingState"],
-            op["processingStateMessage"],
-            json.dumps(op.get("resultPayload")).replace(agenda_id, "ID"),
-        )
-        for op in progress["operationProgress"]
-    ]
 
 
 def test_hello_on_the_simulated_cluster_equals_local(
