@@ -296,6 +296,24 @@ def median_of(breakdowns: Sequence[dict[str, Any]], key: str) -> float | None:
     return statistics.median(values) if values else None
 
 
+def pop_row(tool: str, command: str, series: Series, clips: int) -> dict[str, Any]:
+    """The table row of one series of ``pop batch`` runs, each failed run named in its note."""
+    return {
+        "tool": tool,
+        "command": command,
+        "medianSeconds": series.median,
+        "seconds": [run.seconds for run in series.runs],
+        "peakRssKiB": max((run.peak_kib or 0) for run in series.runs) or None,
+        "note": ("ok" if series.ok else "FAILED")
+        + "".join(
+            f"; run {number}: exit {check['exitCode']}, {check['succeeded']}/{clips} "
+            f"succeeded{', ' + check['stderr'] if check['stderr'] else ''}"
+            for number, check in enumerate(series.checks, 1)
+            if not check["ok"]
+        ),
+    }
+
+
 def run_pop_batch(
     series: Series | None,
     argv: list[str],
@@ -399,40 +417,16 @@ def main() -> None:
                 parallel_series.breakdowns.append(parallel_breakdown(joblog))
             shutil.rmtree(out_dir)
 
-    rows: list[dict[str, Any]] = [
-        {
-            "tool": "pop batch",
-            "command": "pop batch transcode-360p.json CLIPS --glob '*.mp4' "
-            + (f"--concurrency {args.pop_concurrency} " if args.pop_concurrency else "")
-            + f"--cpus {CPUS} --quiet --json",
-            "medianSeconds": pop_series.median,
-            "seconds": [run.seconds for run in pop_series.runs],
-            "peakRssKiB": max((run.peak_kib or 0) for run in pop_series.runs) or None,
-            "note": ("ok" if pop_series.ok else "FAILED")
-            + "".join(
-                f"; run {number}: exit {check['exitCode']}, {check['succeeded']}/{args.clips} "
-                f"succeeded{', ' + check['stderr'] if check['stderr'] else ''}"
-                for number, check in enumerate(pop_series.checks, 1)
-                if not check["ok"]
-            ),
-        }
-    ]
+    pop_command = (
+        "pop batch transcode-360p.json CLIPS --glob '*.mp4' "
+        + (f"--concurrency {args.pop_concurrency} " if args.pop_concurrency else "")
+        + f"--cpus {CPUS} --quiet --json"
+    )
+    rows: list[dict[str, Any]] = [pop_row("pop batch", pop_command, pop_series, args.clips)]
     if args.external_launch:
+        flag = f"--external-launch {args.external_launch}"
         rows.append(
-            {
-                "tool": f"pop batch --external-launch {args.external_launch}",
-                "command": rows[0]["command"] + f" --external-launch {args.external_launch}",
-                "medianSeconds": external_series.median,
-                "seconds": [run.seconds for run in external_series.runs],
-                "peakRssKiB": max((run.peak_kib or 0) for run in external_series.runs) or None,
-                "note": ("ok" if external_series.ok else "FAILED")
-                + "".join(
-                    f"; run {number}: exit {check['exitCode']}, {check['succeeded']}/"
-                    f"{args.clips} succeeded{', ' + check['stderr'] if check['stderr'] else ''}"
-                    for number, check in enumerate(external_series.checks, 1)
-                    if not check["ok"]
-                ),
-            }
+            pop_row(f"pop batch {flag}", f"{pop_command} {flag}", external_series, args.clips)
         )
     if have_parallel:
         rows.append(
