@@ -9,7 +9,6 @@ and the run's :class:`LaunchContext` say everything it needs.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import traceback
 from collections.abc import Callable
@@ -110,10 +109,10 @@ class AttemptDriver:
                 outcome = await self._run_launched(
                     launched, state, entry, payload, place, attempt, log_path
                 )
-        except asyncio.CancelledError:
-            raise
         except PopError as exc:
-            permanent = isinstance(exc, InputError) or getattr(exc, "permanent", False)
+            permanent = isinstance(exc, InputError) or (
+                isinstance(exc, LaunchError) and exc.permanent
+            )
             outcome = Outcome(
                 False,
                 diagnostics=[DiagnosticEvent.of(exc.message)],
