@@ -6,8 +6,9 @@ a Launcher instance and never asks which runtime it is (DESIGN §5, §8).
 Semantics: an op is ready when every dependency succeeded; ready ops start in agenda order, at
 most ``concurrency`` at once and within the CPU budget; the first failure stops new starts while
 running ops finish; nothing running, nothing ready and something pending is a deadlock. Every
-transition is written to the store at once (percent at most every ``progress_interval`` per op),
-so ``pop status`` in another shell sees the truth. The agenda holds a lease while it runs.
+transition is written to the store at once (percent at most every ``progress_interval`` per op,
+the latest report when the interval ends), so ``pop status`` in another shell sees the truth.
+The agenda holds a lease while it runs.
 """
 
 from __future__ import annotations
@@ -106,6 +107,8 @@ class AgendaRunner:
         self._entries: dict[str, HandlerEntry] = {}
         self._succeeded_count = 0
         self._cpu_wait = False
+        # per op: the latest progress report held back by progress_interval, and its write
+        self._trailing: dict[str, tuple[OperationProgress, asyncio.TimerHandle]] = {}
 
     # -- public ---------------------------------------------------------------------------
 
@@ -389,10 +392,24 @@ class AgendaRunner:
                 message=progress.processing_state_message,
             )
         )
-        now = self.clock()
-        if now - state.last_write < self.settings.progress_interval_seconds:
-            return
-        state.last_write = now
+        wait = self.settings.progress_interval_seconds - (self.clock() - state.last_write)
+        if wait <= 0:
+            self._write_progress(state, progress)
+        elif state.name not in self._trailing:
+            # within the interval: the latest report is written when the interval ends, so a
+            # handler that reports twice and then goes quiet is not shown behind in the store
+            loop = asyncio.get_running_loop()
+            self._trailing[state.name] = (progress, loop.call_later(wait, self._flush, state))
+        else:
+            self._trailing[state.name] = (progress, self._trailing[state.name][1])
+
+    def _flush(self, state: OpState) -> None:
+        progress, _ = self._trailing.pop(state.name)
+        if state.status == RUNNING:
+            self._write_progress(state, progress)
+
+    def _write_progress(self, state: OpState, progress: OperationProgress) -> None:
+        state.last_write = self.clock()
         write_op_progress(self.store, self.progress_id, state, progress, self._percent())
 
     def _expand(self, state: OpState, outcome: Outcome) -> Outcome:
@@ -414,6 +431,8 @@ class AgendaRunner:
 
     def _record_outcome(self, state: OpState, outcome: Outcome, attempt_id: int) -> None:
         state.handle = None
+        if state.name in self._trailing:  # the outcome supersedes a report not yet written
+            self._trailing.pop(state.name)[1].cancel()
         if not outcome.succeeded and self._retry_later(state, outcome, attempt_id):
             return
         state.status = DONE_OK if outcome.succeeded else DONE_FAILED
