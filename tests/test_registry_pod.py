@@ -275,7 +275,10 @@ def test_a_pop_json_entry_reports_tainted_nodes_at_its_pod_config() -> None:
 def test_an_external_image_name_is_its_image() -> None:
     entry = entry_of({"image": "handlers:1", "external": {"ffmpeg": {"imageName": "ffmpeg:6"}}})
 
-    assert entry.external_settings() == {"ffmpeg": {"cpus": 1.0, "image": "ffmpeg:6"}}
+    settings = entry.external_settings()
+    assert (settings["ffmpeg"]["cpus"], settings["ffmpeg"]["image"]) == (1.0, "ffmpeg:6")
+    assert settings["ffmpeg"]["pod"]["image"] == "ffmpeg:6"
+    assert settings["*"]["pod"]["image"] == "handlers:1"  # binaries it does not declare
 
 
 # --- validation: nfsSettings, labels and the secret fields ---------------------------------------

@@ -118,8 +118,7 @@ def handler_env(
     env.update(context.attempt_env(attempt))
     if last_progress is not None:
         env["LAST_PROGRESS"] = last_progress.to_json()
-    if entry.external:
-        env[EXTERNAL_ENV] = external_env_value(entry)
+    env[EXTERNAL_ENV] = external_env_value(entry)
     return env
 
 
@@ -145,14 +144,14 @@ def resident_env(
         "CUSTOMER_ID": agenda.effective_customer_id or "",
         SUBMIT_DIR_ENV: str(agenda.params.get(SUBMIT_DIR_PARAM) or ""),
         **context.attempt_env(attempt),
+        EXTERNAL_ENV: external_env_value(entry),
     }
-    if entry.external:
-        env[EXTERNAL_ENV] = external_env_value(entry)
     return {key: value for key, value in env.items() if value}
 
 
 def external_env_value(entry: HandlerEntry) -> str:
-    """``POP_EXTERNAL``: how the handler's external binaries launch (cpus, image), as JSON."""
+    """``POP_EXTERNAL``: how the handler's external binaries launch (cpus, image, pod fields),
+    as JSON."""
     return json.dumps(entry.external_settings(), separators=(",", ":"))
 
 

@@ -55,6 +55,7 @@ from pop.models import (
 from pop.models.validation import problems
 
 EXTERNAL_ENV = "POP_EXTERNAL"  # set by the engine from the registry entry's ``external``
+UNDECLARED_EXTERNAL = "*"  # its key for binaries the entry does not declare (pop.registry's)
 Diagnostics = str | DiagnosticEvent | Sequence[str | DiagnosticEvent]
 HandlerFunction = Callable[["HandlerContext"], Any]
 
@@ -295,8 +296,9 @@ class HandlerContext:
         return str(image) if image else None
 
     def external_settings(self, name: str) -> dict[str, Any]:
-        """The registry's launch settings for external binary ``name`` (``cpus``, ``image``), from
-        ``POP_EXTERNAL``; empty when the registry declares none."""
+        """The registry's launch settings for external binary ``name`` (``cpus``, ``image``,
+        ``pod``: its PodConfig fields), from ``POP_EXTERNAL``; for a binary the registry does not
+        declare only the handler's own ``pod`` fields; empty without ``POP_EXTERNAL``."""
         raw = self.launch_data.env.get(EXTERNAL_ENV)
         if not raw:
             return {}
@@ -304,8 +306,14 @@ class HandlerContext:
             declared = json.loads(raw)
         except ValueError:
             return {}
-        settings = declared.get(name) if isinstance(declared, dict) else None
-        return dict(settings) if isinstance(settings, dict) else {}
+        if not isinstance(declared, dict):
+            return {}
+        settings = declared.get(name)
+        if not isinstance(settings, dict):
+            settings = declared.get(UNDECLARED_EXTERNAL)
+            pod = settings.get("pod") if isinstance(settings, dict) else None
+            return {"pod": pod} if isinstance(pod, dict) else {}
+        return dict(settings)
 
     def launch_external(
         self,
@@ -385,6 +393,7 @@ class HandlerContext:
                 work_dir=self.work_dir,
                 inputs=inputs,
                 image=settings.get("image") or None,
+                pod=settings.get("pod") or None,
                 labels=labels,
                 cpus=cpus,
                 timeout_seconds=timeout_seconds,

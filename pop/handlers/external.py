@@ -17,8 +17,11 @@ when the handler dies, however it dies.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import os
 import re
 import shlex
+import shutil
 import threading
 import uuid
 from collections import deque
@@ -28,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pop.errors import PermanentError
 from pop.models import now_ms
 
 if TYPE_CHECKING:
@@ -179,6 +183,7 @@ def run_external(
     work_dir: Path | None = None,
     inputs: Sequence[str | Path] = (),
     image: str | None = None,
+    pod: Mapping[str, Any] | None = None,
     labels: Mapping[str, str] | None = None,
     cpus: float = 1.0,
     timeout_seconds: float | None = None,
@@ -194,9 +199,11 @@ def run_external(
 
     Synchronous (runs its own event loop; do not call it from a running loop). The launcher is
     built with ``keep`` and the run's runtime ``options``; the spec carries ``image`` (image
-    runtimes), ``cpus`` as request and limit, and ``labels``. Every output line goes to
-    ``on_line``; the work directory, when given, is mounted at its own path, and each of
-    ``inputs`` outside it read-only at its own path. ``on_launching`` hears of the launch just
+    runtimes), ``pod`` (the registry's PodConfig fields for the binary, as ``spec.options``),
+    ``cpus`` as request and limit, and ``labels``. Every output line goes to ``on_line``; the
+    work directory, when given, is mounted at its own path, and each of ``inputs`` outside it
+    read-only at its own path, or, on a runtime that sees no paths of this machine, copied into
+    the work directory first (:func:`stage_inputs`). ``on_launching`` hears of the launch just
     before it starts, ``on_launch`` as soon as it runs, ``on_end`` when it ended. Setting
     ``stop`` (the executor does for a resident op that is cancelled or timed out; the SDK entry
     on SIGTERM) cancels the launch; the result then says ``cancelled``.
@@ -209,6 +216,9 @@ def run_external(
         return ExternalResult(exit_code=None, reason=CANCELLED, argv=tuple(command))
     if cwd is not None:
         cwd.mkdir(parents=True, exist_ok=True)  # resident handlers get their folder on first use
+    launcher = create_launcher(launch_type, keep=keep, options=options)
+    if not launcher.capabilities.host_paths:
+        command, inputs = stage_inputs(work_dir, inputs, command)
     spec = LaunchSpec(
         name=spec_name(name or Path(command[0]).name),
         command=command,
@@ -220,8 +230,8 @@ def run_external(
         mounts=_mounts(work_dir, inputs),
         labels=dict(labels or {}),
         timeout_seconds=timeout_seconds,
+        options=dict(pod or {}),
     )
-    launcher = create_launcher(launch_type, keep=keep, options=options)
     if on_launching is not None:
         on_launching(spec.name)
     _launching.depth = getattr(_launching, "depth", 0) + 1
@@ -229,6 +239,77 @@ def run_external(
         return asyncio.run(_launch_and_follow(launcher, spec, on_line, stop, on_launch, on_end))
     finally:
         _launching.depth -= 1
+
+
+STAGED_INPUTS_DIR = "inputs"  # under the work directory: inputs copied for such runtimes
+
+
+def stage_inputs(
+    work_dir: Path | None, inputs: Sequence[str | Path], command: list[str]
+) -> tuple[list[str], list[str | Path]]:
+    """For a runtime whose launches see files only through the work volume (kubernetes): each
+    of ``inputs`` outside ``work_dir`` copied into ``<work_dir>/inputs/`` (one copy per source,
+    reused while its size and time are unchanged) and ``command``'s arguments naming it (or a
+    path under it) pointed at the copy. PermanentError naming ``workVolume`` when it cannot be.
+    """
+    staged: list[str | Path] = []
+    for item in inputs:
+        path = Path(item).absolute()
+        if work_dir is not None and path.is_relative_to(work_dir):
+            staged.append(path)
+            continue
+        if work_dir is None:
+            raise PermanentError(
+                f"input {path} is outside the work directory and there is none to copy it into: "
+                "on this runtime launches see files only through the registry's workVolume"
+            )
+        try:
+            copy = _copy_once(path, work_dir / STAGED_INPUTS_DIR)
+        except OSError as exc:
+            raise PermanentError(
+                f"cannot copy input {path} into the work directory {work_dir} (the registry's "
+                f"workVolume, the only files this runtime's launches see): {exc}"
+            ) from exc
+        names = {str(item), str(path)}
+        command = [_repointed(arg, names, str(copy)) for arg in command]
+        staged.append(copy)
+    return command, staged
+
+
+def _repointed(arg: str, names: set[str], copy: str) -> str:
+    for name in names:
+        if arg == name:
+            return copy
+        if arg.startswith(name + os.sep):
+            return copy + arg[len(name) :]
+    return arg
+
+
+def _copy_once(source: Path, folder: Path) -> Path:
+    """``source`` (a file or folder) copied into ``folder`` under a name unique to its path;
+    an earlier copy is kept while the source's size and modification time are unchanged."""
+    digest = hashlib.sha256(str(source).encode()).hexdigest()[:8]
+    target = folder / f"{digest}-{source.name}"
+    stat = source.stat()
+    if target.exists():
+        kept = target.stat()
+        if source.is_dir() or (kept.st_size, kept.st_mtime_ns) == (stat.st_size, stat.st_mtime_ns):
+            return target
+    folder.mkdir(parents=True, exist_ok=True)
+    partial = folder / f".{target.name}.{os.getpid()}.{threading.get_ident()}"
+    if source.is_dir():
+        shutil.copytree(source, partial)
+        try:
+            os.replace(partial, target)
+        except OSError:
+            shutil.rmtree(partial, ignore_errors=True)
+            if not target.is_dir():
+                raise
+            # another op copied it meanwhile
+        return target
+    shutil.copy2(source, partial)  # keeps the time the reuse check compares
+    os.replace(partial, target)  # whole or not at all, even with ops copying side by side
+    return target
 
 
 def _mounts(work_dir: Path | None, inputs: Sequence[str | Path]) -> list[Mount]:

@@ -320,6 +320,7 @@ _MAPS = ("env_vars", "secret_env_vars", "labels", "alive_check_details", "logbac
          "extra")
 # fmt: on
 POD_CONFIG_FIELDS = (*_CONVERTERS, "envVars")
+UNDECLARED_EXTERNAL = "*"  # the POP_EXTERNAL key of binaries an entry does not declare
 
 
 @dataclass(frozen=True)
@@ -370,18 +371,36 @@ class HandlerEntry:
         }
 
     def external_settings(self) -> dict[str, dict[str, Any]]:
-        """What a handler needs to launch each external binary: its ``cpus`` and ``image``
-        (absent: the handler's own), as handlers read them from ``POP_EXTERNAL``."""
+        """What a handler needs to launch each external binary, as handlers read it from
+        ``POP_EXTERNAL``: per declared binary its ``cpus``, ``image`` (absent: the handler's own)
+        and ``pod`` (:meth:`external_fields`, for runtimes that build pods); under ``"*"`` the
+        ``pod`` of binaries the entry does not declare."""
         cpus = self.external_cpus
-        return {
-            name: {"cpus": cpus[name], "image": normalized(settings).get("image", self.image)}
+        settings: dict[str, dict[str, Any]] = {
+            name: {
+                "cpus": cpus[name],
+                "image": normalized(settings).get("image", self.image),
+                "pod": self.external_fields(name),
+            }
             for name, settings in self.external.items()
         }
+        settings[UNDECLARED_EXTERNAL] = {"pod": self.external_fields(None)}
+        return settings
+
+    def external_fields(self, name: str | None) -> dict[str, Any]:
+        """The PodConfig fields of external binary ``name``: the entry's own overlaid by its
+        ``external.<name>`` fields (``workVolume`` included); for None or a binary the entry
+        does not declare, the entry's own."""
+        declared = self.external.get(name) if name is not None else None
+        layered = {**self.fields, **normalized(declared or {})}
+        return {key: value for key, value in layered.items() if key in POD_CONFIG_FIELDS}
 
     def external_pod(self, name: str) -> PodConfig:
-        """The PodConfig of external binary ``name``: the entry's fields overlaid by its
-        ``external.<name>`` fields (KeyError for a binary the entry does not declare)."""
-        return PodConfig.from_fields({**self.fields, **normalized(self.external[name])})
+        """The PodConfig of external binary ``name`` (KeyError for a binary the entry does not
+        declare)."""
+        if name not in self.external:
+            raise KeyError(name)
+        return PodConfig.from_fields(self.external_fields(name))
 
     @property
     def is_plain_command(self) -> bool:

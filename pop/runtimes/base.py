@@ -119,11 +119,15 @@ class Capabilities:
     them (kubernetes). ``python``: the interpreter that starts a built-in handler
     (``python -m pop.handlers NAME``): this process's own for local, the image's ``python3``
     for image runtimes. ``images``: launches run in the spec's image (``LaunchSpec.image``).
+    ``host_paths``: a mount's source may be any path of this machine (local, docker); False
+    where launches see only the work volume (kubernetes), so inputs outside the work directory
+    are copied into it first.
     """
 
     host_cpus: bool = True
     python: str = "python3"
     images: bool = False
+    host_paths: bool = True
 
 
 DEFAULT_TIMEOUT_GRACE_SECONDS = 5.0  # a timed-out launch: SIGTERM, then SIGKILL after this

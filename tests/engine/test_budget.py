@@ -115,7 +115,13 @@ def test_external_settings_reach_the_handler_as_json(tmp_path: Path) -> None:
         },
     )
     settings = json.loads(external_env_value(registry.lookup("media")))
-    assert settings == {"ffmpeg": {"cpus": 2.0, "image": "pop-ffmpeg:1"}}
+    ffmpeg = settings.pop("ffmpeg")
+    assert (ffmpeg["cpus"], ffmpeg["image"]) == (2.0, "pop-ffmpeg:1")
+    # its pod: the entry's fields overlaid by its own; undeclared binaries get the entry's
+    assert (ffmpeg["pod"]["image"], ffmpeg["pod"]["cpuMinRequestCount"]) == ("pop-ffmpeg:1", "2")
+    assert settings == {
+        "*": {"pod": ffmpeg["pod"] | {"image": "pop-handlers:1", "cpuMinRequestCount": "1.0"}}
+    }
 
 
 def _sleepers(count: int) -> dict[str, Any]:

@@ -47,7 +47,7 @@ from pop.runtimes.kubernetes.podspec import LAUNCHER_LABEL, MANAGED_BY_LABEL, bu
 RUNTIME_NAME = "kubernetes"
 
 MANAGED_SELECTOR = f"{MANAGED_BY_LABEL}=pop"
-_CAPABILITIES = Capabilities(host_cpus=False, python="python3", images=True)
+_CAPABILITIES = Capabilities(host_cpus=False, python="python3", images=True, host_paths=False)
 _NAME_MAX = 63
 _LIST_PAGE = 500
 
@@ -101,7 +101,8 @@ class KubernetesLauncher:
 
     @property
     def capabilities(self) -> Capabilities:
-        """The cluster schedules CPU; handlers start with the image's python3."""
+        """The cluster schedules CPU; handlers start with the image's python3; pods see files
+        only through the registry's ``workVolume``."""
         return _CAPABILITIES
 
     @property
