@@ -16,8 +16,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 RunPop = Callable[..., subprocess.CompletedProcess[str]]
 POD_USER = "system:serviceaccount:pop:default"  # the token pods get (tests/kube/server.py)
+EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 WORK_VOLUME = "workVolume:\n  persistentVolumeClaim: {claimName: pop-work}\n"
 
 
@@ -264,3 +267,175 @@ def test_a_silent_protocol_command_reports_progress_and_result_through_annotatio
     (pod_name,) = pods(kube_api)
     assert kube_api.store.logs[(kube_api.namespace, pod_name)].lines == []
     assert kube_api.count(verb="patch", resource="pods", name=pod_name, user=POD_USER) == 4
+
+
+# -- 3. a registry without workVolume --------------------------------------------------------------
+
+
+def test_without_a_work_volume_the_first_launched_op_fails_naming_it(
+    run_pop: RunPop, pop_home: Path, tmp_path: Path, kube_api: Any, kubelet: Any
+) -> None:
+    registry = cluster_registry(tmp_path, pop_home, kubelet, work_volume=False)
+
+    ran = run_pop(
+        "run-local", str(EXAMPLES / "hello.json"), "--launch", "kubernetes",
+        "--registry", str(registry), "--json", env=on_cluster(kube_api), timeout=120,
+    )  # fmt: skip
+
+    assert ran.returncode == 1, ran.stderr
+    progress = json.loads(ran.stdout)
+    prepare = op_of(progress, "prepare")
+    assert (prepare["processingState"], prepare["processingStateMessage"]) == (
+        "COMPLETE",
+        "failed",
+    )
+    (diagnostic,) = prepare["diagnosticEvents"]
+    assert "workVolume" in diagnostic["message"]
+    assert prepare["attemptCount"] == 1  # permanent: not retried
+    # its dependents never started; no pod was asked for
+    for name in ("shout", "whisper", "combine"):
+        assert op_of(progress, name)["processingState"] == "WAITING"
+    assert "workVolume" in progress["diagnosticEvents"][0]["message"]
+    assert kube_api.count(verb="create", resource="pods") == 0
+
+
+# -- 4. a server that forbids ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", ["run-local", "executor"])
+def test_a_forbidding_server_exits_3_with_one_error_and_one_hint_naming_the_rbac_rule(
+    command: str, run_pop: RunPop, pop_home: Path, tmp_path: Path, kube_api: Any, kubelet: Any
+) -> None:
+    registry = cluster_registry(tmp_path, pop_home, kubelet)
+    agenda_file = write_json(tmp_path / "agenda.json", ONE_SAMPLE_OP)
+    kube_api.forbid("list", "pods")
+    if command == "run-local":
+        args = ["run-local", str(agenda_file)]
+    else:
+        out(run_pop("submit", str(agenda_file), "--json"))
+        args = ["executor", "--once"]
+
+    ran = run_pop(
+        *args, "--launch", "kubernetes", "--registry", str(registry), env=on_cluster(kube_api)
+    )
+
+    assert ran.returncode == 3, ran.stderr
+    assert "Traceback" not in ran.stderr
+    lines = ran.stderr.splitlines()
+    assert [line.split(":")[0] for line in lines] == ["error", "hint"], ran.stderr
+    assert "403" in lines[0] and "forbids list on pods" in lines[0]
+    assert "pods: list" in lines[1]
+    # nothing ran: the agenda waits (queued again for the executor), no pod was asked for
+    (agenda,) = out(run_pop("list", "--json"))
+    assert agenda["processingState"] == "WAITING"
+    assert kube_api.count(verb="create", resource="pods") == 0
+
+
+# -- 5. CPU requests are the cluster's to schedule -------------------------------------------------
+
+# Each pod checks in, then waits until all of them have: it ends 0 only if every pod ran at once.
+BARRIER = """
+    import os, sys, time
+    from pathlib import Path
+
+    room, expected = Path(sys.argv[1]), int(sys.argv[2])
+    (room / os.environ["MY_POD_NAME"]).touch()
+    deadline = time.monotonic() + 20
+    while len(list(room.iterdir())) < expected:
+        if time.monotonic() > deadline:
+            print(f"only {len(list(room.iterdir()))} of {expected} pods ran at once", flush=True)
+            sys.exit(7)
+        time.sleep(0.05)
+    time.sleep(2)
+"""
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["run-local"],
+        ["run-local", "--cpus", "2"],
+        ["executor", "--once", "--cpus", "2"],
+    ],
+    ids=["run-local", "run-local --cpus 2", "executor --cpus 2"],
+)
+def test_eight_ops_of_two_cpus_each_all_run_as_pods_at_once(
+    args: list[str], run_pop: RunPop, pop_home: Path, tmp_path: Path, kube_api: Any,
+    kubelet: Any,
+) -> None:  # fmt: skip
+    barrier = script(tmp_path, "barrier.py", BARRIER)
+    room = tmp_path / "room"
+    room.mkdir()
+    registry = cluster_registry(
+        tmp_path, pop_home, kubelet,
+        f"""\
+        wide:
+          command: [python3, {json.dumps(str(barrier))}, {json.dumps(str(room))}, "8"]
+          cpuMinRequestCount: "2.0"
+          cpuMaxRequestCount: "2.0"
+        """,
+    )  # fmt: skip
+    agenda = {
+        "title": "eight wide ops",
+        "operations": [{"name": f"wide{index}", "type": "wide"} for index in range(8)],
+    }
+    agenda_file = write_json(tmp_path / "agenda.json", agenda)
+    if args[0] == "run-local":
+        args = [*args[:1], str(agenda_file), *args[1:]]
+    else:
+        out(run_pop("submit", str(agenda_file), "--json"))
+
+    ran = run_pop(
+        *args, "--launch", "kubernetes", "--keep", "--registry", str(registry),
+        env=on_cluster(kube_api), timeout=120,
+    )  # fmt: skip
+
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    (agenda_row,) = out(run_pop("list", "--json"))
+    progress = out(run_pop("status", agenda_row["agendaId"], "--json"))
+    assert {op["processingStateMessage"] for op in progress["operationProgress"]} == {"succeeded"}
+    on_server = pods(kube_api)
+    assert len(on_server) == 8 and sorted(path.name for path in room.iterdir()) == sorted(on_server)
+    for pod in on_server.values():
+        (container,) = pod["spec"]["containers"]
+        assert container["resources"]["requests"]["cpu"] == "2"
+
+
+# -- 6. a pod that is never scheduled --------------------------------------------------------------
+
+
+def test_a_pod_never_scheduled_fails_its_op_and_is_deleted(
+    run_pop: RunPop, pop_home: Path, tmp_path: Path, kube_api: Any, kubelet: Any
+) -> None:
+    registry = cluster_registry(
+        tmp_path, pop_home, kubelet,
+        """\
+        sample:
+          handler: pop.handlers.sample:run
+          podScheduledTimeoutMs: 2000
+        """,
+    )  # fmt: skip
+    agenda_file = write_json(tmp_path / "agenda.json", ONE_SAMPLE_OP)
+    kube_api.make_unschedulable("0/1 nodes are available: 1 Insufficient cpu.")
+
+    ran = run_pop(
+        "run-local", str(agenda_file), "--launch", "kubernetes", "--keep",
+        "--registry", str(registry), "--json", env=on_cluster(kube_api), timeout=120,
+    )  # fmt: skip
+
+    assert ran.returncode == 1, ran.stderr
+    encode = op_of(json.loads(ran.stdout), "encode")
+    assert (encode["processingState"], encode["processingStateMessage"]) == ("COMPLETE", "failed")
+    (diagnostic,) = encode["diagnosticEvents"]
+    assert (
+        "not scheduled within 2 s: 0/1 nodes are available: 1 Insufficient cpu."
+        in (diagnostic["message"])
+    )
+    # the attempt named its pod, and that pod is gone although --keep keeps the others
+    ((_, operation, _, record),) = op_attempts(pop_home)
+    assert operation == "encode"
+    assert kube_api.count(verb="create", resource="pods") == 1
+    assert kube_api.count(verb="delete", resource="pods", name=record["ref"]) == 1
+    assert pods(kube_api) == {}
+    # the timeout ran from the create: about 2 s, not the default 300 s
+    assert 1500 <= encode["completedTime"] - encode["startedTime"] < 30_000
