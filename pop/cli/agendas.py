@@ -83,7 +83,12 @@ def run_local(
         int | None, typer.Option("--concurrency", min=1, help="Ops at once (default 50).")
     ] = None,
     cpus: Annotated[
-        float | None, typer.Option("--cpus", help="CPU budget (default: cores).")
+        float | None,
+        typer.Option(
+            "--cpus",
+            help="CPU budget (default: cores); no effect on kubernetes pods (the cluster "
+            "schedules their CPUs).",
+        ),
     ] = None,
     keep: Annotated[
         bool | None,

@@ -56,7 +56,11 @@ def executor(
     ] = 50,
     cpus: Annotated[
         float | None,
-        typer.Option("--cpus", help="CPU budget shared by every agenda this executor runs."),
+        typer.Option(
+            "--cpus",
+            help="CPU budget shared by every agenda this executor runs; no effect on kubernetes "
+            "pods (the cluster schedules their CPUs).",
+        ),
     ] = None,
     max_agendas: Annotated[
         int | None, typer.Option("--max-agendas", min=1, help="Stop after N agendas.")

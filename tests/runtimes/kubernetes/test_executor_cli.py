@@ -401,6 +401,15 @@ def test_eight_ops_of_two_cpus_each_all_run_as_pods_at_once(
         assert container["resources"]["requests"]["cpu"] == "2"
 
 
+@pytest.mark.parametrize("command", ["run-local", "executor"])
+def test_the_cpus_help_says_it_does_not_throttle_pods(command: str, run_pop: RunPop) -> None:
+    shown = run_pop(command, "--help")
+
+    assert shown.returncode == 0, shown.stderr
+    cpus_help = " ".join(shown.stdout.split("--cpus", 1)[1].split("--", 1)[0].split())
+    assert "no effect on kubernetes pods" in cpus_help, cpus_help
+
+
 # -- 6. a pod that is never scheduled --------------------------------------------------------------
 
 
