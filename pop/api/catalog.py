@@ -151,12 +151,22 @@ class CatalogMixin:
 
     # -- services (pop reclaim, pop retry, pop reap data) ---------------------------------
 
-    def reclaim(self, *, older_than: float | None = None) -> builtins.list[ReclaimResult]:
+    def reclaim(
+        self,
+        *,
+        older_than: float | None = None,
+        runtime_options: Mapping[str, str] | None = None,
+    ) -> builtins.list[ReclaimResult]:
         """One reclaimer pass: agendas whose executor died (lease expired more than
-        ``older_than`` seconds ago, default the reclaim grace) are requeued or failed."""
+        ``older_than`` seconds ago, default the reclaim grace) are requeued or failed; their
+        launches are stopped with each agenda's stored runtime options, each of
+        ``runtime_options`` replacing the stored one (checked first: InputError for a
+        mistyped ``kubeconfig`` or ``context``)."""
         from pop.services.reclaimer import reclaim_once
 
-        return reclaim_once(self.store, self.settings, older_than=older_than)
+        return reclaim_once(
+            self.store, self.settings, older_than=older_than, runtime_options=runtime_options
+        )
 
     def retry(self) -> builtins.list[RetryResult]:
         """One retrier pass: retryable failed agendas with attempts left are rerun."""

@@ -45,6 +45,33 @@ def reclaim(
             "default POP_RECLAIM_GRACE, 60s).",
         ),
     ] = None,
+    docker_host: Annotated[
+        str | None,
+        typer.Option(
+            "--docker-host",
+            metavar="URL",
+            help="Docker engine of the containers to stop (default: the one stored with each "
+            "agenda).",
+        ),
+    ] = None,
+    kubeconfig: Annotated[
+        str | None,
+        typer.Option(
+            "--kubeconfig",
+            metavar="FILE",
+            help="Kubeconfig for stopping pods (default: the one stored with each agenda, "
+            "else KUBECONFIG).",
+        ),
+    ] = None,
+    context: ContextOption = None,
+    namespace: Annotated[
+        str | None,
+        typer.Option(
+            "--namespace",
+            metavar="NS",
+            help="Namespace for pods whose record names none (each record's own comes first).",
+        ),
+    ] = None,
     json_output: JsonFlag = False,
 ) -> None:
     """Take back agendas whose executor died: stop what it launched, requeue the agendas
@@ -53,7 +80,8 @@ def reclaim(
     from pop.config import parse_duration
 
     seconds = None if older_than is None else parse_duration(older_than, what="--older-than")
-    results = Client().reclaim(older_than=seconds)
+    given = runtime_options(docker_host, kubeconfig, context, namespace)
+    results = Client().reclaim(older_than=seconds, runtime_options=given)
     if _printed_json(json_output, results):
         return
     if not results:

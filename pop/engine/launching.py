@@ -185,6 +185,9 @@ def build_spec(
         "pop.attempt": str(attempt),
         "app.kubernetes.io/managed-by": "pop",
     }
+    insight = agenda.agenda_insight.insight_id if agenda.agenda_insight else None
+    if insight:  # the queue it came from: `kubectl get pods -l pop.insightId=...`
+        labels["pop.insightId"] = insight
     extra_labels = entry.fields.get("labels")
     if isinstance(extra_labels, Mapping):
         labels.update({str(key): str(value) for key, value in extra_labels.items()})

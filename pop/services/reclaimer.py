@@ -40,6 +40,7 @@ import asyncio
 import json
 import os
 import socket
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,6 +49,7 @@ from pop.engine.rerun import RerunPlan, apply_rerun
 from pop.errors import PopError
 from pop.models import FAILED, AgendaProgress, DiagnosticEvent, ProcessingState, now_ms
 from pop.runtimes import Launcher, LaunchRecord, create_launcher
+from pop.runtimes.settings import check_runtime_settings
 from pop.services.retrier import retry_allowed
 from pop.store import Store
 
@@ -100,15 +102,33 @@ class ReclaimResult:
 
 
 def reclaim_once(
-    store: Store, settings: Settings, *, now: int | None = None, older_than: float | None = None
+    store: Store,
+    settings: Settings,
+    *,
+    now: int | None = None,
+    older_than: float | None = None,
+    runtime_options: Mapping[str, str] | None = None,
 ) -> list[ReclaimResult]:
-    """One pass (see the module docstring); ``older_than`` (seconds) replaces the grace period
-    and ``now`` (epoch ms) the current time. For code outside an event loop."""
-    return asyncio.run(reclaim_once_async(store, settings, now=now, older_than=older_than))
+    """One pass (see the module docstring); ``older_than`` (seconds) replaces the grace period,
+    ``now`` (epoch ms) the current time, and each of ``runtime_options`` (``pop reclaim
+    --kubeconfig``...) the one stored with an agenda; InputError, before anything changes,
+    for one mistyped (``--kubeconfig /nope``). For code outside an event loop."""
+    if runtime_options:
+        check_runtime_settings("kubernetes", runtime_options)
+    return asyncio.run(
+        reclaim_once_async(
+            store, settings, now=now, older_than=older_than, runtime_options=runtime_options
+        )
+    )
 
 
 async def reclaim_once_async(
-    store: Store, settings: Settings, *, now: int | None = None, older_than: float | None = None
+    store: Store,
+    settings: Settings,
+    *,
+    now: int | None = None,
+    older_than: float | None = None,
+    runtime_options: Mapping[str, str] | None = None,
 ) -> list[ReclaimResult]:
     """:func:`reclaim_once` for callers that run an event loop (the executor daemon)."""
     now = now_ms() if now is None else now
@@ -118,7 +138,9 @@ async def reclaim_once_async(
     results: list[ReclaimResult] = []
     try:
         for candidate in store.progress.reclaim_candidates(cutoff):
-            results.append(await _reclaim(store, settings, candidate, cutoff, launchers))
+            results.append(
+                await _reclaim(store, settings, candidate, cutoff, launchers, runtime_options)
+            )
     finally:
         for launcher in launchers.values():
             await launcher.close()
@@ -173,6 +195,7 @@ async def _reclaim(
     candidate: dict[str, Any],
     cutoff: int,
     launchers: dict[str, Launcher],
+    overrides: Mapping[str, str] | None = None,
 ) -> ReclaimResult:
     agenda_id, progress_id = candidate["agendaId"], candidate["id"]
     state, owner, expires = candidate["state"], candidate["leaseOwner"], candidate["leaseExpires"]
@@ -196,7 +219,8 @@ async def _reclaim(
     # moved meanwhile: then the executor is alive after all and its launches are its own.
     if store.progress.lease_of(agenda_id) != (owner, expires):
         return result(SKIPPED, "its lease changed: the executor is alive")
-    stopper = _Stopper(settings, launchers, runtime_options(store, agenda_id), stopped, problems)
+    options = {**runtime_options(store, agenda_id), **(overrides or {})}
+    stopper = _Stopper(settings, launchers, options, stopped, problems)
     for attempt in store.attempts.open_attempts(agenda_id):
         await stopper.stop_attempt(attempt)
     executing = state == ProcessingState.EXECUTING.value

@@ -49,14 +49,25 @@ def test_a_handler_starts_with_the_interpreter_the_launcher_declares(tmp_path: P
     assert launch.spec.command[:3] == ["/opt/py/bin/python9", "-m", "pop.handlers"]
 
 
+def test_a_launch_is_labelled_with_its_agenda_op_attempt_and_insight(tmp_path: Path) -> None:
+    launcher = FakeLauncher(_quiet)
+    run = run_agenda(tmp_path, _agenda({"name": "t", "type": "true"}), launcher)
+    (launch,) = launcher.launches
+    labels = launch.spec.labels
+    assert labels["pop.agendaId"] == run.progress.agenda_id
+    assert (labels["pop.operation"], labels["pop.attempt"]) == ("t", "1")
+    assert labels["pop.insightId"] == "default"  # the queue it was routed to
+    assert labels["app.kubernetes.io/managed-by"] == "pop"
+
+
 def test_launched_ops_hold_host_cpus_only_where_the_runtime_uses_them(tmp_path: Path) -> None:
     """Two 2-CPU ops with a 2-CPU budget: one at a time on a host runtime, both at once where
     the cluster schedules CPU (host_cpus False)."""
     registry = make_registry(tmp_path, {"big": {"command": ["true"], "cpuMinRequestCount": "2"}})
     agenda = _agenda({"name": "a", "type": "big"}, {"name": "b", "type": "big"})
 
-    def overlapped(capabilities: Capabilities, folder: str) -> bool:
-        launcher = FakeLauncher(lambda spec: FakeRun([], 0, 0.3), capabilities=capabilities)
+    def overlapped(capabilities: Capabilities, folder: str, seconds: float) -> bool:
+        launcher = FakeLauncher(lambda spec: FakeRun([], 0, seconds), capabilities=capabilities)
         run_agenda(
             tmp_path / folder,
             agenda,
@@ -68,8 +79,9 @@ def test_launched_ops_hold_host_cpus_only_where_the_runtime_uses_them(tmp_path: 
         assert first.ended_at is not None
         return second.started_at < first.ended_at
 
-    assert not overlapped(Capabilities(host_cpus=True), "host")
-    assert overlapped(Capabilities(host_cpus=False), "cluster")
+    assert not overlapped(Capabilities(host_cpus=True), "host", 0.3)
+    # long enough that a busy machine still starts the second before the first ends
+    assert overlapped(Capabilities(host_cpus=False), "cluster", 3.0)
 
 
 def test_every_attempt_is_told_its_number_the_runtime_options_and_keep(tmp_path: Path) -> None:

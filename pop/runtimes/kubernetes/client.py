@@ -136,10 +136,12 @@ class KubeClient:
         """Blocking :meth:`call`, for the watch and log threads."""
         return self._attempts(fn, verb, resource, rate_limited=False)
 
-    async def delete_selected(self, selector: str, grace: int) -> int:
-        """Delete every pod labelled ``selector`` in the namespace (one list, then one delete
-        each, with ``grace``); returns how many were deleted."""
-        namespace = self.namespace
+    async def delete_selected(
+        self, selector: str, grace: int, *, namespace: str | None = None
+    ) -> int:
+        """Delete every pod labelled ``selector`` in ``namespace`` (default the client's; one
+        list, then one delete each, with ``grace``); returns how many were deleted."""
+        namespace = namespace or self.namespace
 
         def listing(core: Any) -> list[str]:
             response = core.list_namespaced_pod(

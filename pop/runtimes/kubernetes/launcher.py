@@ -184,8 +184,10 @@ class KubernetesLauncher:
         if pod is None:
             return False
         phase = (pod.get("status") or {}).get("phase")
-        if namespace == self.namespace:
-            await self._client.delete_selected(f"{PARENT_LABEL}={record.ref}", grace)
+        # its ffmpeg pods (a launched handler's externals), in the record's namespace too
+        await self._client.delete_selected(
+            f"{PARENT_LABEL}={record.ref}", grace, namespace=namespace
+        )
         return phase not in ("Succeeded", "Failed")
 
     async def list_launches(self) -> list[LaunchInfo]:
