@@ -5,7 +5,7 @@ There is no cluster on these machines. The cluster here is the Kubernetes API te
 ``tests/kube/server.py`` with the kubelet simulator of ``tests/kube/kubelet.py`` (it runs each
 pod's command as a local process), both started by this script in its own process, so every
 figure is a **simulated cluster** figure, never a cluster run: the simulator's own work (HTTP
-in Python, the kubelet's 50 ms status loop, its log reader threads) is part of what is measured
+in Python, the kubelet's status loop, its log reader threads) is part of what is measured
 and competes with pop for the same cores.
 
 pop runs an agenda of N independent ``sample`` ops with an empty action list (a launched handler
@@ -39,6 +39,7 @@ concurrency C it spreads each pod's latency over C ops at once).
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import resource
@@ -50,7 +51,6 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -89,6 +89,36 @@ def sample_agenda(ops: int) -> dict[str, Any]:
 
 
 @dataclass
+class Attempts:
+    """What the store's op attempt rows (the agenda's own row left out) tell about one run."""
+
+    op_milliseconds: list[float]  # each op's launch-to-end
+    startup_seconds: float | None  # process start to the first op's start
+    shutdown_seconds: float | None  # the last op's end to the process's exit
+
+
+def read_attempts(home: Path, *, launched: float, run: common.Run) -> Attempts:
+    """:class:`Attempts` of the run that started at epoch ``launched`` (none when the run left
+    no store: the run's check says why)."""
+    rows: list[tuple[int, int]] = []
+    if (home / "pop.db").is_file():
+        with contextlib.closing(sqlite3.connect(home / "pop.db")) as db:
+            rows = db.execute(
+                "SELECT started_time, ended_time FROM attempts "
+                "WHERE operation IS NOT NULL AND ended_time IS NOT NULL"
+            ).fetchall()
+    if not rows:
+        return Attempts([], None, None)
+    first = min(started for started, _ended in rows) / 1000
+    last = max(ended for _started, ended in rows) / 1000
+    return Attempts(
+        [float(ended - started) for started, ended in rows],
+        first - launched,
+        launched + run.seconds - last,
+    )
+
+
+@dataclass
 class ModeRun:
     """One ``pop run-local`` on one runtime."""
 
@@ -106,7 +136,7 @@ class ModeRun:
         return bool(self.check["ok"]) and self.pods_left == 0
 
 
-@contextmanager
+@contextlib.contextmanager
 def simulated_cluster(root: Path, work: Path) -> Iterator[Any]:
     """The API test server and a kubelet simulator (local processes), the work claim mapped
     to ``work``; both stopped afterwards."""
@@ -120,33 +150,6 @@ def simulated_cluster(root: Path, work: Path) -> Iterator[Any]:
             kubelet.stop()
     finally:
         server.stop()
-
-
-@dataclass
-class Attempts:
-    """What the store's op attempt rows (the agenda's own row left out) tell about one run."""
-
-    op_milliseconds: list[float]  # each op's launch-to-end
-    startup_seconds: float | None  # process start to the first op's start
-    shutdown_seconds: float | None  # the last op's end to the process's exit
-
-
-def read_attempts(home: Path, *, launched: float, run: common.Run) -> Attempts:
-    """:class:`Attempts` of the run that started at epoch ``launched``."""
-    with sqlite3.connect(home / "pop.db") as db:
-        rows = db.execute(
-            "SELECT started_time, ended_time FROM attempts "
-            "WHERE operation IS NOT NULL AND ended_time IS NOT NULL"
-        ).fetchall()
-    if not rows:
-        return Attempts([], None, None)
-    first = min(started for started, _ended in rows) / 1000
-    last = max(ended for _started, ended in rows) / 1000
-    return Attempts(
-        [float(ended - started) for started, ended in rows],
-        first - launched,
-        launched + run.seconds - last,
-    )
 
 
 def run_mode(mode: str, args: Any, pop: list[str]) -> ModeRun:
