@@ -90,11 +90,7 @@ class LaunchesMixin:
         and those attempts' (agenda id, operation, number): what no reaper may touch."""
         from pop.services.launch_reaper import open_launch_keys
 
-        rows: builtins.list[dict[str, Any]] = []
-        for progress in self.store.progress.list(with_operations=False):
-            if progress.agenda_id:
-                rows.extend(self.store.attempts.open_attempts(progress.agenda_id))
-        return open_launch_keys(rows)
+        return open_launch_keys(self.store.attempts.all_open())
 
     def reap_containers(
         self,
@@ -126,11 +122,14 @@ class LaunchesMixin:
         selector: Mapping[str, str] | None = None,
         batch_size: int = 50,
         max_runtime: float | None = None,
+        orphans: bool = False,
     ) -> builtins.list[ReapedLaunch]:
         """Delete pop's finished pods (POP's pod reaper: finish time from the first container's
         end, else the pod's start) that finished ``older_than`` seconds ago or more (default
         24 h), in batches of ``batch_size``, no new batch after ``max_runtime`` seconds; ``kube``
-        holds ``kubeconfig``, ``context``, ``namespace``; ``dry_run`` deletes none."""
+        holds ``kubeconfig``, ``context``, ``namespace``; ``dry_run`` deletes none. ``orphans``:
+        also running pods this store no longer needs (their attempt ended, their agenda is
+        complete), whatever their age."""
         if batch_size < 1:
             raise InputError(f"the batch size must be at least 1 (got {batch_size})")
         return asyncio.run(
@@ -142,6 +141,7 @@ class LaunchesMixin:
                 selector=selector,
                 batch_size=batch_size,
                 max_runtime=max_runtime,
+                orphans=orphans,
             )
         )
 
@@ -155,10 +155,15 @@ class LaunchesMixin:
         selector: Mapping[str, str] | None,
         batch_size: int = 50,
         max_runtime: float | None = None,
+        orphans: bool = False,
     ) -> builtins.list[ReapedLaunch]:
         from pop.runtimes import create_launcher
         from pop.runtimes.base import ListingLauncher
-        from pop.services.launch_reaper import list_pop_launches, reap_launches
+        from pop.services.launch_reaper import (
+            list_pop_launches,
+            reap_launches,
+            store_orphan_cause,
+        )
 
         if older_than < 0:
             raise InputError(f"the age must not be negative (got {older_than:g} s)")
@@ -180,6 +185,7 @@ class LaunchesMixin:
                 listed=listed,
                 batch_size=batch_size,
                 max_runtime_seconds=max_runtime,
+                orphan_cause=store_orphan_cause(self.store) if orphans else None,
             )
         finally:
             await launcher.close()

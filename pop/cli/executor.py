@@ -3,7 +3,8 @@
 Layer: cli. Parses the options, calls :meth:`pop.api.Client.run_executor` and says what happened
 on stderr, one line per agenda as it happens: ``succeeded``/``failed`` for each agenda it ran,
 ``retried`` for each failed agenda the retrier reran (attempt n of m), ``reclaimed`` for each
-agenda the reclaimer took back from a dead executor. The summary (or ``--json``) goes to stdout.
+agenda the reclaimer took back from a dead executor, ``reaped`` for each orphan container or pod
+it deleted. The summary (or ``--json``) goes to stdout.
 """
 
 from __future__ import annotations
@@ -72,8 +73,8 @@ def executor(
         bool,
         typer.Option(
             "--services/--no-services",
-            help="Also run the retrier and the reclaimer on their intervals (--no-services: "
-            "claims only).",
+            help="Also run the retrier, the reclaimer and (docker, kubernetes) the orphan pass "
+            "on their intervals (--no-services: claims only).",
         ),
     ] = True,
     json_output: JsonFlag = False,
@@ -135,11 +136,17 @@ def executor(
 def service_lines(result: ServiceResult) -> list[str]:
     """The stderr lines of one agenda the retrier reran or the reclaimer took back:
     ``retried   ID  attempt 2 of 3 after failed``, ``reclaimed ID  <what was done>`` (then a
-    line per launch it stopped and a warning per launch it could not stop)."""
+    line per launch it stopped and a warning per launch it could not stop); ``reaped    ID
+    kubernetes <pod>: removed (orphan: its attempt ended)`` for an orphan removed."""
+    from pop.services.launch_reaper import ReapedLaunch
     from pop.services.retrier import RetryResult
 
     if isinstance(result, RetryResult):
         return [f"{'retried':<9} {result.agenda_id}  {result.message}"]
+    if isinstance(result, ReapedLaunch):
+        agenda = result.info.labels.get("pop.agendaId") or "-"
+        what = f"{result.info.record.runtime} {result.name or result.ref}"
+        return [f"{'reaped':<9} {agenda}  {what}: {result.status}"]
     lines = [f"{'reclaimed':<9} {result.agenda_id}  {result.message}"]
     lines += [f"          stopped {stopped}" for stopped in result.stopped]
     lines += [f"warning: {result.agenda_id}: {problem}" for problem in result.problems]
@@ -155,6 +162,9 @@ def summary(report: DaemonReport) -> str:
     )
     if report.retried or report.reclaimed:
         text += f"; retried {len(report.retried)}, reclaimed {len(report.reclaimed)}"
+    if report.orphans:
+        removed = sum(1 for reaped in report.orphans if reaped.action != "kept")
+        text += f"; reaped {removed} orphan{'' if removed == 1 else 's'}"
     return text
 
 
@@ -165,5 +175,6 @@ def report_json(report: DaemonReport) -> dict[str, Any]:
         "failed": report.failed,
         "retried": [result.to_json() for result in report.retried],
         "reclaimed": [result.to_json() for result in report.reclaimed],
+        "orphans": [reaped.to_json() for reaped in report.orphans],
         "errors": report.errors,
     }

@@ -232,14 +232,22 @@ def reap_pods(
         str | None,
         typer.Option("--max-runtime", help="Start no new batch after this long (e.g. 5m)."),
     ] = None,
+    orphans: Annotated[
+        bool,
+        typer.Option(
+            "--orphans",
+            help="Also delete running pods this store no longer needs (their attempt ended or "
+            "their agenda completed), whatever their age.",
+        ),
+    ] = False,
     kubeconfig: KubeconfigOption = None,
     context: ContextOption = None,
     namespace: NamespaceOption = None,
     json_output: JsonFlag = False,
 ) -> None:
     """Delete finished pods that pop started (its managed-by label) older than the cutoff, in
-    batches (POP's pod reaper). Running pods and those of attempts still open in the store are
-    never touched. One line per pod."""
+    batches (POP's pod reaper). Running pods (unless --orphans) and those of attempts still
+    open in the store are never touched. One line per pod."""
     from pop.api import Client
     from pop.config import parse_duration
 
@@ -253,6 +261,7 @@ def reap_pods(
         selector=_label_selector(selector),
         batch_size=batch_size,
         max_runtime=runtime,
+        orphans=orphans,
     )
     if _printed_json(json_output, reaped):
         return
@@ -264,6 +273,9 @@ def reap_pods(
     verb = "would delete" if dry_run else "deleted"
     batches = len({launch.batch for launch in reaped if launch.batch is not None})
     note = f"cutoff {older_than}" + ("" if dry_run else f", {batches} batches")
+    orphaned = sum(1 for launch in reaped if launch.orphan and launch.action != "kept")
+    if orphans:
+        note += f", {orphaned} orphan{'' if orphaned == 1 else 's'}"
     typer.echo(_reaped_summary(reaped, verb, "pod", note))
 
 

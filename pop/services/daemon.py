@@ -26,13 +26,14 @@ from pop.engine.submission import queue_agenda
 from pop.errors import PopError, RuntimeUnavailableError
 from pop.models import AgendaProgress, ProcessingState
 from pop.registry import Registry
-from pop.runtimes.base import Launcher
+from pop.runtimes.base import Launcher, ListingLauncher
+from pop.services.launch_reaper import ReapedLaunch, reap_orphans
 from pop.services.reclaimer import SKIPPED as RECLAIM_SKIPPED
 from pop.services.reclaimer import ReclaimResult
 from pop.services.retrier import REQUEUED, RESET, RetryResult
 from pop.store import Store
 
-ServiceResult: TypeAlias = RetryResult | ReclaimResult
+ServiceResult: TypeAlias = RetryResult | ReclaimResult | ReapedLaunch
 """What a retrier or reclaimer pass did to one agenda."""
 
 
@@ -61,6 +62,7 @@ class DaemonReport:
     errors: list[str] = field(default_factory=list)
     retried: list[RetryResult] = field(default_factory=list)
     reclaimed: list[ReclaimResult] = field(default_factory=list)
+    orphans: list[ReapedLaunch] = field(default_factory=list)
 
 
 class ExecutorDaemon:
@@ -113,7 +115,7 @@ class ExecutorDaemon:
 
     async def run(self) -> DaemonReport:
         await self._check_runtimes()
-        last_reclaim = last_retry = 0.0
+        last_reclaim = last_retry = last_orphans = 0.0
         while True:
             now = time.monotonic()
             services = self.options.services and not self._stopping
@@ -123,6 +125,9 @@ class ExecutorDaemon:
             if services and now - last_retry >= self.settings.retry_every_seconds:
                 last_retry = now
                 await self._service("retry")
+            if services and now - last_orphans >= self.settings.reclaim_every_seconds:
+                last_orphans = now
+                await self._reap_orphans()
             if self._unreachable is not None and not self._stopping:
                 # a runtime went away: claim again only once it answers (--once: exit 3 now)
                 try:
@@ -240,6 +245,21 @@ class ExecutorDaemon:
         if self.on_service is not None:
             for result in results:
                 self.on_service(result)
+
+    async def _reap_orphans(self) -> None:
+        """Remove the running containers or pods of this executor's runtime that the store no
+        longer needs (pop.services.launch_reaper); its errors never stop the daemon."""
+        if not isinstance(self.launcher, ListingLauncher):
+            return  # local processes die with their executor or are reclaimed
+        try:
+            found = await reap_orphans(self.launcher, self.store)
+        except PopError as exc:
+            self.report.errors.append(f"orphans: {exc.message}")
+            return
+        self.report.orphans.extend(found)
+        if self.on_service is not None:
+            for reaped in found:
+                self.on_service(reaped)
 
     async def close(self) -> None:
         for task in list(self._running):

@@ -7,7 +7,8 @@ in-memory timers, so an attempt's launch can be found after its executor died.
 from __future__ import annotations
 
 import builtins
-from collections.abc import Mapping, Sequence
+import sqlite3
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from pop.models import now_ms
@@ -57,7 +58,16 @@ class AttemptStore:
         if operation is not None:
             sql += " AND operation = ?"
             values.append(operation)
-        rows = self.db.query(sql + " ORDER BY id", values)
+        return self._rows(self.db.query(sql + " ORDER BY id", values))
+
+    def all_open(self) -> builtins.list[dict[str, Any]]:
+        """Every attempt row of every agenda that never ended, in one query (the reapers)."""
+        return self._rows(
+            self.db.query("SELECT * FROM attempts WHERE ended_time IS NULL ORDER BY id")
+        )
+
+    @staticmethod
+    def _rows(rows: Iterable[sqlite3.Row]) -> builtins.list[dict[str, Any]]:
         return [
             {
                 "id": row["id"],

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 AGE = "240m"
+EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 
 
 def now() -> datetime:
@@ -172,3 +174,55 @@ def test_pods_without_pops_label_and_running_ones_are_left_alone(
         ("running", "kept")
     ]
     assert len(kube_api.store.items("pods", kube_api.namespace)) == 2
+
+
+def running(minutes_ago: float) -> dict[str, Any]:
+    return {"phase": "Running", "startTime": stamp(now() - timedelta(minutes=minutes_ago))}
+
+
+def seed_orphans(run_pop: Any, kube_api: Any) -> str:
+    """A finished agenda in the store (run locally), then running pods: one of its ended
+    attempts (an orphan), one of an agenda this store does not know, one without agenda."""
+    ran = run_pop("run-local", str(EXAMPLES / "hello.json"), "--json")
+    assert ran.returncode == 0, ran.stderr
+    agenda_id = json.loads(ran.stdout)["agendaId"]
+    ours = {"pop.agendaId": agenda_id, "pop.operation": "shout", "pop.attempt": "1"}
+    seed(kube_api, "orphan", running(1), **ours)
+    seed(kube_api, "foreign", running(1), **{**ours, "pop.agendaId": "another-store"})
+    seed(kube_api, "anonymous", running(1))
+    return agenda_id
+
+
+def test_orphans_are_deleted_only_with_orphans(run_pop: Any, kube_api: Any) -> None:
+    seed_orphans(run_pop, kube_api)
+
+    plain = reap(run_pop, kube_api, "--older-than", "0s")
+    with_orphans = reap(run_pop, kube_api, "--older-than", "0s", "--orphans")
+
+    assert plain.returncode == 0, plain.stderr
+    kept = {item["name"]: (item["action"], item["reason"]) for item in json.loads(plain.stdout)}
+    assert kept == dict.fromkeys(("orphan", "foreign", "anonymous"), ("kept", "running"))
+    assert with_orphans.returncode == 0, with_orphans.stderr
+    found = {item["name"]: item for item in json.loads(with_orphans.stdout)}
+    assert found["orphan"]["action"] == "removed"
+    assert found["orphan"]["orphan"] == "its attempt ended (succeeded)"
+    assert (found["foreign"]["action"], found["anonymous"]["action"]) == ("kept", "kept")
+    names = {pod["metadata"]["name"] for pod in kube_api.store.items("pods", kube_api.namespace)}
+    assert names == {"foreign", "anonymous"}
+
+
+def test_the_executors_services_delete_orphans_and_say_so(run_pop: Any, kube_api: Any) -> None:
+    agenda_id = seed_orphans(run_pop, kube_api)
+
+    ran = run_pop(
+        "executor", "--launch", "kubernetes", "--once",
+        env={"KUBECONFIG": str(kube_api.kubeconfig)},
+    )  # fmt: skip
+
+    assert ran.returncode == 0, ran.stderr
+    assert f"reaped    {agenda_id}  kubernetes orphan: removed (orphan: its attempt ended" in (
+        ran.stderr
+    )
+    assert "reaped 1 orphan" in ran.stdout
+    names = {pod["metadata"]["name"] for pod in kube_api.store.items("pods", kube_api.namespace)}
+    assert names == {"foreign", "anonymous"}
