@@ -1,3 +1,3 @@
 """The simulated cluster (tests/kube) for the kubernetes runtime's tests: never a cluster run."""
 
-from tests.kube.fixtures import core_v1, kube_api, kubelet  # noqa: F401
+from tests.kube.fixtures import core_v1, docker_kubelet, kube_api, kubelet  # noqa: F401
