@@ -88,7 +88,7 @@ def op_of(progress: dict[str, Any], name: str) -> dict[str, Any]:
     return next(op for op in progress["operationProgress"] if op["operation"] == name)
 
 
-# -- 1. fair hand-outs, a pod per op, pop reap pods ------------------------------------------------
+# -- fair hand-outs, a pod per op, pop reap pods ---------------------------------------------------
 
 ONE_SAMPLE_OP = {
     "title": "one launched op",
@@ -176,7 +176,7 @@ def test_executor_runs_twelve_agendas_of_two_customers_as_pods_handed_out_in_tur
     assert kube_api.count(verb="delete") == 0
 
 
-# -- 2. a protocol handler that reports only through its pod's annotations -----------------------
+# -- a protocol handler that reports only through its pod's annotations ----------------------------
 
 # Prints nothing: merge-patches 10, 50 and 90 % onto its own pod (KUBECONFIG at the server, as the
 # kubelet simulator gives every pod), waiting after each for the test's go-<percent> file, then
@@ -269,7 +269,7 @@ def test_a_silent_protocol_command_reports_progress_and_result_through_annotatio
     assert kube_api.count(verb="patch", resource="pods", name=pod_name, user=POD_USER) == 4
 
 
-# -- 3. a registry without workVolume --------------------------------------------------------------
+# -- a registry without workVolume -----------------------------------------------------------------
 
 
 def test_without_a_work_volume_the_first_launched_op_fails_naming_it(
@@ -299,7 +299,7 @@ def test_without_a_work_volume_the_first_launched_op_fails_naming_it(
     assert kube_api.count(verb="create", resource="pods") == 0
 
 
-# -- 4. a server that forbids ----------------------------------------------------------------------
+# -- a server that forbids -------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("command", ["run-local", "executor"])
@@ -331,7 +331,7 @@ def test_a_forbidding_server_exits_3_with_one_error_and_one_hint_naming_the_rbac
     assert kube_api.count(verb="create", resource="pods") == 0
 
 
-# -- 5. CPU requests are the cluster's to schedule -------------------------------------------------
+# -- CPU requests are the cluster's to schedule ----------------------------------------------------
 
 # Each pod checks in, then waits until all of them have: it ends 0 only if every pod ran at once.
 BARRIER = """
@@ -410,7 +410,7 @@ def test_the_cpus_help_says_it_does_not_throttle_pods(command: str, run_pop: Run
     assert "no effect on kubernetes pods" in cpus_help, cpus_help
 
 
-# -- 6. a pod that is never scheduled --------------------------------------------------------------
+# -- a pod that is never scheduled -----------------------------------------------------------------
 
 
 def test_a_pod_never_scheduled_fails_its_op_and_is_deleted(
