@@ -89,16 +89,6 @@ def _mappers(options: Sequence[str] | None) -> dict[str, list[str]] | None:
     return mappers
 
 
-def _print_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
-    widths = [
-        max([len(header), *(len(row[index]) for row in rows)])
-        for index, header in enumerate(headers)
-    ]
-    for row in [headers, *rows]:
-        line = "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
-        sys.stdout.write(line.rstrip() + "\n")
-
-
 def _text(value: Any) -> str:
     """A field as table text: lists comma-separated, mappers as ``name=value`` pairs."""
     if value is None:
@@ -164,7 +154,9 @@ def _common_commands(app: typer.Typer, kind: str) -> None:
             return
         columns = _COLUMNS[kind]
         rows = [[_text(item.to_wire().get(key)) for _, key in columns] for item in items]
-        _print_table([label for label, _ in columns], rows)
+        from pop.cli.render import print_table
+
+        print_table([label for label, _ in columns], rows)
 
     def show(object_id: str = object_id_default, json_output: JsonFlag = False) -> None:
         item = _client().facility_get(kind, object_id)

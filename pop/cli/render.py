@@ -334,3 +334,15 @@ def print_template(template: Any) -> None:
         names = dict.fromkeys(ref.name for ref in references_in(operation.payload))
         operations.add([operation.name or "", operation.type or "", ", ".join(names)])
     operations.write()
+
+
+def print_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    """Plain aligned columns on stdout: a header line, then one line per row (no header line
+    when ``headers`` is empty); program text as it is."""
+    lines = [headers, *rows] if headers else list(rows)
+    if not lines:
+        return
+    widths = [max(len(line[index]) for line in lines) for index in range(len(lines[0]))]
+    for line in lines:
+        cells = "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True))
+        sys.stdout.write(cells.rstrip() + "\n")

@@ -196,14 +196,17 @@ def reap_containers(
     )
     if _printed_json(json_output, reaped):
         return
+    from pop.cli.render import print_table
+
+    rows = []
     for launch in reaped:
         where = _where(launch)
         if launch.info.labels.get("pop.role") == "external":
             where += " (external)"
-        typer.echo(
-            f"{launch.ref[:12]}  {launch.name or '-'}  {where}  "
-            f"{_age(launch.age_seconds)}  {launch.status}"
+        rows.append(
+            [launch.ref[:12], launch.name or "-", where, _age(launch.age_seconds), launch.status]
         )
+    print_table([], rows)
     verb = "would remove" if dry_run else "removed"
     typer.echo(_reaped_summary(reaped, verb, "container", f"cutoff {older_than}"))
 
@@ -265,11 +268,15 @@ def reap_pods(
     )
     if _printed_json(json_output, reaped):
         return
-    for launch in reaped:
-        typer.echo(
-            f"{launch.name or launch.ref}  {_where(launch)}  {_age(launch.age_seconds)}  "
-            f"{launch.status}"
-        )
+    from pop.cli.render import print_table
+
+    print_table(
+        [],
+        [
+            [launch.name or launch.ref, _where(launch), _age(launch.age_seconds), launch.status]
+            for launch in reaped
+        ],
+    )
     verb = "would delete" if dry_run else "deleted"
     batches = len({launch.batch for launch in reaped if launch.batch is not None})
     note = f"cutoff {older_than}" + ("" if dry_run else f", {batches} batches")
