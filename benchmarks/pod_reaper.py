@@ -13,10 +13,10 @@ attempt, phase Succeeded, started 3 h and finished 2 h before the run. Then it t
 server, a fresh ``POP_HOME``) and reads the server's request log: delete and list calls, and the
 pods left. Each run is checked: exit 0, the summary line says all N deleted, none left.
 
-For scale, the floor that pop's own API client puts on the run: it sends at most
-``DEFAULT_RATE`` requests a second after a burst of ``DEFAULT_BURST``
-(``pop/runtimes/kubernetes/client.py``), so N deletes cannot take less than
-(requests - burst) / rate seconds whatever the server does.
+For scale, the floor that pop's own API client puts on the run: ``pop reap pods`` sends at most
+``REAP_PODS_RATE`` requests a second (``pop/api/launches.py``; a launcher's client: 20) after a
+burst of one batch, so N deletes cannot take less than (requests - burst) / rate seconds
+whatever the server does.
 
 Target (issue 12): under 10 s for 5,000 pods.
 
@@ -142,13 +142,13 @@ def main() -> None:
     parser.add_argument("--pods", type=int, default=5000, help="pods seeded (default 5,000)")
     args = parser.parse_args()
     pop = common.pop_command()
-    from pop.runtimes.kubernetes.client import DEFAULT_BURST, DEFAULT_RATE
+    from pop.api.launches import REAP_PODS_RATE
 
     reap_once(pop, WARMUP_PODS, args.tmpdir)  # untimed: caches warm
     runs = [reap_once(pop, args.pods, args.tmpdir) for _ in range(args.runs)]
     median = statistics.median(run["seconds"] for run in runs)
     last = runs[-1]
-    floor = max(0.0, (last["allRequests"] - DEFAULT_BURST) / DEFAULT_RATE)
+    floor = max(0.0, (last["allRequests"] - BATCH_SIZE) / REAP_PODS_RATE)
     report = {
         "benchmark": "pod_reaper",
         "cluster": "simulated cluster (tests/kube API test server)",
@@ -158,7 +158,7 @@ def main() -> None:
         "runs": runs,
         "medianSeconds": median,
         "podsPerSecond": args.pods / median,
-        "clientRateLimit": {"ratePerSecond": DEFAULT_RATE, "burst": DEFAULT_BURST},
+        "clientRateLimit": {"ratePerSecond": REAP_PODS_RATE, "burst": BATCH_SIZE},
         "rateLimitFloorSeconds": floor,
         "target": f"< {TARGET_SECONDS:g} s",
         "targetMet": median < TARGET_SECONDS and all(run["ok"] for run in runs),
@@ -208,7 +208,7 @@ def main() -> None:
         f"{report['target']}: {verdict}"
     )
     print(
-        f"pop's client rate limit ({DEFAULT_RATE:g} requests/s, burst {DEFAULT_BURST}) alone "
+        f"pop's client rate limit ({REAP_PODS_RATE:g} requests/s, burst {BATCH_SIZE}) alone "
         f"makes {last['allRequests']:,} requests take at least {floor:.1f} s"
     )
 

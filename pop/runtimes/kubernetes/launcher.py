@@ -38,7 +38,13 @@ from pop.runtimes.base import (
     LaunchSpec,
     grace_options,
 )
-from pop.runtimes.kubernetes.client import DEFAULT_RETRY_DELAY, Conflict, KubeClient
+from pop.runtimes.kubernetes.client import (
+    DEFAULT_BURST,
+    DEFAULT_RATE,
+    DEFAULT_RETRY_DELAY,
+    Conflict,
+    KubeClient,
+)
 from pop.runtimes.kubernetes.config import KubeTarget, resolve_target
 from pop.runtimes.kubernetes.follow import PodWatch
 from pop.runtimes.kubernetes.handle import PARENT_LABEL, KubernetesHandle
@@ -70,8 +76,10 @@ class KubernetesLauncher:
         retry_delay: float = DEFAULT_RETRY_DELAY,
         timeout_grace_seconds: float = DEFAULT_TIMEOUT_GRACE_SECONDS,
         cleanup_grace_seconds: float = DEFAULT_CLEANUP_GRACE_SECONDS,
+        rate: float = DEFAULT_RATE,
+        burst: int = DEFAULT_BURST,
     ) -> None:
-        self._client = KubeClient(target, retry_delay=retry_delay)
+        self._client = KubeClient(target, retry_delay=retry_delay, rate=rate, burst=burst)
         self._work_root = work_root
         self._keep = keep
         self._timeout_grace_seconds = timeout_grace_seconds
@@ -85,13 +93,16 @@ class KubernetesLauncher:
         """Build from runtime options: ``kubeconfig``, ``context``, ``namespace`` (resolved by
         :func:`~pop.runtimes.kubernetes.config.resolve_target`: InputError for a file or context
         that does not exist), ``work_root`` (default ``$POP_HOME/work``, else
-        ``~/.pop/work``), ``retry_delay`` and the graces; other keys are ignored."""
+        ``~/.pop/work``), ``retry_delay``, the graces, and the client's request ``rate`` and
+        ``burst`` (20/s, 30; ``pop reap pods`` asks for more); other keys are ignored."""
         work_root = options.get("work_root") or _default_work_root()
         return cls(
             resolve_target(options),
             work_root=str(work_root),
             keep=keep,
             retry_delay=float(options.get("retry_delay", DEFAULT_RETRY_DELAY)),
+            rate=float(options.get("rate", DEFAULT_RATE)),
+            burst=int(options.get("burst", DEFAULT_BURST)),
             **grace_options(options),
         )
 
