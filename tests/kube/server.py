@@ -84,6 +84,7 @@ class KubeApiServer:
         self._lock = threading.Lock()
         self._requests: list[ApiRequest] = []
         self._forbidden: set[tuple[str, str]] = set()
+        self._by_policy: set[tuple[str, str]] = set()
         self._failures: list[_Failure] = []
         self._unschedulable: list[tuple[Callable[[Obj], bool], str]] = []
         self._image_failures: dict[str, tuple[str, str]] = {}
@@ -196,18 +197,29 @@ class KubeApiServer:
         with self._lock:
             self._requests.clear()
 
-    def forbid(self, verb: str, resource: str) -> None:
-        """Answer ``verb`` on ``resource`` (e.g. "create", "pods"; "get", "pods/log") with 403."""
+    def forbid(self, verb: str, resource: str, *, by_policy: bool = False) -> None:
+        """Answer ``verb`` on ``resource`` (e.g. "create", "pods"; "get", "pods/log") with 403:
+        the user's RBAC rules lack it (a rules review says so), or with ``by_policy`` an
+        admission policy refuses it although the rules grant it."""
         with self._lock:
             self._forbidden.add((verb, resource))
+            if by_policy:
+                self._by_policy.add((verb, resource))
 
     def break_streams(self) -> None:
         """Drop every open watch and log stream mid-stream (clients see a broken connection)."""
         self.store.break_streams()
 
+    def forbidden(self) -> set[tuple[str, str]]:
+        """The (verb, resource) pairs the user's RBAC rules lack (not those only a policy
+        refuses)."""
+        with self._lock:
+            return self._forbidden - self._by_policy
+
     def allow_all(self) -> None:
         with self._lock:
             self._forbidden.clear()
+            self._by_policy.clear()
 
     def fail_requests(
         self,
@@ -355,6 +367,10 @@ class _HttpServer(ThreadingHTTPServer):
         super().handle_error(request, client_address)
 
 
+RULES_REVIEW_PATH = "/apis/authorization.k8s.io/v1/selfsubjectrulesreviews"
+ALL_VERBS = ("get", "list", "watch", "create", "update", "patch", "delete", "deletecollection")
+
+
 def _route(method: str, path: str, query: dict[str, str]) -> Route:
     parts = [unquote(part) for part in path.strip("/").split("/")]
     if parts[:2] != ["api", "v1"]:
@@ -430,6 +446,9 @@ class _Handler(BaseHTTPRequestHandler):
         if discovery is not None:  # not counted, no token needed: for kubectl, not for pop
             self._json(200, discovery)
             return
+        if method == "POST" and split.path.rstrip("/") == RULES_REVIEW_PATH:
+            self._rules_review(raw)
+            return
         try:
             route = _route(method, split.path, query)
         except ApiError as error:
@@ -473,6 +492,37 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             with contextlib.suppress(OSError):
                 self.connection.shutdown(socket.SHUT_RDWR)
+
+    def _rules_review(self, raw: bytes) -> None:
+        """A SelfSubjectRulesReview (what ``kubectl auth can-i --list`` asks): every verb on
+        every resource this server serves, less those ``forbid`` took away; counted as a
+        ``create`` of ``selfsubjectrulesreviews``. ``forbid("create",
+        "selfsubjectrulesreviews")`` answers 403, as a server whose RBAC denies the review."""
+        body = json.loads(raw or b"{}")
+        namespace = (body.get("spec") or {}).get("namespace") or self.api.namespace
+        route = Route("create", "selfsubjectrulesreviews", namespace, None)
+        authorization = self.headers.get("Authorization") or ""
+        token = authorization[7:] if authorization.lower().startswith("bearer ") else None
+        failure, _ = self.api._admit(route, token)
+        if failure is not None:
+            code = failure if isinstance(failure, int) else int(failure.status)
+            self._json(code, ApiError(code, "Forbidden", "simulated refusal").status())
+            return
+        forbidden = self.api.forbidden()
+        rules = []
+        for resource in (*KINDS, "pods/log", "pods/status"):
+            verbs = [verb for verb in ALL_VERBS if (verb, resource) not in forbidden]
+            if verbs:
+                rules.append({"verbs": verbs, "apiGroups": [""], "resources": [resource]})
+        self._json(
+            201,
+            {
+                "apiVersion": "authorization.k8s.io/v1",
+                "kind": "SelfSubjectRulesReview",
+                "spec": {"namespace": namespace},
+                "status": {"resourceRules": rules, "nonResourceRules": [], "incomplete": False},
+            },
+        )
 
     def _json(self, code: int, body: Obj, headers: dict[str, str] | None = None) -> None:
         data = json.dumps(body).encode()

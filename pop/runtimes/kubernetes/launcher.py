@@ -27,7 +27,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from pop.errors import InputError, LaunchError, NotFoundError
+from pop.errors import InputError, LaunchError, NotFoundError, RuntimeUnavailableError
 from pop.registry import PodConfig
 from pop.runtimes.base import (
     DEFAULT_CLEANUP_GRACE_SECONDS,
@@ -126,11 +126,47 @@ class KubernetesLauncher:
         return self._client.namespace
 
     async def check(self) -> None:
+        """List one pod (reachable, credentials accepted, list allowed), then ask the API
+        server which of the rights the runtime needs its user lacks (a SelfSubjectRulesReview,
+        as ``kubectl auth can-i --list``): RuntimeUnavailableError naming the first missing
+        one, so a Role without ``create`` fails here, before an agenda starts, not at its first
+        op. A server that cannot answer the review, or answers it incompletely (webhook
+        authorizers), is taken at its word for the list alone."""
         namespace = self.namespace
         await self._client.call(
             lambda core: core.list_namespaced_pod(namespace, limit=1, _preload_content=False),
             verb="list",
         )
+
+        def review(core: Any) -> dict[str, Any]:
+            from kubernetes import client
+
+            authorization: Any = client.AuthorizationV1Api(core.api_client)
+            response = authorization.create_self_subject_rules_review(
+                {
+                    "apiVersion": "authorization.k8s.io/v1",
+                    "kind": "SelfSubjectRulesReview",
+                    "spec": {"namespace": namespace},
+                },
+                _preload_content=False,
+            )
+            return dict(json.loads(response.data))
+
+        try:
+            answer = await self._client.call(
+                review, verb="create", resource="selfsubjectrulesreviews"
+            )
+        except (NotFoundError, RuntimeUnavailableError, LaunchError):
+            return  # no review API, or not allowed to ask: the list passed
+        missing = missing_rights(answer.get("status") or {})
+        if missing:
+            resource, verb = missing[0]
+            where = self._client.server or "the cluster"
+            raise RuntimeUnavailableError(
+                f"Kubernetes at {where} forbids {verb} on {resource} in namespace {namespace} "
+                f"(its rules for this user lack {', '.join(f'{r}: {v}' for r, v in missing)})",
+                hint=f"the Role needs {resource}: {verb} (see `pop k8s manifests`)",
+            )
 
     async def launch(self, spec: LaunchSpec) -> KubernetesHandle:
         config = PodConfig.from_fields(spec.options)
@@ -334,6 +370,37 @@ def _epoch(text: Any) -> float | None:
         return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
     except ValueError:
         return None
+
+
+# what the runtime does with its pods (the Role of `pop k8s manifests` grants these)
+NEEDED_RIGHTS = (
+    ("pods", "create"),
+    ("pods", "get"),
+    ("pods", "list"),
+    ("pods", "watch"),
+    ("pods", "delete"),
+    ("pods/log", "get"),
+)
+
+
+def missing_rights(status: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """The (resource, verb) pairs of :data:`NEEDED_RIGHTS` that a SelfSubjectRulesReview's
+    ``status`` grants in no rule of the core API group; none when the review says it is
+    incomplete (the user may hold rights it cannot list)."""
+    if status.get("incomplete"):
+        return []
+    rules = [rule for rule in status.get("resourceRules") or [] if isinstance(rule, Mapping)]
+
+    def granted(resource: str, verb: str) -> bool:
+        return any(
+            {"", "*"} & set(rule.get("apiGroups") or [])
+            and {resource, "*"} & set(rule.get("resources") or [])
+            and {verb, "*"} & set(rule.get("verbs") or [])
+            and not rule.get("resourceNames")
+            for rule in rules
+        )
+
+    return [(resource, verb) for resource, verb in NEEDED_RIGHTS if not granted(resource, verb)]
 
 
 def _default_work_root() -> str:

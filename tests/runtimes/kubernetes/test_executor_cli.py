@@ -302,13 +302,30 @@ def test_without_a_work_volume_the_first_launched_op_fails_naming_it(
 # -- a server that forbids -------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("command", ["run-local", "executor"])
+@pytest.mark.parametrize(
+    ("command", "verb", "resource"),
+    [
+        ("run-local", "list", "pods"),
+        ("executor", "list", "pods"),
+        # the rights the list does not exercise, found by the check's rules review
+        ("run-local", "create", "pods"),
+        ("executor", "watch", "pods"),
+        ("run-local", "get", "pods/log"),
+    ],
+)
 def test_a_forbidding_server_exits_3_with_one_error_and_one_hint_naming_the_rbac_rule(
-    command: str, run_pop: RunPop, pop_home: Path, tmp_path: Path, kube_api: Any, kubelet: Any
+    command: str,
+    verb: str,
+    resource: str,
+    run_pop: RunPop,
+    pop_home: Path,
+    tmp_path: Path,
+    kube_api: Any,
+    kubelet: Any,
 ) -> None:
     registry = cluster_registry(tmp_path, pop_home, kubelet)
     agenda_file = write_json(tmp_path / "agenda.json", ONE_SAMPLE_OP)
-    kube_api.forbid("list", "pods")
+    kube_api.forbid(verb, resource)
     if command == "run-local":
         args = ["run-local", str(agenda_file)]
     else:
@@ -323,8 +340,8 @@ def test_a_forbidding_server_exits_3_with_one_error_and_one_hint_naming_the_rbac
     assert "Traceback" not in ran.stderr
     lines = ran.stderr.splitlines()
     assert [line.split(":")[0] for line in lines] == ["error", "hint"], ran.stderr
-    assert "403" in lines[0] and "forbids list on pods" in lines[0]
-    assert "pods: list" in lines[1]
+    assert f"forbids {verb} on {resource} in namespace pop" in lines[0]
+    assert f"the Role needs {resource}: {verb}" in lines[1]
     # nothing ran: the agenda waits (queued again for the executor), no pod was asked for
     (agenda,) = out(run_pop("list", "--json"))
     assert agenda["processingState"] == "WAITING"

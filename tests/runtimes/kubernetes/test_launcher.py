@@ -351,6 +351,42 @@ def test_check_lists_one_pod_and_says_when_it_is_forbidden(
     run(body())
 
 
+def test_check_asks_for_the_rights_the_list_does_not_exercise(
+    make_launcher: Any, kube_api: Any
+) -> None:
+    launcher = make_launcher()
+
+    async def body() -> None:
+        kube_api.forbid("delete", "pods", by_policy=True)  # RBAC grants it: not the check's
+        await launcher.check()
+        assert kube_api.count(verb="create", resource="selfsubjectrulesreviews") == 1
+        kube_api.forbid("create", "pods")
+        kube_api.forbid("watch", "pods")
+        with pytest.raises(RuntimeUnavailableError) as raised:
+            await launcher.check()
+        assert "forbids create on pods" in raised.value.message
+        assert "lack pods: create, pods: watch" in raised.value.message
+        assert raised.value.hint is not None and "the Role needs pods: create" in raised.value.hint
+        # a server that will not answer the review: the list alone decides
+        kube_api.forbid("create", "selfsubjectrulesreviews")
+        await launcher.check()
+
+    run(body())
+
+
+def test_an_incomplete_or_wildcard_rules_review_misses_nothing() -> None:
+    from pop.runtimes.kubernetes.launcher import missing_rights
+
+    assert missing_rights({"incomplete": True, "resourceRules": []}) == []
+    everything = {"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]}
+    assert missing_rights({"resourceRules": [everything]}) == []
+    named_only = {"verbs": ["*"], "apiGroups": [""], "resources": ["pods"], "resourceNames": ["a"]}
+    pods_only = {"verbs": ["get", "list", "watch", "create", "delete"], "apiGroups": [""],
+                 "resources": ["pods"]}  # fmt: skip
+    assert missing_rights({"resourceRules": [named_only]})[0] == ("pods", "create")
+    assert missing_rights({"resourceRules": [pods_only]}) == [("pods/log", "get")]
+
+
 def test_an_invalid_pod_is_a_permanent_launch_error_with_the_api_message(
     make_launcher: Any,
 ) -> None:

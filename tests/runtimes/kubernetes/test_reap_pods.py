@@ -125,7 +125,7 @@ def test_the_summary_counts_batches_and_a_failing_batch_does_not_stop_the_next(
 ) -> None:
     for number in range(20):
         seed(kube_api, f"old-{number}", finished(600))
-    kube_api.forbid("delete", "pods")
+    kube_api.forbid("delete", "pods", by_policy=True)  # RBAC grants it: the check passes
 
     done = run_pop(
         "reap", "pods", "--older-than", "0s", "--batch-size", "8",
