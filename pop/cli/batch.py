@@ -69,7 +69,11 @@ def batch(
     namespace: NamespaceOption = None,
     cpus: Annotated[
         float | None,
-        typer.Option("--cpus", help="CPU budget shared by every agenda (default: cores)."),
+        typer.Option(
+            "--cpus",
+            help="CPU budget shared by every agenda (default: cores); no effect on kubernetes "
+            "pods (the cluster schedules their CPUs).",
+        ),
     ] = None,
     registry: Annotated[Path | None, typer.Option("--registry", help="Registry file.")] = None,
     keep: Annotated[

@@ -157,8 +157,9 @@ class LaunchedAttempt:
             )
         if status.reason == CANCELLED:
             return failed(f"operation '{state.name}' was cancelled", OutcomeKind.CANCELLED)
-        if status.reason != "exited":
-            return failed(f"operation '{state.name}' ended: {status.reason} {status.message}")
+        if status.reason != "exited":  # lost: the runtime says how (pod deleted, not scheduled)
+            how = f"{status.reason}: {status.message}" if status.message else status.reason
+            return failed(f"operation '{state.name}' {how}")
         result = collector.result if collector.has_result else None
         if entry.protocol != "pop":
             if final is not None and not final.succeeded:

@@ -362,8 +362,10 @@ class KubeletSimulator:
         )
         with self._lock:
             self._containers[uid] = container
-        self._write_status(namespace, name, self._running_status(container, first))
-        container.reader.start()
+        try:
+            self._write_status(namespace, name, self._running_status(container, first))
+        finally:  # even when the pod was deleted meanwhile: the reader sees the run to its end
+            container.reader.start()
 
     def _follow(self, container: _Container, spec: Obj) -> None:
         run = container.run

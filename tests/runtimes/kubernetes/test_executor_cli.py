@@ -418,7 +418,7 @@ def test_eight_ops_of_two_cpus_each_all_run_as_pods_at_once(
         assert container["resources"]["requests"]["cpu"] == "2"
 
 
-@pytest.mark.parametrize("command", ["run-local", "executor"])
+@pytest.mark.parametrize("command", ["run-local", "executor", "batch"])
 def test_the_cpus_help_says_it_does_not_throttle_pods(command: str, run_pop: RunPop) -> None:
     shown = run_pop(command, "--help")
 
