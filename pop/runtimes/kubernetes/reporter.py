@@ -35,11 +35,10 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from pop.errors import PopError
-from pop.runtimes.kubernetes.config import DEFAULT_NAMESPACE, SERVICE_ACCOUNT, resolve_target
+from pop.runtimes.kubernetes.config import DEFAULT_NAMESPACE, resolve_target
 from pop.runtimes.kubernetes.patcher import MERGE_PATCH, direct_patcher
 
 PROGRESS_ANNOTATION = "pop.report.progress"
@@ -251,7 +250,7 @@ class AnnotationSink:
                 if direct is not None:  # the common case: no kubernetes import (0.65 s CPU)
                     (self._api, namespace), self._api_client = direct, direct[0]
                 else:
-                    self._api, self._api_client, namespace = _build_api(config, self._env)
+                    self._api, self._api_client, namespace = _build_api(self._env)
                 self._namespace = self._namespace or namespace
             return self._api, self._namespace or DEFAULT_NAMESPACE
 
@@ -266,61 +265,27 @@ def _describe(error: BaseException | None) -> str:
     return f"{type(error).__name__}: {error}"
 
 
-def _build_api(config: SinkConfig, env: Mapping[str, str]) -> tuple[Any, Any, str | None]:
-    """(CoreV1Api, its ApiClient, the namespace of the configuration's source or None);
-    PopError when no configuration applies."""
+def _build_api(env: Mapping[str, str]) -> tuple[Any, Any, str | None]:
+    """(CoreV1Api, its ApiClient, the context's namespace) from the kubeconfig, for the
+    configurations :func:`~pop.runtimes.kubernetes.patcher.direct_patcher` leaves to the official
+    client (exec or auth-provider plugins...); PopError when it cannot be loaded."""
     from kubernetes import client
     from kubernetes import config as kube_config
     from kubernetes.config import ConfigException
 
     loaders: Any = kube_config  # its loaders are untyped
-
+    target = resolve_target({}, env)
     configuration = client.Configuration()
-    namespace: str | None = None
-    token_file = SERVICE_ACCOUNT / "token"
-    if env.get("KUBERNETES_SERVICE_HOST") and token_file.is_file():
-        try:
-            loaders.incluster_config.InClusterConfigLoader(
-                token_filename=str(token_file),
-                cert_filename=str(SERVICE_ACCOUNT / "ca.crt"),
-                environ=env,
-            ).load_and_set(configuration)
-        except ConfigException as exc:
-            raise PopError(f"in-cluster configuration: {exc}") from exc
-        own = SERVICE_ACCOUNT / "namespace"
-        namespace = own.read_text().strip() if own.is_file() else None
-    elif config.oauth_cert_path and config.oauth_token_path:
-        host = config.master_url or ""
-        if not host and env.get("KUBERNETES_SERVICE_HOST"):
-            port = env.get("KUBERNETES_SERVICE_PORT", "443")
-            host = f"https://{env['KUBERNETES_SERVICE_HOST']}:{port}"
-        if not host:
-            raise PopError(
-                "oauthCertPath and oauthTokenPath need pop.kubernetes.masterUrl "
-                "(or KUBERNETES_SERVICE_HOST)"
-            )
-        try:
-            token = Path(config.oauth_token_path).read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise PopError(f"cannot read oauthTokenPath {config.oauth_token_path}: {exc}") from exc
-        configuration.host = host.rstrip("/")
-        configuration.ssl_ca_cert = config.oauth_cert_path
-        configuration.api_key = {"authorization": f"Bearer {token}"}
-    else:
-        target = resolve_target({}, env)  # PopError when there is no kubeconfig either
-        if target.in_cluster or target.kubeconfig is None:
-            raise PopError("no kubeconfig and no in-cluster service account token")
-        try:
-            loaders.load_kube_config(
-                config_file=target.kubeconfig,
-                context=target.context,
-                client_configuration=configuration,
-            )
-        except (ConfigException, OSError, ValueError) as exc:
-            raise PopError(f"kubeconfig {target.kubeconfig}: {exc}") from exc
-        namespace = target.namespace
+    try:
+        loaders.load_kube_config(
+            config_file=target.kubeconfig,
+            context=target.context,
+            client_configuration=configuration,
+        )
+    except (ConfigException, OSError, ValueError) as exc:
+        raise PopError(f"kubeconfig {target.kubeconfig}: {exc}") from exc
     api_client = client.ApiClient(configuration)
-    return client.CoreV1Api(api_client), api_client, namespace
+    return client.CoreV1Api(api_client), api_client, target.namespace
 
 
 def create_sink(

@@ -13,13 +13,19 @@ import time
 from pathlib import Path
 from typing import Any
 
-import av
 import pytest
 
 from tests.conftest import wait_for
-from tests.example_media import filled, make_clip
+from tests.example_media import (
+    TRANSCODE_EXAMPLE,
+    filled,
+    make_clip,
+    recorded_externals,
+    slow_transcode_agenda,
+    transcode_rendition,
+)
 
-EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "media" / "transcode.json"
+EXAMPLE = TRANSCODE_EXAMPLE
 
 pytestmark = pytest.mark.usefixtures("handlers_image")
 
@@ -50,28 +56,6 @@ def running_ffmpeg(home: Path) -> list[dict[str, Any]]:
     ]
 
 
-def recorded_externals(home: Path, agenda_id: str) -> list[dict[str, Any]]:
-    with sqlite3.connect(home / "pop.db") as db:
-        rows = db.execute(
-            "SELECT launched FROM attempts WHERE agenda_id = ? AND operation = 'transcode'",
-            (agenda_id,),
-        ).fetchall()
-    found: list[dict[str, Any]] = []
-    for (launched,) in rows:
-        if launched:
-            found.extend(json.loads(launched).get("externals") or [])
-    return found
-
-
-def rendition(progress: dict[str, Any]) -> tuple[Any, ...]:
-    (op,) = [op for op in progress["operationProgress"] if op["operation"] == "transcode"]
-    (out,) = op["resultPayload"]["renditions"]
-    with av.open(out["path"]) as container:
-        video = container.streams.video[0]
-        frames = sum(1 for _ in container.decode(video))
-        return (video.codec_context.name, video.codec_context.width, video.height, frames)
-
-
 def test_each_ffmpeg_is_a_pop_handlers_container_with_its_cpu_and_matches_local(
     run_pop: Any, pop_home: Path, tmp_path: Path
 ) -> None:
@@ -91,7 +75,7 @@ def test_each_ffmpeg_is_a_pop_handlers_container_with_its_cpu_and_matches_local(
     assert local.returncode == 0, local.stderr
     assert on_docker.returncode == 0, on_docker.stderr
     progress = json.loads(on_docker.stdout)
-    assert rendition(progress) == rendition(json.loads(local.stdout))
+    assert transcode_rendition(progress) == transcode_rendition(json.loads(local.stdout))
     agenda_id = progress["agendaId"]
     containers = externals_of(agenda_id)
     assert containers, "no ffmpeg container"
@@ -105,24 +89,11 @@ def test_each_ffmpeg_is_a_pop_handlers_container_with_its_cpu_and_matches_local(
     docker("rm", "-f", *[container["Id"] for container in containers])
 
 
-def _slow_agenda(tmp_path: Path) -> Path:
-    """A transcode that keeps ffmpeg busy for a few seconds."""
-    clips = tmp_path / "clips"
-    clips.mkdir()
-    clip = make_clip(clips, size="1280x720", seconds=8)
-    document = json.loads(filled(EXAMPLE, clip, tmp_path).read_text())
-    (rendition_spec,) = document["operations"][1]["payload"]["renditions"]
-    rendition_spec.update(height=720, preset="slow", crf=18)
-    path = tmp_path / "slow.json"
-    path.write_text(json.dumps(document))
-    return path
-
-
 def test_the_attempt_names_the_ffmpeg_container_while_it_runs(
     start_pop: Any, pop_home: Path, tmp_path: Path
 ) -> None:
     process = start_pop(
-        "run-local", str(_slow_agenda(tmp_path)), "--external-launch", "docker", "--json"
+        "run-local", str(slow_transcode_agenda(tmp_path)), "--external-launch", "docker", "--json"
     )
     (container,) = wait_for(lambda: running_ffmpeg(pop_home), what="the ffmpeg container")
     agenda_id = container["Config"]["Labels"]["pop.agendaId"]
@@ -143,7 +114,7 @@ def test_a_dead_executors_ffmpeg_container_is_reclaimed_and_the_agenda_resumes(
     start_pop: Any, run_pop: Any, pop_home: Path, tmp_path: Path
 ) -> None:
     short_lease = {"POP_LEASE_SECONDS": "2"}
-    agenda = _slow_agenda(tmp_path)
+    agenda = slow_transcode_agenda(tmp_path)
     process = start_pop("run-local", str(agenda), "--external-launch", "docker", env=short_lease)
     (container,) = wait_for(lambda: running_ffmpeg(pop_home), what="the ffmpeg container")
     agenda_id = container["Config"]["Labels"]["pop.agendaId"]

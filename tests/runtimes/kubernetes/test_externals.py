@@ -17,14 +17,20 @@ import time
 from pathlib import Path
 from typing import Any
 
-import av
 import pytest
 
 from pop.handlers.media.ffmpeg import find_ffmpeg
 from tests.conftest import wait_for
-from tests.example_media import filled, make_clip
+from tests.example_media import (
+    TRANSCODE_EXAMPLE,
+    filled,
+    make_clip,
+    recorded_externals,
+    slow_transcode_agenda,
+    transcode_rendition,
+)
 
-EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "media" / "transcode.json"
+EXAMPLE = TRANSCODE_EXAMPLE
 REGISTRY = """\
 workVolume:
   persistentVolumeClaim: {claimName: pop-work}
@@ -70,28 +76,6 @@ def running_ffmpeg_pods(kube_api: Any) -> list[dict[str, Any]]:
     ]
 
 
-def recorded_externals(home: Path, agenda_id: str) -> list[dict[str, Any]]:
-    with sqlite3.connect(home / "pop.db") as db:
-        rows = db.execute(
-            "SELECT launched FROM attempts WHERE agenda_id = ? AND operation = 'transcode'",
-            (agenda_id,),
-        ).fetchall()
-    found: list[dict[str, Any]] = []
-    for (launched,) in rows:
-        if launched:
-            found.extend(json.loads(launched).get("externals") or [])
-    return found
-
-
-def rendition(progress: dict[str, Any]) -> tuple[Any, ...]:
-    (op,) = [op for op in progress["operationProgress"] if op["operation"] == "transcode"]
-    (out,) = op["resultPayload"]["renditions"]
-    with av.open(out["path"]) as container:
-        video = container.streams.video[0]
-        frames = sum(1 for _ in container.decode(video))
-        return (video.codec_context.name, video.codec_context.width, video.height, frames)
-
-
 def test_each_ffmpeg_is_a_pod_with_its_registry_fields_and_matches_local(
     run_pop: Any, pop_home: Path, tmp_path: Path, kube_api: Any, cluster: dict[str, str]
 ) -> None:
@@ -109,7 +93,7 @@ def test_each_ffmpeg_is_a_pod_with_its_registry_fields_and_matches_local(
     assert local.returncode == 0, local.stderr
     assert on_cluster.returncode == 0, on_cluster.stderr
     progress = json.loads(on_cluster.stdout)
-    assert rendition(progress) == rendition(json.loads(local.stdout))
+    assert transcode_rendition(progress) == transcode_rendition(json.loads(local.stdout))
     pods = ffmpeg_pods(kube_api)
     assert pods, "no ffmpeg pod"
     copies = list((pop_home / "work").glob("*/inputs/*"))  # in the agenda's work directory
@@ -151,19 +135,6 @@ def test_without_a_work_volume_the_transcode_fails_naming_it(
     assert "workVolume" in json.dumps(transcode["diagnosticEvents"]), transcode
 
 
-def _slow_agenda(tmp_path: Path) -> Path:
-    """A transcode that keeps ffmpeg busy for a few seconds."""
-    clips = tmp_path / "clips"
-    clips.mkdir()
-    clip = make_clip(clips, size="1280x720", seconds=8)
-    document = json.loads(filled(EXAMPLE, clip, tmp_path).read_text())
-    (rendition_spec,) = document["operations"][1]["payload"]["renditions"]
-    rendition_spec.update(height=720, preset="slow", crf=18)
-    path = tmp_path / "slow.json"
-    path.write_text(json.dumps(document))
-    return path
-
-
 def test_a_dead_executors_ffmpeg_pod_is_deleted_by_reclaim_and_the_agenda_resumes(
     start_pop: Any,
     run_pop: Any,
@@ -174,7 +145,11 @@ def test_a_dead_executors_ffmpeg_pod_is_deleted_by_reclaim_and_the_agenda_resume
 ) -> None:
     env = {**cluster, "POP_LEASE_SECONDS": "2"}
     process = start_pop(
-        "run-local", str(_slow_agenda(tmp_path)), "--external-launch", "kubernetes", env=env
+        "run-local",
+        str(slow_transcode_agenda(tmp_path)),
+        "--external-launch",
+        "kubernetes",
+        env=env,
     )
     (pod,) = wait_for(lambda: running_ffmpeg_pods(kube_api), timeout=60, what="the ffmpeg pod")
     agenda_id = pod["metadata"]["labels"]["pop.agendaId"]

@@ -219,3 +219,44 @@ def test_a_handler_reporting_through_its_pod_does_not_import_kubernetes(
     assert pod["metadata"]["annotations"]["pop.report.payload"] == '"done"'
     pod_user = "system:serviceaccount:pop:default"  # the pod token's user (tests/kube/server.py)
     assert kube_api.count(verb="patch", resource="pods", name="h-1", user=pod_user) == 1
+
+
+def test_an_exec_plugin_kubeconfig_patches_through_the_official_client(
+    kube_api: KubeApiServer, tmp_path: Path
+) -> None:
+    """The fallback: a user whose token comes from an exec plugin (as EKS and GKE configure)."""
+    from pop.runtimes import create_report_sink
+
+    kube_api.seed_pod(
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": "h-2"},
+            "spec": {"containers": [{"name": "main", "image": "x"}]},
+        },
+        status={"phase": "Running"},
+    )
+    credential = {
+        "apiVersion": "client.authentication.k8s.io/v1beta1",
+        "kind": "ExecCredential",
+        "status": {"token": "pop-test-pod-token"},  # the pod token of tests/kube/server.py
+    }
+    plugin = {
+        "apiVersion": "client.authentication.k8s.io/v1beta1",
+        "command": sys.executable,
+        "args": ["-c", f"print({json.dumps(json.dumps(credential))})"],
+        "interactiveMode": "Never",
+    }
+    path = kubeconfig(tmp_path / "config", {"server": kube_api.url}, {"exec": plugin})
+    env = {"MY_POD_NAME": "h-2", "POD_NAMESPACE": "pop", "KUBECONFIG": str(path)}
+    assert direct_patcher(env) is None
+    warnings: list[str] = []
+    sink = create_report_sink("kubernetes", env, warn=warnings.append)
+    assert sink is not None
+
+    sink.report('{"percentComplete": 100}', '"done"', final=True)
+    sink.close()
+
+    assert warnings == []
+    (pod,) = kube_api.store.items("pods", "pop")
+    assert pod["metadata"]["annotations"]["pop.report.payload"] == '"done"'
