@@ -29,9 +29,11 @@ Figures, medians over the timed runs:
   create, the log stream, the delete, a read; the handler's own patches, made with the pod's
   token, are counted too and shown apart) per op, and the list and watch requests in total.
 
-Targets (issue 12): at most 6 requests per op; at most 100 ms overhead per op, judged on the
-per-op launch-to-end difference (the wall-time difference / N is shown beside it; at
-concurrency C it spreads each pod's latency over C ops at once).
+Targets (issue 12, whose measure is the run's wall time): at most 6 requests per op; at most
+100 ms overhead per op, the wall-time difference / N. The per-op launch-to-end difference is
+shown beside it with the same bound, as a second, stricter verdict: at concurrency C the wall
+figure spreads each pod's latency over C ops at once, the launch-to-end one does not (and on
+this machine the simulated pods' processes share its 2 cores with pop).
 
     python benchmarks/k8s_dispatch.py                    # 50 ops, concurrency 10, 3 runs
     python benchmarks/k8s_dispatch.py --ops 20 --concurrency 4 --runs 1 --json
@@ -352,7 +354,11 @@ def main() -> None:
                 "met": requests["podRequestsPerOp"] <= REQUESTS_TARGET,
             },
             "overheadPerOp": {
-                "target": f"<= {OVERHEAD_TARGET_MS:g} ms overhead/op (launch-to-end)",
+                "target": f"<= {OVERHEAD_TARGET_MS:g} ms overhead/op (wall time / ops)",
+                "met": wall_overhead_ms is not None and wall_overhead_ms <= OVERHEAD_TARGET_MS,
+            },
+            "launchToEndPerOp": {
+                "target": f"<= {OVERHEAD_TARGET_MS:g} ms more per op launch-to-end (stricter)",
                 "met": op_overhead_ms is not None and op_overhead_ms <= OVERHEAD_TARGET_MS,
             },
         },
@@ -424,9 +430,14 @@ def print_report(report: dict[str, Any], k8s: list[ModeRun], local: list[ModeRun
             [
                 "overhead per op, launch-to-end (ms, k8s - local)",
                 overhead["launchToEnd"],
+                f"<= {OVERHEAD_TARGET_MS:g} ms (stricter): "
+                f"{verdict(targets['launchToEndPerOp']['met'])}",
+            ],
+            [
+                "overhead per op, wall (ms, (k8s - local) / ops)",
+                overhead["wallPerOp"],
                 f"<= {OVERHEAD_TARGET_MS:g} ms: {verdict(targets['overheadPerOp']['met'])}",
             ],
-            ["overhead per op, wall (ms, (k8s - local) / ops)", overhead["wallPerOp"], ""],
             [
                 "pod requests per op (not list/watch)",
                 requests["podRequestsPerOp"],
