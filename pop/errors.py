@@ -6,7 +6,9 @@ Layer: bottom (imported by everything, imports nothing of pop).
     ├── InputError (2)                malformed JSON, unknown op type, invalid agenda, ...
     │   ├── AgendaValidationError     every problem of a submitted agenda, listed at once
     │   ├── RegistryError             a registry file with problems (every problem with its path)
-    │   └── UnknownOperationTypeError an op type no registry entry defines
+    │   ├── UnknownOperationTypeError an op type no registry entry defines
+    │   ├── UnauthorizedError         no token, or an unknown, expired or revoked one (HTTP 401)
+    │   └── ForbiddenError            the token may not do this (another customer's object; 403)
     ├── NotFoundError (4)             an id (agenda, template, customer, ...) that is not stored
     ├── RuntimeUnavailableError (3)   the runtime (Docker engine, cluster) cannot be reached
     ├── LaunchError (1)               a handler could not be launched
@@ -76,6 +78,15 @@ class RegistryError(InputError):
 
 class UnknownOperationTypeError(InputError):
     """No registry entry defines this operation type."""
+
+
+class UnauthorizedError(InputError):
+    """A server request without a valid token (missing, unknown, expired, revoked): HTTP 401."""
+
+
+class ForbiddenError(InputError):
+    """The token is valid but may not do this (another customer's object, an insight it does
+    not own): HTTP 403, the message names the customer or insight."""
 
 
 class NotFoundError(PopError):
