@@ -20,6 +20,8 @@ from pop.cli.options import (
     JsonFlag,
     KubeconfigOption,
     NamespaceOption,
+    ServerOption,
+    TokenFileOption,
     runtime_options,
 )
 
@@ -28,6 +30,13 @@ def _client(registry: Path | None = None) -> Any:
     from pop.api import Client
 
     return Client(registry_path=registry)
+
+
+def _connect(server: str | None, token_file: Path | None, registry: Path | None = None) -> Any:
+    """The local client, or the remote one for ``--server``/``POP_SERVER``."""
+    from pop.api.remote import connect
+
+    return connect(server=server, token_file=token_file, registry_path=registry)
 
 
 def register(app: typer.Typer) -> None:
@@ -46,10 +55,12 @@ def submit(
     link_id: Annotated[str | None, typer.Option("--link-id", help="Group agendas.")] = None,
     priority: Annotated[int | None, typer.Option("--priority", help="Higher runs first.")] = None,
     registry: Annotated[Path | None, typer.Option("--registry", help="Registry file.")] = None,
+    server: ServerOption = None,
+    token_file: TokenFileOption = None,
     json_output: JsonFlag = False,
 ) -> None:
     """Validate an agenda, store it and queue it for `pop executor`."""
-    submission = _client(registry).submit(
+    submission = _connect(server, token_file, registry).submit(
         agenda_file, customer_id=customer, link_id=link_id, priority=priority
     )
     if json_output:
@@ -168,6 +179,8 @@ def status(
     ] = None,
     link_id: Annotated[str | None, typer.Option("--link-id", help="All agendas of a link.")] = None,
     watch: Annotated[bool, typer.Option("--watch", "-w", help="Live view until done.")] = False,
+    server: ServerOption = None,
+    token_file: TokenFileOption = None,
     json_output: JsonFlag = False,
 ) -> None:
     """Show an agenda's progress, the cause of a failure and where its outputs are (or every
@@ -175,7 +188,9 @@ def status(
     from pop.cli import render
     from pop.errors import InputError
 
-    client = _client()
+    client = _connect(server, token_file)
+    if watch and not json_output and not hasattr(client, "queued"):
+        raise InputError("--watch does not work with --server yet", hint="poll `pop status`")
     if link_id is not None:
         if watch and not json_output:
             from pop.cli.live import watch_link
@@ -219,13 +234,15 @@ def list_agendas(
             "--wide", "-w", help="Full ids, progress ids, customer, link and title; nothing cut."
         ),
     ] = False,
+    server: ServerOption = None,
+    token_file: TokenFileOption = None,
     json_output: JsonFlag = False,
 ) -> None:
     """List agendas, one line each: a short id you can paste, state, and the cause of a
     failure (or the running ops)."""
     from pop.cli import render
 
-    client = _client()
+    client = _connect(server, token_file)
     items = client.list(state=state, customer_id=customer, link_id=link_id, limit=limit)
     if json_output:
         render.print_json(items)

@@ -15,6 +15,7 @@ module level, so ``pop --help`` stays fast.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -56,6 +57,25 @@ NamespaceOption = Annotated[
         "--namespace",
         metavar="NS",
         help="Namespace of the pods (default: POP_KUBE_NAMESPACE, else the context's, else pop).",
+    ),
+]
+
+
+ServerOption = Annotated[
+    str | None,
+    typer.Option(
+        "--server",
+        metavar="URL",
+        help="A pop serve to talk to (default: POP_SERVER; none: this machine's store). "
+        "The token comes from POP_TOKEN or --token-file.",
+    ),
+]
+TokenFileOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--token-file",
+        metavar="FILE",
+        help="File holding the bearer token for --server (default: POP_TOKEN).",
     ),
 ]
 

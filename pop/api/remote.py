@@ -1,0 +1,246 @@
+"""The remote client: the same calls as :class:`pop.api.Client`, answered by a ``pop serve``
+over HTTP (issue 13, first part: submit, status, list).
+
+Layer: api. Used by the CLI when ``--server URL`` or ``POP_SERVER`` names a server;
+:func:`connect` picks the local or the remote client. The token comes from ``POP_TOKEN`` or a
+file (``--token-file``), never from the command line, where ``ps`` would show it.
+
+Errors come back as pop's own: the server's ``errorResponse.title`` names pop's error class and
+its ``description`` carries pop's message, so a remote command exits as the local one would (401
+and 403 are exit 2 naming the cause; a server that cannot be reached is exit 3). Paths are made
+absolute before sending: the agenda's ``params.submitDir`` is where this command ran, so relative
+inputs resolve as they would locally.
+"""
+
+from __future__ import annotations
+
+import builtins
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pop import errors
+from pop.engine.documents import read_document
+from pop.engine.submission import Submission
+from pop.errors import InputError, PopError, RuntimeUnavailableError
+from pop.models import Agenda, AgendaProgress
+from pop.models.agenda import SUBMIT_DIR_PARAM
+
+SERVER_ENV = "POP_SERVER"
+TOKEN_ENV = "POP_TOKEN"
+DEFAULT_TIMEOUT_SECONDS = 30.0
+
+_BY_STATUS: dict[int, type[PopError]] = {
+    401: errors.UnauthorizedError,
+    403: errors.ForbiddenError,
+    404: errors.NotFoundError,
+    413: InputError,
+    422: InputError,
+    503: RuntimeUnavailableError,
+}
+
+
+def read_token(token_file: str | Path | None = None, env: Mapping[str, str] | None = None) -> str:
+    """The bearer token: the first line of ``token_file``, else ``POP_TOKEN``; empty for none.
+    InputError (exit 2) for a token file that cannot be read."""
+    environ = os.environ if env is None else env
+    if token_file is not None:
+        try:
+            return Path(token_file).read_text(encoding="utf-8").strip().splitlines()[0].strip()
+        except (OSError, IndexError) as exc:
+            raise InputError(f"--token-file {token_file}: cannot read a token ({exc})") from exc
+    return environ.get(TOKEN_ENV, "").strip()
+
+
+class RemoteClient:
+    """pop's API on a server: ``RemoteClient("http://host:8740", token)``."""
+
+    def __init__(
+        self, server: str, token: str = "", *, timeout: float = DEFAULT_TIMEOUT_SECONDS
+    ) -> None:
+        if not server.startswith(("http://", "https://")):
+            raise InputError(
+                f"--server {server}: not an http:// or https:// URL",
+                hint="for example --server http://127.0.0.1:8740",
+            )
+        import httpx
+
+        self.server = server.rstrip("/")
+        headers = {"Accept": "application/json"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        self._http = httpx.Client(base_url=self.server, headers=headers, timeout=timeout)
+
+    def close(self) -> None:
+        self._http.close()
+
+    # -- agendas ------------------------------------------------------------------------------
+
+    def submit(
+        self,
+        source: str | Path | Mapping[str, Any] | Agenda,
+        *,
+        customer_id: str | None = None,
+        link_id: str | None = None,
+        priority: int | None = None,
+    ) -> Submission:
+        """POST the agenda to ``/pop/agenda`` (POP's route); the server validates, stores and
+        queues it exactly as a local submit does."""
+        if isinstance(source, Agenda):
+            document: dict[str, Any] = source.to_wire()
+        elif isinstance(source, Mapping):
+            document = dict(source)
+        else:
+            document = read_document(source)
+        if not isinstance(document, dict):
+            raise InputError("the agenda must be a JSON object")
+        params = document.get("params")
+        params = dict(params) if isinstance(params, dict) else {}
+        params.setdefault(SUBMIT_DIR_PARAM, os.getcwd())  # relative inputs: from here
+        if priority is not None:
+            params["priority"] = priority
+        document["params"] = params
+        if customer_id is not None:
+            document["customerId"] = customer_id
+        if link_id is not None:
+            document["linkId"] = link_id
+        (stored,) = self._data("POST", "/pop/agenda", body=document)
+        agenda = Agenda.model_validate(stored)
+        progress = self.status(agenda.id or "")
+        return Submission(agenda=agenda, progress=progress, queued=True)
+
+    def status(self, agenda_id: str) -> AgendaProgress:
+        """``GET /pop/progress/agenda/{id}`` (an agenda id, a progress id or a unique prefix)."""
+        found = self._data("GET", f"/pop/progress/agenda/{_segment(agenda_id)}")
+        if not found:
+            raise errors.NotFoundError(f"no progress for agenda {agenda_id}")
+        return AgendaProgress.model_validate(found[0])
+
+    def resolve_id(self, agenda_id: str) -> str:
+        return self.status(agenda_id).agenda_id or agenda_id
+
+    def list(
+        self,
+        *,
+        state: str | None = None,
+        customer_id: str | None = None,
+        link_id: str | None = None,
+        limit: int | None = None,
+    ) -> builtins.list[AgendaProgress]:
+        """``GET /pop/progress/agenda?by...``, newest first as locally."""
+        query: dict[str, str] = {}
+        for field, value in (
+            ("processingState", state.upper() if state else None),
+            ("customerId", customer_id),
+            ("linkId", link_id),
+            ("limit", None if limit is None else str(limit)),
+        ):
+            if value is not None:
+                query[f"by{field}"] = value
+        found = self._data("GET", "/pop/progress/agenda", query=query)
+        return [AgendaProgress.model_validate(item) for item in found]
+
+    def short_ids(self, agenda_ids: builtins.list[str]) -> builtins.list[str]:
+        """The shortest prefix (8 characters or more) of each id unique among ``agenda_ids``."""
+        shorts = []
+        for agenda_id in agenda_ids:
+            size = 8
+            while size < len(agenda_id) and any(
+                other != agenda_id and other.startswith(agenda_id[:size]) for other in agenda_ids
+            ):
+                size += 1
+            shorts.append(agenda_id[:size])
+        return shorts
+
+    def outputs_of(
+        self, progress: AgendaProgress, operation: str | None = None
+    ) -> builtins.list[Any]:
+        """Where outputs are is not served yet (the outputs route comes later): none shown."""
+        return []
+
+    # -- HTTP ---------------------------------------------------------------------------------
+
+    def _data(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        query: Mapping[str, str] | None = None,
+    ) -> builtins.list[dict[str, Any]]:
+        """The ``all`` of a data response; pop's error for an ``errorResponse``."""
+        import httpx
+
+        try:
+            response = self._http.request(
+                method,
+                path,
+                params=dict(query or {}),
+                content=None if body is None else json.dumps(body).encode(),
+                headers={"Content-Type": "application/json"} if body is not None else None,
+            )
+        except httpx.HTTPError as exc:
+            raise RuntimeUnavailableError(
+                f"cannot reach the pop server at {self.server}: {exc}",
+                hint="is `pop serve` running there? (--server, POP_SERVER)",
+            ) from exc
+        try:
+            answer = response.json()
+        except ValueError:
+            answer = None
+        if not isinstance(answer, dict):
+            raise RuntimeUnavailableError(
+                f"the pop server at {self.server} answered {method} {path} with HTTP "
+                f"{response.status_code} and no pop envelope",
+                hint="is --server a pop server?",
+            )
+        problem = answer.get("errorResponse")
+        if isinstance(problem, dict) or response.status_code >= 400:
+            raise _error(problem if isinstance(problem, dict) else {}, response.status_code)
+        found = answer.get("all")
+        return [item for item in found if isinstance(item, dict)] if isinstance(found, list) else []
+
+
+def _segment(text: str) -> str:
+    from urllib.parse import quote
+
+    return quote(text, safe="")
+
+
+def _error(problem: Mapping[str, Any], status: int) -> PopError:
+    """pop's error for a server's ``errorResponse``: the class its ``title`` names (pop's own
+    classes only), else by the response code."""
+    title = str(problem.get("title") or "")
+    message = str(problem.get("description") or f"the server answered HTTP {status}")
+    code = int(problem.get("responseCode") or status)
+    named = getattr(errors, title, None) if title.isidentifier() else None
+    if (
+        isinstance(named, type)
+        and issubclass(named, PopError)
+        and named.__init__ is PopError.__init__
+    ):
+        return named(message)
+    cls = _BY_STATUS.get(code, PopError)
+    return cls(message)
+
+
+def connect(
+    *,
+    server: str | None = None,
+    token_file: str | Path | None = None,
+    registry_path: Path | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Any:
+    """The client a command uses: a :class:`RemoteClient` when ``server`` (else ``POP_SERVER``)
+    names one, else the local :class:`pop.api.Client`."""
+    environ = os.environ if env is None else env
+    url = server or environ.get(SERVER_ENV) or None
+    if url:
+        return RemoteClient(url, read_token(token_file, environ))
+    if token_file is not None:
+        raise InputError("--token-file needs --server (or POP_SERVER)")
+    from pop.api import Client
+
+    return Client(registry_path=registry_path)
