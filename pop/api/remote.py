@@ -31,6 +31,7 @@ from pop.models.agenda import SUBMIT_DIR_PARAM
 SERVER_ENV = "POP_SERVER"
 TOKEN_ENV = "POP_TOKEN"
 DEFAULT_TIMEOUT_SECONDS = 30.0
+API_VERSION = 1  # the wire contract this client speaks (GET /pop/version answers the server's)
 
 _BY_STATUS: dict[int, type[PopError]] = {
     401: errors.UnauthorizedError,
@@ -72,6 +73,7 @@ class RemoteClient:
         if token:
             headers["Authorization"] = f"Bearer {token}"
         self._http = httpx.Client(base_url=self.server, headers=headers, timeout=timeout)
+        self._checked = False
 
     def close(self) -> None:
         self._http.close()
@@ -173,6 +175,9 @@ class RemoteClient:
         """The ``all`` of a data response; pop's error for an ``errorResponse``."""
         import httpx
 
+        if not self._checked:
+            self._checked = True
+            self._check_version()
         try:
             response = self._http.request(
                 method,
@@ -201,6 +206,25 @@ class RemoteClient:
             raise _error(problem if isinstance(problem, dict) else {}, response.status_code)
         found = answer.get("all")
         return [item for item in found if isinstance(item, dict)] if isinstance(found, list) else []
+
+    def _check_version(self) -> None:
+        """Refuse a server whose wire contract (``GET /pop/version``: ``api``) is not ours."""
+        import httpx
+
+        try:
+            answer = self._http.get("/pop/version").json()
+        except (httpx.HTTPError, ValueError):
+            return  # unreachable or not pop: the request itself says so
+        if not isinstance(answer, dict):
+            return
+        api = answer.get("api")
+        if api != API_VERSION:
+            version = answer.get("version") or "?"
+            raise InputError(
+                f"the pop server at {self.server} speaks API {api} (pop {version}); this "
+                f"client speaks API {API_VERSION}",
+                hint="use a pop of the server's version",
+            )
 
 
 def _segment(text: str) -> str:
