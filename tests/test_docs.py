@@ -482,7 +482,7 @@ def test_the_claim_check_flags_a_shipped_thing_called_not_built(markdown: str) -
 @pytest.mark.parametrize(
     "markdown",
     [
-        "Not built yet: `pop serve`, `pop token`, `pop graph`.",
+        "Not built yet: `pop graph`, `pop dashboard`.",
         "| `--launch R` | for handlers: `local` (default), `docker`; `kubernetes` is planned |",
         "| `kubernetes` | planned; `--launch kubernetes` exits 3 |",
         "## kubernetes (planned)",

@@ -34,6 +34,7 @@ def build_app(first: str | None = None) -> typer.Typer:
         rerun,
         services,
         templates,
+        tokens,
     )
 
     app = typer.Typer(
@@ -60,6 +61,7 @@ def build_app(first: str | None = None) -> typer.Typer:
     app.add_typer(handler.app, name="handler")
     app.add_typer(image.app, name="image")
     app.add_typer(k8s.app, name="k8s")
+    app.add_typer(tokens.app, name="token")
     services.register(app)
     app.add_typer(services.reap_app, name="reap")
 

@@ -29,6 +29,7 @@ from pop.models.progress import (
     is_failed,
     is_succeeded,
 )
+from pop.models.tokens import TOKEN_KINDS, TokenInfo, TokenKind, TokenState
 
 __all__ = [
     "DEFAULT_CUSTOMER_ID",
@@ -41,6 +42,7 @@ __all__ = [
     "RETRY_AFTER_KEY",
     "RUNNING_OPERATIONS",
     "SUCCEEDED",
+    "TOKEN_KINDS",
     "Agenda",
     "AgendaInsight",
     "AgendaProgress",
@@ -53,6 +55,9 @@ __all__ = [
     "ProcessingState",
     "ProgressSummary",
     "ResourcePool",
+    "TokenInfo",
+    "TokenKind",
+    "TokenState",
     "WireModel",
     "is_failed",
     "is_succeeded",

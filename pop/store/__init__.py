@@ -23,6 +23,7 @@ from pop.store.facility import FacilityStore
 from pop.store.progress import ProgressStore, operation_progress_id
 from pop.store.queue import DEFAULT_INSIGHT_ID, QueueStore
 from pop.store.templates import TemplateStore
+from pop.store.tokens import TokenStore
 
 __all__ = ["DEFAULT_INSIGHT_ID", "Store", "operation_progress_id"]
 
@@ -38,6 +39,7 @@ class Store:
         self.queue = QueueStore(db)
         self.templates = TemplateStore(db)
         self.facility = FacilityStore(db)
+        self.tokens = TokenStore(db)
 
     @classmethod
     def open(cls, path: Path) -> Store:

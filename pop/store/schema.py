@@ -187,7 +187,33 @@ def _v2_scheduling(connection: sqlite3.Connection) -> None:
     db["insights"].create_index(["resource_pool_id"])  # type: ignore[union-attr]
 
 
-MIGRATIONS: list[Migration] = [_v1_initial, _v2_scheduling]
+def _v3_tokens(connection: sqlite3.Connection) -> None:
+    """Bearer tokens of ``pop serve`` (``pop token add|list|revoke``): only the sha256 of each
+    secret is kept (``hash``, unique: a request is checked with one indexed lookup); ``name`` is
+    unique when given; ``customers`` and ``insights`` are JSON lists."""
+    db = _database(connection)
+    db["tokens"].create(  # type: ignore[union-attr]
+        {
+            "id": str,
+            "name": str,
+            "hash": str,
+            "kind": str,
+            "customers": str,
+            "insights": str,
+            "created_time": int,
+            "expires_time": int,
+            "revoked_time": int,
+            "last_used_time": int,
+        },
+        pk="id",
+        not_null={"hash", "kind", "customers", "insights", "created_time"},
+        defaults={"customers": "[]", "insights": "[]"},
+    )
+    db["tokens"].create_index(["hash"], unique=True)  # type: ignore[union-attr]
+    db["tokens"].create_index(["name"], unique=True)  # type: ignore[union-attr]
+
+
+MIGRATIONS: list[Migration] = [_v1_initial, _v2_scheduling, _v3_tokens]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
