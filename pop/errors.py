@@ -8,7 +8,9 @@ Layer: bottom (imported by everything, imports nothing of pop).
     │   ├── RegistryError             a registry file with problems (every problem with its path)
     │   ├── UnknownOperationTypeError an op type no registry entry defines
     │   ├── UnauthorizedError         no token, or an unknown, expired or revoked one (HTTP 401)
-    │   └── ForbiddenError            the token may not do this (another customer's object; 403)
+    │   ├── ForbiddenError            the token may not do this (another customer's object; 403)
+    │   ├── MethodNotAllowedError     a server route asked with a method it does not answer (405)
+    │   └── RequestTooLargeError      a server request body over the size limit (413)
     ├── NotFoundError (4)             an id (agenda, template, customer, ...) that is not stored
     ├── RuntimeUnavailableError (3)   the runtime (Docker engine, cluster) cannot be reached
     ├── LaunchError (1)               a handler could not be launched
@@ -87,6 +89,14 @@ class UnauthorizedError(InputError):
 class ForbiddenError(InputError):
     """The token is valid but may not do this (another customer's object, an insight it does
     not own): HTTP 403, the message names the customer or insight."""
+
+
+class MethodNotAllowedError(InputError):
+    """A ``pop serve`` route was asked with a method it does not answer: HTTP 405."""
+
+
+class RequestTooLargeError(InputError):
+    """A ``pop serve`` request body is over the server's size limit: HTTP 413."""
 
 
 class NotFoundError(PopError):

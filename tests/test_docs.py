@@ -491,7 +491,7 @@ def test_the_claim_check_flags_a_shipped_thing_called_not_built(markdown: str) -
         "Pointers are not checked at submission (the value is not known yet).",
         "Handlers get `POP_EXTERNAL` (its `image` is for docker, not built yet) and `--cpus`.",
         "| `memoryRequestCount` | request (`1G`; docker, not built yet; not on `local`) |",
-        "`pop serve` is planned; `pop reap data` and `pop reap containers` run today.",
+        "`pop graph` is planned; `pop reap data` and `pop reap containers` run today.",
         "```yaml\nworkVolume:   # optional, kubernetes (planned)\n```",
     ],
 )

@@ -32,6 +32,7 @@ def build_app(first: str | None = None) -> typer.Typer:
         progress,
         registry,
         rerun,
+        serve,
         services,
         templates,
         tokens,
@@ -63,6 +64,7 @@ def build_app(first: str | None = None) -> typer.Typer:
     app.add_typer(k8s.app, name="k8s")
     app.add_typer(tokens.app, name="token")
     services.register(app)
+    serve.register(app)
     app.add_typer(services.reap_app, name="reap")
 
     def show_version(value: bool) -> None:

@@ -364,6 +364,32 @@ def test_help_does_not_import_docker_or_kubernetes(argv: list[str]) -> None:
     assert result == "RESULT 0 ", completed.stdout + completed.stderr
 
 
+_IMPORTED_WEB = """
+import sys
+from pop.cli import main
+try:
+    main({argv!r})
+except SystemExit as exc:
+    code = exc.code
+web = sorted(m for m in sys.modules if m.split(".")[0] in ("fastapi", "starlette", "uvicorn"))
+print("RESULT", code, ",".join(web))
+"""
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["serve", "--help"]], ids=" ".join)
+def test_help_does_not_import_the_web_framework(argv: list[str]) -> None:
+    completed = subprocess.run(
+        [sys.executable, "-c", _IMPORTED_WEB.format(argv=argv)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    result = completed.stdout.splitlines()[-1]
+    assert result == "RESULT 0 ", completed.stdout + completed.stderr
+
+
 def test_help_import_trace_names_no_docker_or_kubernetes_module(pop_home: Path) -> None:
     completed = subprocess.run(
         [sys.executable, "-X", "importtime", "-m", "pop", "--help"],

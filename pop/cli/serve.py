@@ -1,0 +1,82 @@
+"""``pop serve``: POP's Agenda and Progress services over HTTP (issue 13, first part).
+
+Layer: cli. Parses the options, builds the app (:func:`pop.server.create_app`) and serves it
+(:func:`pop.server.serve`) until SIGINT or SIGTERM, then exits 0. ``pop.server`` (fastapi,
+uvicorn) is imported only here, when the command runs: ``pop --help`` imports none of it. When
+the server listens it prints ``pop serve: listening on URL`` on stderr (the real port with
+``--port 0``); with ``--no-auth`` a ``warning:`` line first.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+NO_AUTH_WARNING = (
+    "warning: --no-auth: anyone who can reach this port can read, submit and change every "
+    "agenda in this store\n"
+)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("serve")(serve)
+
+
+def serve(
+    host: Annotated[
+        str, typer.Option("--host", help="Address to listen on (0.0.0.0: every interface).")
+    ] = "127.0.0.1",
+    port: Annotated[
+        int, typer.Option("--port", min=0, max=65535, help="Port (0: a free one, printed).")
+    ] = 8740,
+    certfile: Annotated[
+        Path | None, typer.Option("--certfile", help="TLS certificate (PEM); needs --keyfile.")
+    ] = None,
+    keyfile: Annotated[
+        Path | None, typer.Option("--keyfile", help="TLS private key (PEM); needs --certfile.")
+    ] = None,
+    no_auth: Annotated[
+        bool,
+        typer.Option(
+            "--no-auth",
+            help="No tokens: every caller may do anything (for a laptop; prints a warning).",
+        ),
+    ] = False,
+    max_body_bytes: Annotated[
+        int | None,
+        typer.Option(
+            "--max-body-bytes",
+            min=1,
+            help="Largest request body accepted; larger ones get 413 (default 16 MiB).",
+        ),
+    ] = None,
+    registry: Annotated[
+        Path | None, typer.Option("--registry", help="Registry file agendas are checked against.")
+    ] = None,
+) -> None:
+    """Serve POP's agenda and progress routes over HTTP until Ctrl-C or SIGTERM."""
+    from pop.errors import InputError
+
+    if (certfile is None) != (keyfile is None):
+        raise InputError("--certfile and --keyfile go together: give both or neither")
+    from pop.config import Settings
+    from pop.server import DEFAULT_MAX_BODY_BYTES, create_app
+    from pop.server import serve as serve_app
+
+    app = create_app(
+        settings=Settings.from_env(),
+        registry_path=registry,
+        auth=not no_auth,
+        max_body_bytes=max_body_bytes or DEFAULT_MAX_BODY_BYTES,
+    )
+    if no_auth:
+        sys.stderr.write(NO_AUTH_WARNING)
+
+    def ready(url: str) -> None:
+        sys.stderr.write(f"pop serve: listening on {url}\n")
+        sys.stderr.flush()
+
+    serve_app(app, host=host, port=port, certfile=certfile, keyfile=keyfile, on_ready=ready)

@@ -1,0 +1,107 @@
+"""Who is calling: a bearer token becomes a caller, once per request, and what a caller may see.
+
+Layer: server. :func:`current_caller` is the dependency every ``/pop/`` route but
+``/pop/version`` declares, so no route can forget it: it reads ``Authorization: Bearer <token>``
+and asks :meth:`pop.api.Client.token_verify` for the token's rights (``UnauthorizedError``, 401,
+for a missing, unknown, expired or revoked token). With ``pop serve --no-auth`` every request is
+:data:`NO_AUTH_CALLER`, global. Visibility is POP's ``Customer`` filter (POP-REFERENCE §2.4):
+reads silently leave out what the caller may not see; writes for another customer are refused
+(``ForbiddenError``, 403, naming the customer). The secret is never logged or echoed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Annotated, Protocol
+
+from fastapi import Depends, Request
+
+from pop.errors import ForbiddenError, InputError, UnauthorizedError
+from pop.models import DEFAULT_CUSTOMER_ID
+from pop.server.calls import ClientThread
+
+
+class Caller(Protocol):
+    """What a route needs of a caller (``pop.models.TokenInfo`` is one)."""
+
+    @property
+    def is_global(self) -> bool: ...
+
+    @property
+    def customers(self) -> Sequence[str]: ...
+
+    @property
+    def single_customer(self) -> str | None:
+        """The ``customerId`` given to what it submits without one; None: it must name one."""
+
+    def can_see_customer(self, customer_id: str | None) -> bool: ...
+
+
+@dataclass(frozen=True)
+class NoAuthCaller:
+    """Everyone, with ``pop serve --no-auth``: global rights; submissions without a
+    ``customerId`` belong to ``default`` (as with the local CLI)."""
+
+    is_global: bool = True
+    customers: Sequence[str] = field(default_factory=tuple)
+    single_customer: str | None = DEFAULT_CUSTOMER_ID
+
+    def can_see_customer(self, customer_id: str | None) -> bool:
+        return True
+
+
+NO_AUTH_CALLER = NoAuthCaller()
+
+
+def bearer_secret(authorization: str | None) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header; None when there is none."""
+    if authorization is None or not authorization.strip():
+        return None
+    scheme, _, secret = authorization.strip().partition(" ")
+    if scheme.lower() != "bearer":
+        raise UnauthorizedError("the Authorization header must read 'Bearer <token>'")
+    return secret.strip() or None
+
+
+def client_thread(request: Request) -> ClientThread:
+    thread: ClientThread = request.app.state.client_thread
+    return thread
+
+
+async def current_caller(request: Request) -> Caller:
+    """The caller of this request (the dependency of every authenticated route)."""
+    if not request.app.state.auth:
+        return NO_AUTH_CALLER
+    secret = bearer_secret(request.headers.get("authorization"))
+    caller: Caller = await client_thread(request).call(lambda client: client.token_verify(secret))
+    return caller
+
+
+CallerDep = Annotated[Caller, Depends(current_caller)]
+
+
+def can_see(caller: Caller, customer_id: str | None) -> bool:
+    """POP's ``Customer`` filter; an object without a customer belongs to ``default``."""
+    return caller.can_see_customer(customer_id or DEFAULT_CUSTOMER_ID)
+
+
+def require_customer(caller: Caller, customer_id: str) -> None:
+    """ForbiddenError (403) naming the customer unless the caller may write its objects."""
+    if not can_see(caller, customer_id):
+        raise ForbiddenError(f"this token may not act for customerId {customer_id}")
+
+
+def submission_customer(caller: Caller, given: object) -> str:
+    """The ``customerId`` a submitted object gets: the one it names (which the caller must be
+    allowed), else the caller's single customer (``default`` without auth), else InputError."""
+    if isinstance(given, str) and given.strip():
+        require_customer(caller, given)
+        return given
+    if given is not None and not isinstance(given, str):
+        raise InputError("customerId must be a string")
+    if caller.single_customer is not None:
+        return caller.single_customer
+    raise InputError(
+        "the customerId field must be specified: this token is not limited to one customer"
+    )

@@ -1,0 +1,31 @@
+"""Reading a request's JSON body, with every problem said in pop's words.
+
+Layer: server. Routes read their bodies here rather than through FastAPI's body parameters, so a
+malformed body is one ``InputError`` (422) naming where the JSON breaks, in the envelope.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import Request
+
+from pop.errors import InputError
+
+
+async def json_body(request: Request, *, what: str = "the request body") -> Any:
+    """The body as JSON; InputError when it is empty, not UTF-8 or not JSON."""
+    raw = await request.body()
+    if not raw.strip():
+        raise InputError(f"{what} is empty: a JSON document is required")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{what} is not UTF-8 text (byte {exc.start})") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(
+            f"{what} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from None

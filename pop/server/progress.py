@@ -1,0 +1,54 @@
+"""``/pop/progress/agenda``: an agenda's progress and progress queries (POP-REFERENCE §§1.5,
+2.3).
+
+Layer: server. ``GET /pop/progress/agenda/{id}`` answers the AgendaProgress with its
+``operationProgress``, the very JSON ``pop status ID --json`` prints; the id may be an agenda id,
+a progress id or a unique prefix of either. ``GET /pop/progress/agenda?by<field>=...`` answers
+what ``pop list --json`` would (``bycustomerId``, ``bylinkId``, ``byprocessingState``,
+``bylimit``, ``bycount``, any other field compared on the JSON). Other customers' progress is
+left out silently.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from pop.api import Client
+from pop.server.auth import Caller, CallerDep, can_see, client_thread
+from pop.server.envelope import cid_of, count_response, data_response
+from pop.server.queries import ByQuery, progress_selection
+
+router = APIRouter(prefix="/pop/progress/agenda", tags=["progress"])
+
+
+@router.get("/{agenda_id}")
+async def get_progress(agenda_id: str, request: Request, caller: CallerDep) -> JSONResponse:
+    """An agenda's progress (an empty list if the caller may not see it; 404 when there is
+    none)."""
+    found = await client_thread(request).call(
+        lambda client: one_progress(client, caller, agenda_id)
+    )
+    return data_response(found, cid_of(request))
+
+
+@router.get("")
+async def query_progress(request: Request, caller: CallerDep) -> JSONResponse:
+    """Progress records matching every ``by<field>`` condition (``?id=`` reads one)."""
+    given = request.query_params.get("id")
+    if given:
+        return await get_progress(given, request, caller)
+    query = ByQuery.parse(request.query_params.multi_items())
+    selection = await client_thread(request).call(
+        lambda client: progress_selection(client, caller, query)
+    )
+    if query.count_only:
+        return count_response(selection.count, cid_of(request))
+    return data_response(selection.items, cid_of(request))
+
+
+def one_progress(client: Client, caller: Caller, agenda_id: str) -> list[dict[str, Any]]:
+    progress = client.status(agenda_id)
+    return [progress.to_wire()] if can_see(caller, progress.customer_id) else []
