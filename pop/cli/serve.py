@@ -4,7 +4,7 @@ Layer: cli. Parses the options, builds the app (:func:`pop.server.create_app`) a
 (:func:`pop.server.serve`) until SIGINT or SIGTERM, then exits 0. ``pop.server`` (fastapi,
 uvicorn) is imported only here, when the command runs: ``pop --help`` imports none of it. When
 the server listens it prints ``pop serve: listening on URL`` on stderr (the real port with
-``--port 0``); with ``--no-auth`` a ``warning:`` line first.
+``--port 0``); with ``--no-auth`` a ``warning:`` line just before it.
 """
 
 from __future__ import annotations
@@ -72,10 +72,10 @@ def serve(
         auth=not no_auth,
         max_body_bytes=max_body_bytes or DEFAULT_MAX_BODY_BYTES,
     )
-    if no_auth:
-        sys.stderr.write(NO_AUTH_WARNING)
 
     def ready(url: str) -> None:
+        if no_auth:
+            sys.stderr.write(NO_AUTH_WARNING)
         sys.stderr.write(f"pop serve: listening on {url}\n")
         sys.stderr.flush()
 

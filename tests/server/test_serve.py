@@ -430,3 +430,13 @@ def test_with_a_certificate_it_serves_https(start_server: Any, tmp_path: Path) -
     trusted = ssl.create_default_context(cafile=str(cert))
     with httpx.Client(base_url=server.url, verify=trusted, timeout=30) as http:
         assert http.get("/healthz").json() == {"status": "ok"}
+
+
+def test_a_port_in_use_is_exit_1_naming_it(server: RunningServer, tmp_path: Path) -> None:
+    port = server.url.rsplit(":", 1)[1]
+
+    completed = run_pop_at(tmp_path / "home", "serve", "--port", port, "--no-auth")
+
+    assert completed.returncode == 1
+    assert completed.stderr.startswith(f"error: cannot listen on 127.0.0.1:{port}")
+    assert "warning:" not in completed.stderr  # said only once it listens
