@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from pop.api import Client
 from pop.config import Settings
+from tests.cli.test_errors import assert_one_error_line
 from tests.conftest import EXAMPLES, run_pop_at
 from tests.server.conftest import RunningServer
 
@@ -77,3 +79,60 @@ def test_a_bad_token_is_exit_2(auth_server: RunningServer, tmp_path: Path) -> No
     assert refused.returncode == 2
     assert refused.stderr.startswith("error: ")
     assert "pop_not-a-token" not in refused.stderr
+
+
+# -- the same output and exit codes as on the server's machine ---------------------------------
+
+
+def test_list_status_by_prefix_and_the_human_view_over_http(
+    start_server: Any, tmp_path: Path
+) -> None:
+    server = start_server("--no-auth")
+    client_home = tmp_path / "client_home"
+    remote = {"POP_SERVER": server.url}
+    submitted = run_pop_at(
+        client_home, "submit", str(EXAMPLES / "hello.json"), "--json", env=remote
+    )
+    assert submitted.returncode == 0, submitted.stderr
+    agenda_id = json.loads(submitted.stdout)["agendaId"]
+    ran = run_pop_at(server.home, "executor", "--once")
+    assert ran.returncode == 0, ran.stderr
+
+    for args in (["status", agenda_id[:8]], ["list"]):
+        over_http = run_pop_at(client_home, *args, "--json", env=remote)
+        on_server = run_pop_at(server.home, *args, "--json")
+        assert over_http.returncode == on_server.returncode == 0, over_http.stderr
+        assert json.loads(over_http.stdout) == json.loads(on_server.stdout), args
+    human = run_pop_at(client_home, "status", agenda_id, "--server", server.url)
+    assert human.returncode == 0 and "COMPLETE/succeeded" in human.stdout, human.stderr
+    assert not (client_home / "pop.db").exists()
+
+
+def test_an_unknown_id_over_http_is_exit_4_as_locally(start_server: Any, tmp_path: Path) -> None:
+    server = start_server("--no-auth")
+    done = run_pop_at(tmp_path / "client", "status", "0e07c1d2", "--server", server.url)
+    assert done.returncode == 4, done.stderr
+    assert_one_error_line(done, "0e07c1d2")
+
+
+def test_the_token_from_pop_token_or_a_token_file_and_none_at_all(
+    auth_server: RunningServer, tmp_path: Path
+) -> None:
+    client = Client(Settings.from_env().with_changes(home=auth_server.home))
+    try:
+        _, secret = client.token_add(kind="global", name="remote-ops")
+    finally:
+        client.close()
+    token_file = tmp_path / "token"
+    token_file.write_text(secret + "\n")
+    home = tmp_path / "client"
+    url = auth_server.url
+
+    missing = run_pop_at(home, "list", "--server", url)
+    by_env = run_pop_at(home, "list", "--json", "--server", url, env={"POP_TOKEN": secret})
+    by_file = run_pop_at(home, "list", "--json", "--server", url, "--token-file", str(token_file))
+
+    assert missing.returncode == 2, missing.stderr
+    assert_one_error_line(missing, "token")
+    assert by_env.returncode == by_file.returncode == 0, by_env.stderr + by_file.stderr
+    assert json.loads(by_env.stdout) == json.loads(by_file.stdout)
