@@ -10,7 +10,8 @@ Layer: bottom (imported by everything, imports nothing of pop).
     │   ├── UnauthorizedError         no token, or an unknown, expired or revoked one (HTTP 401)
     │   ├── ForbiddenError            the token may not do this (another customer's object; 403)
     │   ├── MethodNotAllowedError     a server route asked with a method it does not answer (405)
-    │   └── RequestTooLargeError      a server request body over the size limit (413)
+    │   ├── RequestTooLargeError      a server request body over the size limit (413)
+    │   └── ConflictError             the object's state forbids the change (a running agenda; 409)
     ├── NotFoundError (4)             an id (agenda, template, customer, ...) that is not stored
     ├── RuntimeUnavailableError (3)   the runtime (Docker engine, cluster) cannot be reached
     ├── LaunchError (1)               a handler could not be launched
@@ -97,6 +98,11 @@ class MethodNotAllowedError(InputError):
 
 class RequestTooLargeError(InputError):
     """A ``pop serve`` request body is over the server's size limit: HTTP 413."""
+
+
+class ConflictError(InputError):
+    """The object's state forbids the change now (deleting an agenda an executor runs): HTTP
+    409."""
 
 
 class NotFoundError(PopError):

@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pop.engine.documents import read_document
-from pop.models import Agenda, AgendaTemplate, WireModel, now_ms
+from pop.errors import ConflictError, InputError
+from pop.models import Agenda, AgendaProgress, AgendaTemplate, ProcessingState, WireModel, now_ms
 
 if TYPE_CHECKING:
     from pop.config import Settings
@@ -22,6 +23,15 @@ if TYPE_CHECKING:
     from pop.services.reclaimer import ReclaimResult
     from pop.services.retrier import RetryResult
     from pop.store import Store
+
+
+# Agenda fields a PUT may not change (they decide how and for whom it runs), and those it
+# ignores (set by the store).
+FIXED_AGENDA_FIELDS = frozenset(
+    {"operations", "customerId", "linkId", "progressId", "params", "agendaInsight", "cid"}
+)
+FIXED_AGENDA_DEFAULTS: dict[str, Any] = {"operations": [], "params": {}}
+IGNORED_AGENDA_FIELDS = frozenset({"addedTime", "updatedTime"})
 
 
 class CatalogMixin:
@@ -35,6 +45,8 @@ class CatalogMixin:
         def store(self) -> Store: ...
 
         def load_agenda(self, source: str | Path | Mapping[str, Any] | Agenda) -> Agenda: ...
+
+        def resolve_id(self, agenda_id: str) -> str: ...
 
         def submit(
             self,
@@ -129,6 +141,25 @@ class CatalogMixin:
         with self.store.transaction():
             return self.store.templates.delete(full_id)
 
+    def template_update(self, template_id: str, changes: Mapping[str, Any]) -> AgendaTemplate:
+        """POP's PUT: the given fields replace the stored ones (null or absent fields keep
+        theirs); the result is checked as ``template_add`` checks; ``id`` cannot change."""
+        from pop.engine.templates import parse_template
+
+        full_id = self.store.templates.resolve_id(template_id)
+        given_id = changes.get("id")
+        if given_id is not None and given_id != full_id:
+            raise InputError(f"the id of template {full_id} cannot change to '{given_id}'")
+        with self.store.transaction():
+            stored = self.store.templates.get(full_id)
+            given = {key: value for key, value in changes.items() if value is not None}
+            merged = {**stored.to_wire(), **given, "id": full_id}
+            template = parse_template(merged, source=f"template {full_id}")
+            template.set(added_time=stored.added_time or now_ms(), updated_time=now_ms())
+            self.store.templates.delete(full_id)
+            self.store.templates.insert(template)
+        return template
+
     def template_expand(self, template_id: str, payload: Any) -> Agenda:
         """The agenda ``pop template run`` would submit (nothing stored): the template filled from
         ``payload``, then validated like ``submit``; tokens that can never resolve are an error."""
@@ -148,6 +179,67 @@ class CatalogMixin:
         """Fill a stored template from ``payload`` and submit the agenda like ``submit``."""
         agenda = self.template_expand(template_id, payload)
         return self.submit(agenda, customer_id=customer_id, link_id=link_id)
+
+    # -- stored agendas: POP's PUT and DELETE (pop serve) ----------------------------------
+
+    def agenda_update(self, agenda_id: str, changes: Mapping[str, Any]) -> Agenda:
+        """POP's PUT of an agenda, for the fields that do not change how it runs: ``title``,
+        ``jobId`` and fields pop does not know; null or absent fields keep their values. Any
+        other field given with another value than the stored one is an InputError (rerun the
+        agenda, or submit a new one): its progress, queue row and launches follow the stored
+        operations, customer, link and params."""
+        full_id = self.resolve_id(agenda_id)
+        given_id = changes.get("id")
+        if given_id is not None and given_id != full_id:
+            raise InputError(f"the id of agenda {full_id} cannot change to '{given_id}'")
+        with self.store.transaction():
+            stored = self.store.agendas.get(full_id)
+            wire = stored.to_wire()
+            fixed = sorted(
+                name
+                for name, value in changes.items()
+                if value is not None
+                and name in FIXED_AGENDA_FIELDS
+                and value != wire.get(name, FIXED_AGENDA_DEFAULTS.get(name))
+            )
+            if fixed:
+                raise InputError(
+                    f"agenda {full_id}: {', '.join(fixed)} cannot change on a stored agenda",
+                    hint="only title, jobId and fields pop does not use change; "
+                    "`pop rerun` runs it again, or submit a new agenda",
+                )
+            given = {
+                key: value
+                for key, value in changes.items()
+                if value is not None and key not in IGNORED_AGENDA_FIELDS
+            }
+            agenda = Agenda.model_validate({**wire, **given})
+            self.store.agendas.update(agenda)
+        return agenda
+
+    def agenda_delete(self, agenda_id: str) -> tuple[Agenda, AgendaProgress | None]:
+        """Delete a stored agenda with its progress, op progress, attempt rows and queue row
+        (its work directory stays, for ``pop reap data``); what was stored is returned.
+        ConflictError for an agenda an executor holds (EXECUTING or leased): ``pop cancel``
+        it and delete it once it is COMPLETE."""
+        full_id = self.resolve_id(agenda_id)
+        with self.store.transaction():
+            agenda = self.store.agendas.get(full_id)
+            progress = self.store.progress.get(full_id)
+            owner, expires = self.store.progress.lease_of(full_id)
+            held = owner is not None and (expires or 0) > now_ms()
+            if held or (progress and progress.processing_state == ProcessingState.EXECUTING):
+                raise ConflictError(
+                    f"agenda {full_id} is running: it cannot be deleted now",
+                    hint="cancel it (`pop cancel`, POST /pop/agenda/service/cancel) and delete "
+                    "it once it is COMPLETE",
+                )
+            self.store.attempts.delete_for([full_id])
+            self.store.queue.remove(full_id)
+            if progress is not None:
+                self.store.progress.delete_agendas_progress([progress.id or ""])
+            self.store.agendas.delete_many([full_id])
+        return agenda, progress
 
     # -- services (pop reclaim, pop retry, pop reap data) ---------------------------------
 

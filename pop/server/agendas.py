@@ -7,6 +7,13 @@ A missing ``customerId`` becomes the caller's single customer (``default`` witho
 naming a customer the token may not act for is 403. ``GET /pop/agenda/{id}`` takes an agenda
 id, a progress id or a unique prefix; ``GET /pop/agenda?by<field>=...`` queries (see
 :mod:`pop.server.queries`). Other customers' agendas are left out silently.
+
+``PUT /pop/agenda/{id}`` is POP's partial merge for the fields that do not change how the agenda
+runs (``title``, ``jobId``, fields pop does not use; see ``Client.agenda_update``); another
+value for ``operations``, ``params``, ``customerId``, ``linkId``, ... is 422. ``DELETE
+/pop/agenda/{id}`` deletes the agenda with its progress and answers the deleted agenda (an empty
+success when there is none); an agenda an executor runs is 409 (cancel it first). Both need a
+caller allowed the agenda's customer (403 naming it).
 """
 
 from __future__ import annotations
@@ -17,10 +24,18 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from pop.api import Client
-from pop.errors import InputError
+from pop.errors import InputError, NotFoundError
 from pop.models.validation import json_kind
-from pop.server.auth import Caller, CallerDep, can_see, client_thread, submission_customer
+from pop.server.auth import (
+    Caller,
+    CallerDep,
+    can_see,
+    client_thread,
+    require_customer,
+    submission_customer,
+)
 from pop.server.bodies import json_body
+from pop.server.crud import collection_id, deleted_response, put_changes
 from pop.server.envelope import cid_of, count_response, data_response
 from pop.server.queries import ByQuery, agenda_selection
 
@@ -69,3 +84,51 @@ async def query_agendas(request: Request, caller: CallerDep) -> JSONResponse:
 def one_agenda(client: Client, caller: Caller, agenda_id: str) -> list[dict[str, Any]]:
     agenda = client.agenda(agenda_id)
     return [agenda.to_wire()] if can_see(caller, agenda.customer_id) else []
+
+
+@router.put("/{agenda_id}")
+async def update_agenda(agenda_id: str, request: Request, caller: CallerDep) -> JSONResponse:
+    """POP's PUT for ``title``, ``jobId`` and fields pop does not use (422 for others)."""
+
+    def resolve(client: Client) -> str:
+        agenda = client.agenda(agenda_id)
+        require_customer(caller, agenda.effective_customer_id)
+        return agenda.id or agenda_id
+
+    full_id = await client_thread(request).call(resolve)
+    changes = await put_changes(request, full_id, "agenda")
+    if "customerId" in changes:
+        require_customer(caller, str(changes["customerId"]))
+
+    def update(client: Client) -> dict[str, Any]:
+        return client.agenda_update(resolve(client), changes).to_wire()
+
+    return data_response([await client_thread(request).call(update)], cid_of(request))
+
+
+@router.delete("/{agenda_id}")
+async def delete_agenda(agenda_id: str, request: Request, caller: CallerDep) -> JSONResponse:
+    """Delete an agenda and its progress (empty when there is none; 409 while it runs)."""
+
+    def delete(client: Client) -> list[dict[str, Any]]:
+        try:
+            agenda = client.agenda(agenda_id)
+        except NotFoundError:
+            return []  # POP: deleting what is not there succeeds, empty
+        require_customer(caller, agenda.effective_customer_id)
+        deleted, _ = client.agenda_delete(agenda.id or agenda_id)
+        return [deleted.to_wire()]
+
+    return deleted_response(request, await client_thread(request).call(delete))
+
+
+@router.put("")
+async def update_by_query(request: Request, caller: CallerDep) -> JSONResponse:
+    """PUT with the id in ``?id=`` or the body."""
+    return await update_agenda(await collection_id(request, "agenda"), request, caller)
+
+
+@router.delete("")
+async def delete_by_query(request: Request, caller: CallerDep) -> JSONResponse:
+    """DELETE with the id in ``?id=`` or the body."""
+    return await delete_agenda(await collection_id(request, "agenda"), request, caller)

@@ -105,3 +105,25 @@ def submission_customer(caller: Caller, given: object) -> str:
     raise InputError(
         "the customerId field must be specified: this token is not limited to one customer"
     )
+
+
+def can_read_shared(
+    caller: Caller,
+    customer_id: str | None,
+    *,
+    is_global: bool | None,
+    allowed_customer_ids: Sequence[str] | None,
+) -> bool:
+    """POP's GET rule for templates and insights: the ``Customer`` filter, or the object is
+    ``isGlobal``, or one of the caller's customers (lower-cased) is in ``allowedCustomerIds``."""
+    if can_see(caller, customer_id) or is_global:
+        return True
+    allowed = {str(customer).lower() for customer in allowed_customer_ids or ()}
+    return any(customer.lower() in allowed for customer in caller.customers)
+
+
+def require_global(caller: Caller, what: str) -> None:
+    """ForbiddenError (403) unless the caller is global: facility objects (pools, customers,
+    insights) are the operator's to change."""
+    if not caller.is_global:
+        raise ForbiddenError(f"only a global token may change {what}")

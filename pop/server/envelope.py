@@ -21,6 +21,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from pop.errors import (
+    ConflictError,
     ForbiddenError,
     InputError,
     MethodNotAllowedError,
@@ -41,6 +42,7 @@ STATUS_BY_ERROR: tuple[tuple[type[PopError], int], ...] = (
     (ForbiddenError, 403),
     (MethodNotAllowedError, 405),
     (RequestTooLargeError, 413),
+    (ConflictError, 409),
     (InputError, 422),
     (NotFoundError, 404),
     (RuntimeUnavailableError, 503),

@@ -1,0 +1,185 @@
+"""POP's agenda services over HTTP (POP-REFERENCE §§3.6, 9.5, 9.6, 9.11) and pop's cancel.
+
+Layer: server. ``ROUTER_ORDER = 10``: these fixed paths come before ``/pop/agenda/{id}``.
+
+- ``POST /pop/agenda/service/run`` ``{"agendaTemplateId", "payload"}``: the template (one the
+  caller may read) filled from ``payload`` (POP's string of JSON, or pop's JSON value), checked
+  like a submission, stored and queued (pop's extension: an optional ``linkId`` in the
+  body links it); ``?dryRun=true`` answers the filled agenda and stores
+  nothing. Answer ``{"agendas": [agenda], "all": [agenda], "count": 1}``.
+- ``POST /pop/agenda/service/rerun`` ``{"agendaId", "params": ["resetAll" | "continue" |
+  "skipExecution" | "operationsToReset=a,b"]}``: ``Client.rerun``; answer
+  ``{"agendaProgress": ...}``.
+- ``POST /pop/agenda/service/cancel`` ``{"agendaId"}`` (pop's extension): ``Client.cancel``;
+  answer ``{"agendaProgress": ...}``.
+- ``POST /pop/progress/agenda/service`` ``{"linkId"}``: the progress summary over the agendas
+  of that link the caller may see: ``{"progressList", "processingState", "processingPercent"}``
+  (no ``processingPercent`` when one failed).
+
+Rerun and cancel change an agenda, so the caller must be allowed its customer (403 naming it).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from pop.api import Client
+from pop.engine.summary import summarize
+from pop.errors import InputError, NotFoundError
+from pop.models import Agenda, AgendaProgress
+from pop.server.auth import (
+    Caller,
+    CallerDep,
+    can_see,
+    client_thread,
+    require_customer,
+    submission_customer,
+)
+from pop.server.crud import object_body
+from pop.server.envelope import cid_of
+from pop.server.templates import readable
+
+ROUTER_ORDER = 10
+
+router = APIRouter(tags=["services"])
+
+RERUN_FLAGS = ("resetAll", "continue", "skipExecution")
+
+
+def _text(document: dict[str, Any], name: str, message: str) -> str:
+    value = document.get(name)
+    if not isinstance(value, str) or not value.strip():
+        raise InputError(message)
+    return value.strip()
+
+
+def _payload(value: Any) -> Any:
+    """POP sends the payload as a string of JSON; pop also takes the JSON value itself."""
+    if value is None:
+        raise InputError("agendaTemplateId and payload must be specified")
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise InputError(
+                f"unable to parse the payload as JSON: {exc.msg} at column {exc.colno}"
+            ) from None
+    return value
+
+
+@router.post("/pop/agenda/service/run")
+async def run_template(request: Request, caller: CallerDep) -> JSONResponse:
+    """Fill a template from a payload and submit the agenda (``?dryRun=true``: only fill)."""
+    document = await object_body(request, "run request")
+    template_id = _text(
+        document, "agendaTemplateId", "agendaTemplateId and payload must be specified"
+    )
+    payload = _payload(document.get("payload"))
+    link_id = document.get("linkId")
+    if link_id is not None and not isinstance(link_id, str):
+        raise InputError("linkId must be a string")
+    dry_run = request.query_params.get("dryRun", "").strip().lower() == "true"
+    cid = cid_of(request)
+
+    def run(client: Client) -> Agenda:
+        template = client.template_get(template_id)
+        if not readable(caller, template):
+            raise NotFoundError(f"no template with id {template_id}")
+        agenda = client.template_expand(template.id or template_id, payload)
+        customer_id = submission_customer(caller, agenda.customer_id)
+        agenda.set(customer_id=customer_id, cid=agenda.cid or cid)
+        if dry_run:
+            if link_id is not None:
+                agenda.set(link_id=link_id)
+            return agenda
+        return client.submit(agenda, customer_id=customer_id, link_id=link_id).agenda
+
+    agenda = (await client_thread(request).call(run)).to_wire()
+    return JSONResponse({"agendas": [agenda], "all": [agenda], "count": 1, "cid": cid})
+
+
+def rerun_options(params: Any) -> dict[str, Any]:
+    """``Client.rerun``'s options from POP's rerun ``params`` (§9.6): each string split at its
+    first ``=``; names exact; unknown names, nulls and empty strings ignored."""
+    if params is None:
+        params = []
+    if not isinstance(params, list):
+        raise InputError('params must be a list of strings such as "operationsToReset=a,b"')
+    given: dict[str, str | None] = {}
+    for item in params:
+        if item is None or item == "":
+            continue
+        if not isinstance(item, str):
+            raise InputError(f"params must be strings, not {json.dumps(item)}")
+        name, equals, value = item.partition("=")
+        given[name] = value if equals else None
+    options: dict[str, Any] = {"skip_execution": "skipExecution" in given}
+    if "operationsToReset" in given:
+        names = [part for part in (given["operationsToReset"] or "").split(",") if part.strip()]
+        if not names:
+            raise InputError("params is invalid - operationsToReset has no operations specified")
+        options["reset"] = [name.strip() for name in names]
+    elif "continue" in given:
+        options["keep"] = True
+    else:
+        options["reset_all"] = True
+    return options
+
+
+def _owned_agenda(client: Client, caller: Caller, agenda_id: str) -> str:
+    """The full id of an agenda the caller may change (403 naming its customer otherwise)."""
+    agenda = client.agenda(agenda_id)
+    require_customer(caller, agenda.effective_customer_id)
+    return agenda.id or agenda_id
+
+
+@router.post("/pop/agenda/service/rerun")
+async def rerun_agenda(request: Request, caller: CallerDep) -> JSONResponse:
+    """Reset ops of an agenda (all, some and their dependents, or none) and queue it again."""
+    document = await object_body(request, "rerun request")
+    agenda_id = _text(document, "agendaId", "agendaId must be specified")
+    options = rerun_options(document.get("params"))
+
+    def rerun(client: Client) -> AgendaProgress:
+        return client.rerun(_owned_agenda(client, caller, agenda_id), **options)
+
+    progress = await client_thread(request).call(rerun)
+    return JSONResponse({"agendaProgress": progress.to_wire(), "cid": cid_of(request)})
+
+
+@router.post("/pop/agenda/service/cancel")
+async def cancel_agenda(request: Request, caller: CallerDep) -> JSONResponse:
+    """pop's extension: stop an agenda (a waiting one ends at once, COMPLETE/failed)."""
+    document = await object_body(request, "cancel request")
+    agenda_id = _text(document, "agendaId", "agendaId must be specified")
+
+    def cancel(client: Client) -> AgendaProgress:
+        return client.cancel(_owned_agenda(client, caller, agenda_id))
+
+    progress = await client_thread(request).call(cancel)
+    return JSONResponse({"agendaProgress": progress.to_wire(), "cid": cid_of(request)})
+
+
+@router.post("/pop/progress/agenda/service")
+async def progress_summary(request: Request, caller: CallerDep) -> JSONResponse:
+    """POP's progress summary over the agendas of one ``linkId`` that the caller may see."""
+    document = await object_body(request, "progress summary request")
+    link_id = _text(document, "linkId", "LinkId is required to call getProgressSummary.")
+
+    def summary(client: Client) -> dict[str, Any]:
+        visible = [
+            progress
+            for progress in client.list(link_id=link_id)
+            if can_see(caller, progress.customer_id)
+        ]
+        wire = summarize(visible).to_wire()
+        if wire.get("processingPercent") is None:
+            wire.pop("processingPercent", None)  # POP leaves it out when a member failed
+        return wire
+
+    answer = await client_thread(request).call(summary)
+    return JSONResponse({**answer, "cid": cid_of(request)})
