@@ -90,7 +90,9 @@ async def run_template(request: Request, caller: CallerDep) -> JSONResponse:
         if not readable(caller, template):
             raise NotFoundError(f"no template with id {template_id}")
         agenda = client.template_expand(template.id or template_id, payload)
-        customer_id = submission_customer(caller, agenda.customer_id)
+        # the filled agenda's customer, else the token's own one, else the template's
+        fallback = None if caller.single_customer else template.customer_id
+        customer_id = submission_customer(caller, agenda.customer_id or fallback)
         agenda.set(customer_id=customer_id, cid=agenda.cid or cid)
         if dry_run:
             if link_id is not None:
