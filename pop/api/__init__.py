@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from pop.api.catalog import CatalogMixin
 from pop.api.k8s import K8sMixin
 from pop.api.launches import LaunchesMixin
+from pop.api.pool import PoolMixin
 from pop.api.tokens import TokensMixin
 from pop.config import Settings
 from pop.engine.dag import validate_agenda
@@ -55,7 +56,7 @@ class OperationLog:
     tail: list[str]
 
 
-class Client(CatalogMixin, LaunchesMixin, K8sMixin, TokensMixin):
+class Client(CatalogMixin, LaunchesMixin, K8sMixin, PoolMixin, TokensMixin):
     """pop as a library: one store, one registry, the operations the CLI offers."""
 
     def __init__(

@@ -175,6 +175,14 @@ class ProgressStore:
             f"UPDATE agenda_progress SET {', '.join(assignments)} WHERE id = :id", values
         )
 
+    def set_agenda_diagnostics(self, progress_id: str, events: Sequence[DiagnosticEvent]) -> None:
+        """Replace an AgendaProgress's diagnostics (a remote executor's report sends the whole
+        list, as POP's partial update replaces a list given)."""
+        self.db.execute(
+            "UPDATE agenda_progress SET diagnostics = ?, updated_time = ? WHERE id = ?",
+            (dumps([event.to_wire() for event in events]), now_ms(), progress_id),
+        )
+
     def update_operation(
         self,
         operation_id: str,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import subprocess
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -50,8 +50,10 @@ class RunningServer:
         return "".join(self.lines)
 
 
-def start_server(home: Path, *args: str, timeout: float = 60.0) -> RunningServer:
-    process = start_pop_at(home, "serve", "--port", "0", *args)
+def start_server(
+    home: Path, *args: str, timeout: float = 60.0, env: Mapping[str, str] | None = None
+) -> RunningServer:
+    process = start_pop_at(home, "serve", "--port", "0", *args, env=env)
     server = RunningServer(process=process, home=home)
 
     def read_stderr() -> None:
@@ -75,11 +77,14 @@ def start_server(home: Path, *args: str, timeout: float = 60.0) -> RunningServer
 
 @pytest.fixture(name="start_server")
 def start_server_fixture(tmp_path: Path) -> Iterator[Callable[..., RunningServer]]:
-    """``start_server(*args, home=None)``: a server of its own, stopped at teardown."""
+    """``start_server(*args, home=None, env=None)``: a server of its own (``env``: extra
+    variables such as ``POP_LEASE_SECONDS``), stopped at teardown."""
     started: list[RunningServer] = []
 
-    def start(*args: str, home: Path | None = None) -> RunningServer:
-        server = start_server(home or tmp_path / "pop_home", *args)
+    def start(
+        *args: str, home: Path | None = None, env: Mapping[str, str] | None = None
+    ) -> RunningServer:
+        server = start_server(home or tmp_path / "pop_home", *args, env=env)
         started.append(server)
         return server
 
