@@ -17,7 +17,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from pop.api import Client
-from pop.errors import NotFoundError
+from pop.errors import InputError, NotFoundError
 from pop.models import AgendaProgress
 from pop.server.auth import Caller, CallerDep, can_see, client_thread
 from pop.server.envelope import cid_of, count_response, data_response
@@ -40,7 +40,7 @@ def _owning_progress(client: Client, operation_id: str) -> AgendaProgress | None
     for cut in range(len(parts) - 1, 0, -1):
         try:
             progress = client.status("-".join(parts[:cut]))
-        except NotFoundError:
+        except (NotFoundError, InputError):  # not stored, or an ambiguous prefix of others
             continue
         if progress.id == "-".join(parts[:cut]):
             return progress
