@@ -16,6 +16,7 @@ from typing import Any
 
 from pop.engine.budget import CpuBudget
 from pop.engine.launching import AttemptPlace
+from pop.engine.sink import ProgressSink
 from pop.engine.state import OpState, Outcome, OutcomeKind
 from pop.handlers.resident import run_resident
 from pop.models import DiagnosticEvent, OperationProgress
@@ -43,7 +44,7 @@ async def run_resident_attempt(
     With a ``budget``, each external launch holds its CPUs in it while it runs. Each external
     launch is reported to ``on_external`` (on the loop) when it starts, as ``{launchName,
     runtime, ref, details, name, cpus, startedTime}``, and when it ends, as ``{launchName,
-    endedTime, reason, exitCode}`` (see :func:`pop.engine.recording.external_recorder`)."""
+    endedTime, reason, exitCode}`` (see :func:`external_recorder`)."""
     stop = threading.Event()
     state.stop_event, state.stop_why = stop, None
     loop = asyncio.get_running_loop()
@@ -54,7 +55,7 @@ async def run_resident_attempt(
 
     def external_from_thread(event: dict[str, Any]) -> None:  # on the worker thread
         assert on_external is not None
-        with contextlib.suppress(RuntimeError):  # the loop is gone: so is its store writer
+        with contextlib.suppress(RuntimeError):  # the loop is gone: so is its sink writer
             loop.call_soon_threadsafe(on_external, event)
 
     def time_out() -> None:
@@ -109,6 +110,35 @@ async def run_resident_attempt(
         outcome=OutcomeKind.PERMANENT if result.permanent else OutcomeKind.FAILED,
         params=final.params,
     )
+
+
+def external_recorder(
+    sink: ProgressSink, attempt_id: int, record: Mapping[str, Any]
+) -> Callable[[dict[str, Any]], None]:
+    """A callback that keeps a resident attempt's external launches in its attempt's launch
+    record, as ``externals: [{launchName, runtime, ref, details, name, cpus, startedTime,
+    endedTime, reason, exitCode}]``: written when one starts (runtime, ref and details let the
+    reclaimer stop it after this executor died) and again when it ends (an ended one is left
+    alone). Events are matched by ``launchName``; one without it is added as it is; the
+    ``launching`` event before a launch is not recorded."""
+    externals: list[dict[str, Any]] = []
+    by_name: dict[str, dict[str, Any]] = {}
+
+    def on_external(event: dict[str, Any]) -> None:
+        if event.get("launching"):
+            return  # about to launch: nothing to record until it runs
+        name = event.get("launchName")
+        known = by_name.get(name) if isinstance(name, str) else None
+        if known is not None:
+            known.update(event)
+        else:
+            external = dict(event)
+            externals.append(external)
+            if isinstance(name, str):
+                by_name[name] = external
+        sink.record_launch(attempt_id, {**record, "externals": externals})
+
+    return on_external
 
 
 class BudgetGate:

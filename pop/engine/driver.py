@@ -1,10 +1,10 @@
 """The driver of one attempt of one op, and the run context every attempt of a run shares.
 
 Layer: engine. The DAG walk (:mod:`pop.engine.executor`) decides which op runs next and what its
-outcome means for the agenda; this module runs one attempt: its row in the store, its folder and
-log, the resident or launched run, and the translation of whatever went wrong into an
-:class:`Outcome`. It never asks which runtime it holds (DESIGN §8): the launcher's capabilities
-and the run's :class:`LaunchContext` say everything it needs.
+outcome means for the agenda; this module runs one attempt: its start and launch records (through
+the run's progress sink), its folder and log, the resident or launched run, and the translation
+of whatever went wrong into an :class:`Outcome`. It never asks which runtime it holds (DESIGN §8):
+the launcher's capabilities and the run's :class:`LaunchContext` say everything it needs.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from pop.config import Settings
-from pop.engine.attempts import run_resident_attempt
+from pop.engine.attempts import external_recorder, run_resident_attempt
 from pop.engine.budget import CpuBudget
 from pop.engine.launched import LaunchedAttempt
 from pop.engine.launching import (
@@ -29,14 +29,13 @@ from pop.engine.launching import (
     resident_env,
 )
 from pop.engine.policy import op_timeout, silence_timeout
-from pop.engine.recording import external_recorder
+from pop.engine.sink import ProgressSink
 from pop.engine.state import OpState, Outcome, OutcomeKind, RunEvent
 from pop.errors import InputError, LaunchError, PopError
 from pop.handlers import load_handler
-from pop.models import Agenda, DiagnosticEvent, OperationProgress, ProcessingState, now_ms
+from pop.models import Agenda, DiagnosticEvent, OperationProgress
 from pop.registry import HandlerEntry, Registry
 from pop.runtimes.base import Handle, Launcher
-from pop.store import Store, operation_progress_id
 
 
 @dataclass
@@ -44,7 +43,7 @@ class RunContext:
     """What every attempt of one agenda's run shares: where to write, how to launch, the clock
     and the CPU budget. Made once by :meth:`pop.engine.executor.AgendaRunner.run`."""
 
-    store: Store
+    sink: ProgressSink
     registry: Registry
     launcher: Launcher
     settings: Settings
@@ -124,29 +123,16 @@ class AttemptDriver:
 
     def _start(self, state: OpState, entry: HandlerEntry, attempt: int, log_path: Path) -> int:
         context = self.context
-        started = now_ms()
-        store = context.store
-        with store.transaction():
-            attempt_id = store.attempts.start(
-                context.agenda_id,
-                state.name,
-                attempt,
-                executor=context.executor_id,
-                runtime="resident" if entry.resident else context.launcher.name,
-                log_path=str(log_path),
-            )
-            if entry.resident:
-                store.attempts.record_launch(attempt_id, context.resident_record)
-            store.progress.update_operation(
-                operation_progress_id(context.progress_id, state.name),
-                state=ProcessingState.EXECUTING,
-                message="running",
-                percent=0.0,
-                started_time=started,
-                attempt_time=started,
-                attempt_count=attempt,
-            )
-        return attempt_id
+        return context.sink.start_attempt(
+            context.agenda_id,
+            context.progress_id,
+            state.name,
+            attempt,
+            executor=context.executor_id,
+            runtime="resident" if entry.resident else context.launcher.name,
+            log_path=str(log_path),
+            launch_record=context.resident_record if entry.resident else None,
+        )
 
     async def _run_resident(
         self,
@@ -183,7 +169,7 @@ class AttemptDriver:
             timeout=op_timeout(entry, state.operation),
             log_path=log_path,
             budget=context.budget if external_host else None,
-            on_external=external_recorder(context.store, attempt_id, context.resident_record),
+            on_external=external_recorder(context.sink, attempt_id, context.resident_record),
         )
 
     def _launched(self, state: OpState, attempt_id: int) -> LaunchedAttempt:
@@ -193,7 +179,7 @@ class AttemptDriver:
             context.settings,
             clock=context.clock,
             on_progress=lambda progress: self.on_progress(state, progress),
-            record_launch=lambda record: context.store.attempts.record_launch(attempt_id, record),
+            record_launch=lambda record: context.sink.record_launch(attempt_id, record),
             stopping=context.stopping,
         )
 

@@ -6,9 +6,11 @@ a Launcher instance and never asks which runtime it is (DESIGN §5, §8).
 Semantics: an op is ready when every dependency succeeded; ready ops start in agenda order, at
 most ``concurrency`` at once and within the CPU budget; the first failure stops new starts while
 running ops finish; nothing running, nothing ready and something pending is a deadlock. Every
-transition is written to the store at once (percent at most every ``progress_interval`` per op,
-the latest report when the interval ends), so ``pop status`` in another shell sees the truth.
-The agenda holds a lease while it runs.
+transition is written at once (percent at most every ``progress_interval`` per op, the latest
+report when the interval ends), so ``pop status`` in another shell sees the truth. The agenda
+holds a lease while it runs. Everything the run reads or writes goes through one
+:class:`pop.engine.sink.ProgressSink` (the local store's by default); this module never asks
+which it holds (DESIGN §12).
 """
 
 from __future__ import annotations
@@ -17,24 +19,18 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pop import refs
 from pop.config import Settings
 from pop.engine.budget import CpuBudget, op_cpus
 from pop.engine.dag import deadlock_diagnostic, dependencies_of, unresolved_problem
 from pop.engine.driver import AttemptDriver, AttemptResult, RunContext
-from pop.engine.generated import store_generated
+from pop.engine.generated import add_generated
 from pop.engine.launching import LaunchContext, agenda_work_dir
 from pop.engine.lease import keep_lease
 from pop.engine.policy import agenda_timeout, retry_delay, retry_policy, should_retry
-from pop.engine.recording import (
-    write_agenda_end,
-    write_op_invalid,
-    write_op_outcome,
-    write_op_progress,
-    write_op_retry,
-)
+from pop.engine.sink import ProgressSink
 from pop.engine.state import (
     DONE_FAILED,
     DONE_OK,
@@ -51,29 +47,33 @@ from pop.engine.state import (
     failure_kind,
     new_executor_id,
 )
+from pop.engine.store_sink import StoreSink
 from pop.errors import InputError, PopError
 from pop.models import (
-    RUNNING_OPERATIONS,
     AgendaProgress,
     DiagnosticEvent,
     OperationProgress,
     ProcessingState,
-    now_ms,
 )
 from pop.models.causes import cause_text
 from pop.registry import HandlerEntry, Registry
 from pop.runtimes.base import Capabilities, Launcher
-from pop.store import Store
+
+if TYPE_CHECKING:  # the store is only handed to StoreSink
+    from pop.store import Store
 
 __all__ = ["AgendaRunner", "RunEvent", "RunOptions", "new_executor_id"]
 
 
 class AgendaRunner:
-    """Runs one stored agenda to COMPLETE (or leaves it WAITING when the runtime is down)."""
+    """Runs one stored agenda to COMPLETE (or leaves it WAITING when the runtime is down).
+
+    It reads and writes through ``sink``; without one, through the local store ``store``
+    (:class:`pop.engine.store_sink.StoreSink`), which it touches in no other way."""
 
     def __init__(
         self,
-        store: Store,
+        store: Store | None,
         registry: Registry,
         launcher: Launcher,
         settings: Settings,
@@ -84,8 +84,13 @@ class AgendaRunner:
         clock: Callable[[], float] = time.monotonic,
         budget: CpuBudget | None = None,
         external_launcher: Launcher | None = None,
+        sink: ProgressSink | None = None,
     ) -> None:
-        self.store = store
+        if sink is None:
+            if store is None:
+                raise PopError("an AgendaRunner needs a store or a progress sink")
+            sink = StoreSink(store)
+        self.sink = sink
         self.registry = registry
         self.launcher = launcher
         self.settings = settings
@@ -137,8 +142,9 @@ class AgendaRunner:
         self.cancel(reason, StopKind.LOST)
 
     async def run(self, agenda_id: str) -> AgendaProgress:
-        self.agenda = self.store.agendas.get(agenda_id)
-        progress = self.store.progress.get(agenda_id)
+        sink = self.sink
+        self.agenda = sink.agenda(agenda_id)
+        progress = sink.progress(agenda_id)
         if progress is None:
             raise InputError(f"agenda {agenda_id} has no progress record")
         if progress.processing_state == ProcessingState.COMPLETE:
@@ -149,34 +155,34 @@ class AgendaRunner:
         await self.launcher.check()
         if self.external_launcher is not None:
             await self.external_launcher.check()
-        if not self.store.progress.take_lease(
-            agenda_id, self.executor_id, self.settings.lease_seconds
-        ):
-            owner, _ = self.store.progress.lease_of(agenda_id)
-            raise InputError(f"agenda {agenda_id} is being run by {owner}")
-        self.store.queue.remove(agenda_id)  # running now: the daemon must not pick it up too
-        # how it runs now (runtime, engine, keep, ...): --resume and the reclaimer build the same
-        # launchers from it; a run refused above leaves the stored settings as they were
-        self.store.agendas.set_launch_settings(agenda_id, self.options.to_json())
+        # once claimed, the agenda leaves the queue (the daemon must not pick it up too) and
+        # keeps how it runs now (runtime, engine, keep, ...): --resume and the reclaimer build
+        # the same launchers from it; a refused claim leaves the stored settings as they were
+        holder = sink.claim(
+            agenda_id,
+            self.executor_id,
+            lease_seconds=self.settings.lease_seconds,
+            launch_settings=self.options.to_json(),
+        )
+        if holder != self.executor_id:
+            raise InputError(f"agenda {agenda_id} is being run by {holder}")
         self.progress_id = progress.id or ""
         self.work_dir = agenda_work_dir(self.agenda, self.settings.work_root)
         self.context = self._run_context()
         self._driver = AttemptDriver(self.context, self._on_progress)
         self._load_states(progress)
         attempt_number = (progress.attempts_completed or 0) + 1
-        agenda_attempt = self.store.attempts.start(
-            agenda_id, None, attempt_number, executor=self.executor_id, runtime=self.launcher.name
-        )
-        self.store.progress.update_agenda(
+        agenda_attempt = sink.begin(
+            agenda_id,
             self.progress_id,
-            state=ProcessingState.EXECUTING,
-            message=RUNNING_OPERATIONS,
-            started_time=now_ms(),
+            attempt=attempt_number,
+            executor=self.executor_id,
+            runtime=self.launcher.name,
             percent=self._percent(),
         )
         self._emit(RunEvent("agenda_started", total=len(self._states)))
         keeper = asyncio.get_running_loop().create_task(
-            keep_lease(self.store, agenda_id, self.executor_id, self.settings, self._lease_lost)
+            keep_lease(sink, agenda_id, self.executor_id, self.settings, self._lease_lost)
         )
         deadline = self._agenda_deadline()
         try:
@@ -193,7 +199,7 @@ class AgendaRunner:
                 state.cpu = 0.0
         succeeded = self._finish(agenda_attempt)
         self._emit(RunEvent("agenda_finished", succeeded=succeeded, percent=self._percent()))
-        final = self.store.progress.get(agenda_id)
+        final = sink.progress(agenda_id)
         assert final is not None
         return final
 
@@ -212,7 +218,7 @@ class AgendaRunner:
             keep=options.keep,
         )
         return RunContext(
-            store=self.store,
+            sink=self.sink,
             registry=self.registry,
             launcher=self.launcher,
             settings=self.settings,
@@ -340,7 +346,10 @@ class AgendaRunner:
     def _fail_before_launch(self, state: OpState, message: str) -> None:
         """Fail an op that cannot be launched (invalid reference, unknown type): permanent."""
         self._failed = True
-        write_op_invalid(self.store, self.progress_id, state, message)
+        state.status = DONE_FAILED
+        state.outcome = OutcomeKind.INVALID
+        state.diagnostics = [DiagnosticEvent.of(message)]
+        self.sink.op_invalid(self.progress_id, state.name, state.diagnostics)
         self._emit(RunEvent("op_finished", state.name, succeeded=False, message=message))
 
     def _deadlock(self, pending: list[OpState]) -> None:
@@ -410,12 +419,19 @@ class AgendaRunner:
 
     def _write_progress(self, state: OpState, progress: OperationProgress) -> None:
         state.last_write = self.clock()
-        write_op_progress(self.store, self.progress_id, state, progress, self._percent())
+        self.sink.op_progress(
+            self.progress_id,
+            state.name,
+            percent=state.percent,
+            message=progress.processing_state_message or "running",
+            params={**state.operation.params, **progress.params} if progress.params else None,
+            agenda_percent=self._percent(),
+        )
 
     def _expand(self, state: OpState, outcome: Outcome) -> Outcome:
         try:
-            added = store_generated(
-                self.store,
+            added = add_generated(
+                self.sink,
                 self.agenda,
                 self.progress_id,
                 state.operation,
@@ -447,7 +463,16 @@ class AgendaRunner:
             self._outputs[f"{state.name}.out"] = state.output
         else:
             self._failed = True
-        write_op_outcome(self.store, self.progress_id, state, outcome, attempt_id, self._percent())
+        self.sink.op_outcome(
+            self.progress_id,
+            state.name,
+            attempt_id,
+            outcome,
+            percent=100.0 if outcome.succeeded else state.percent,
+            result=state.output,
+            params={**state.operation.params, **outcome.params} if outcome.params else None,
+            agenda_percent=self._percent(),
+        )
         self._emit(
             RunEvent(
                 "op_finished",
@@ -475,14 +500,13 @@ class AgendaRunner:
         state.percent = 0.0
         first = outcome.diagnostics[0].message if outcome.diagnostics else "failed"
         message = f"attempt {state.attempts} failed; retrying in {delay:g} s"
-        write_op_retry(
-            self.store,
+        self.sink.op_retry(
             self.progress_id,
-            state,
-            outcome,
+            state.name,
             attempt_id,
+            outcome,
             message=message,
-            percent=self._percent(),
+            agenda_percent=self._percent(),
         )
         self._emit(RunEvent("op_retry", state.name, message=f"{message}: {first}"))
         return True
@@ -514,15 +538,14 @@ class AgendaRunner:
     def _finish(self, agenda_attempt: int) -> bool:
         diagnostics = agenda_diagnostics(self._states, self._conductor_diagnostics, self._stop)
         succeeded = not diagnostics and all(s.status == DONE_OK for s in self._states)
-        kept = write_agenda_end(
-            self.store,
-            agenda_id=self.agenda.id or "",
-            progress_id=self.progress_id,
-            executor_id=self.executor_id,
-            agenda_attempt=agenda_attempt,
+        kept = self.sink.finish(
+            self.agenda.id or "",
+            self.progress_id,
+            owner=self.executor_id,
+            attempt_id=agenda_attempt,
             succeeded=succeeded,
-            diagnostics=diagnostics,
             failure=failure_kind(self._states, self._conductor_diagnostics, self._stop),
+            diagnostics=diagnostics,
             percent=self._percent(),
         )
         return succeeded and kept

@@ -1,7 +1,8 @@
 """Generated operations: a generator op's output adds operations to the running agenda.
 
 Layer: engine. Called by the executor after a generator op (``params["agenda.operation.generator"]
-= {operationsJsonPointer, paramsJsonPointer, logOnly}``) succeeded.
+= {operationsJsonPointer, paramsJsonPointer, logOnly}``) succeeded; the new ops are written
+through the run's progress sink (:mod:`pop.engine.sink`).
 """
 
 from __future__ import annotations
@@ -12,10 +13,10 @@ import jsonpointer
 from pydantic import ValidationError
 
 from pop.engine.dag import dependencies_of, find_cycles
+from pop.engine.sink import ProgressSink
 from pop.errors import PopError
 from pop.models import GENERATED_PARENT_PARAM, Agenda, Operation
 from pop.models.validation import problems
-from pop.store import Store
 
 
 def expand_generated(agenda: Agenda, generator: Operation, output: Any) -> list[Operation]:
@@ -68,8 +69,8 @@ def expand_generated(agenda: Agenda, generator: Operation, output: Any) -> list[
     return added
 
 
-def store_generated(
-    store: Store,
+def add_generated(
+    sink: ProgressSink,
     agenda: Agenda,
     progress_id: str,
     generator: Operation,
@@ -77,17 +78,16 @@ def store_generated(
     *,
     first_seq: int,
 ) -> list[Operation]:
-    """Expand a generator's output into ``agenda`` and store the new ops with their progress
-    rows in one transaction; returns the added ops."""
+    """Expand a generator's output into ``agenda`` and write the new ops with their progress
+    records through ``sink`` in one step; returns the added ops."""
     from pop.engine.submission import new_operation_progress
 
     added = expand_generated(agenda, generator, output)
     if added:
-        with store.transaction():
-            store.agendas.update(agenda)
-            store.progress.insert_operations(
-                progress_id,
-                [new_operation_progress(progress_id, op) for op in added],
-                first_seq=first_seq,
-            )
+        sink.add_generated(
+            agenda,
+            progress_id,
+            [new_operation_progress(progress_id, op) for op in added],
+            first_seq=first_seq,
+        )
     return added

@@ -1,6 +1,7 @@
 """Keeping a running agenda's lease, and noticing a cancel request from another shell.
 
-Layer: engine. The executor runs :func:`keep_lease` as a task for as long as an agenda runs.
+Layer: engine. The executor runs :func:`keep_lease` as a task for as long as an agenda runs; it
+renews and asks through the run's progress sink (:mod:`pop.engine.sink`).
 """
 
 from __future__ import annotations
@@ -10,11 +11,11 @@ import time
 from collections.abc import Callable
 
 from pop.config import Settings
-from pop.store import Store
+from pop.engine.sink import ProgressSink
 
 
 async def keep_lease(
-    store: Store,
+    sink: ProgressSink,
     agenda_id: str,
     owner: str,
     settings: Settings,
@@ -29,10 +30,10 @@ async def keep_lease(
     cancelled = False
     while True:
         await asyncio.sleep(poll)
-        if not cancelled and store.progress.cancel_requested(agenda_id):
+        if not cancelled and sink.cancel_requested(agenda_id):
             cancelled = True
             cancel("cancelled by `pop cancel`")
         if clock() - last_renew >= settings.lease_renew_seconds:
             last_renew = clock()
-            if not store.progress.renew_lease(agenda_id, owner, settings.lease_seconds):
+            if not sink.renew_lease(agenda_id, owner, settings.lease_seconds):
                 cancel("lease lost: another executor reclaimed this agenda")
