@@ -11,9 +11,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pydantic import ValidationError
+
 from pop.engine.documents import read_document
 from pop.errors import ConflictError, InputError
 from pop.models import Agenda, AgendaProgress, AgendaTemplate, ProcessingState, WireModel, now_ms
+from pop.models.validation import problems
 
 if TYPE_CHECKING:
     from pop.config import Settings
@@ -213,7 +216,11 @@ class CatalogMixin:
                 for key, value in changes.items()
                 if value is not None and key not in IGNORED_AGENDA_FIELDS
             }
-            agenda = Agenda.model_validate({**wire, **given})
+            try:
+                agenda = Agenda.model_validate({**wire, **given})
+            except ValidationError as exc:
+                details = "; ".join(problems(exc, root="the agenda"))
+                raise InputError(f"agenda {full_id}: {details}") from None
             self.store.agendas.update(agenda)
         return agenda
 
