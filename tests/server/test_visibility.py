@@ -3,7 +3,7 @@ service route and method, customer A's token (``acme``) neither reads (left out 
 changes (403, nothing stored) customer B's (``umbrella``) agendas, progress, op progress,
 templates, insights, pools and customers; B's own token reads them all and changes its agendas
 and templates, not the facility objects (global tokens only); a global token does everything.
-Without a valid token every new route is 401."""
+Without a valid token (none, unknown, revoked, expired) every new route is 401."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ from typing import Any
 import httpx
 import pytest
 
+from pop.api import Client
+from pop.config import Settings
 from tests.server.conftest import RunningServer
 from tests.server.test_auth import agenda, agenda_tables, bearer, token
 
@@ -228,16 +230,36 @@ NEW_ROUTES = [
 ]
 
 
+@pytest.fixture(scope="module")
+def dead_tokens(auth_server: RunningServer) -> dict[str, str]:
+    """A revoked global token and an expired one."""
+    home = auth_server.home
+    revoked = token(home, kind="global", name="vis-revoked")
+    expired = token(
+        home, kind="global", name="vis-expired", expires_seconds=1, now=1_000_000_000_000
+    )
+    client = Client(Settings.from_env().with_changes(home=home))
+    try:
+        client.token_revoke("vis-revoked")
+    finally:
+        client.close()
+    return {"revoked": revoked, "expired": expired}
+
+
 @pytest.mark.parametrize(("method", "path"), NEW_ROUTES, ids=[" ".join(r) for r in NEW_ROUTES])
 def test_a_new_route_without_a_valid_token_is_401(
-    auth_server: RunningServer, method: str, path: str
+    auth_server: RunningServer, dead_tokens: dict[str, str], method: str, path: str
 ) -> None:
     before = agenda_tables(auth_server.home)
     with auth_server.http() as http:
         missing = http.request(method, path, json={"title": "t"})
         unknown = http.request(method, path, json={"title": "t"}, headers=bearer("pop_nope"))
+        dead = [
+            http.request(method, path, json={"title": "t"}, headers=bearer(secret))
+            for secret in dead_tokens.values()
+        ]
 
-    for response in (missing, unknown):
+    for response in (missing, unknown, *dead):
         assert response.status_code == 401, response.text
         assert response.json()["errorResponse"]["title"] == "UnauthorizedError"
     assert agenda_tables(auth_server.home) == before
