@@ -37,6 +37,7 @@ _BY_STATUS: dict[int, type[PopError]] = {
     401: errors.UnauthorizedError,
     403: errors.ForbiddenError,
     404: errors.NotFoundError,
+    409: errors.ConflictError,
     413: InputError,
     422: InputError,
     503: RuntimeUnavailableError,
@@ -73,6 +74,7 @@ class RemoteClient:
         if token:
             headers["Authorization"] = f"Bearer {token}"
         self._http = httpx.Client(base_url=self.server, headers=headers, timeout=timeout)
+        self._has_token = bool(token)
         self._checked = False
 
     def close(self) -> None:
@@ -173,6 +175,23 @@ class RemoteClient:
         query: Mapping[str, str] | None = None,
     ) -> builtins.list[dict[str, Any]]:
         """The ``all`` of a data response; pop's error for an ``errorResponse``."""
+        answer = self._envelope(method, path, body=body, query=query)
+        found = answer.get("all")
+        return [item for item in found if isinstance(item, dict)] if isinstance(found, list) else []
+
+    def service(self, name: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        """``POST /pop/resourcepool/service/{name}`` (the pool routes remote executors use):
+        the whole answer; pop's error for an ``errorResponse`` (409 is ``ConflictError``)."""
+        return self._envelope("POST", f"/pop/resourcepool/service/{name}", body=dict(body))
+
+    def _envelope(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        query: Mapping[str, str] | None = None,
+    ) -> dict[str, Any]:
         import httpx
 
         if not self._checked:
@@ -203,9 +222,16 @@ class RemoteClient:
             )
         problem = answer.get("errorResponse")
         if isinstance(problem, dict) or response.status_code >= 400:
-            raise _error(problem if isinstance(problem, dict) else {}, response.status_code)
-        found = answer.get("all")
-        return [item for item in found if isinstance(item, dict)] if isinstance(found, list) else []
+            error = _error(problem if isinstance(problem, dict) else {}, response.status_code)
+            if isinstance(error, errors.UnauthorizedError) and error.hint is None:
+                error.hint = (
+                    "set POP_TOKEN or give --token-file (a token from `pop token add` on the "
+                    "server's machine)"
+                    if not self._has_token
+                    else "check POP_TOKEN or --token-file: the server does not accept this one"
+                )
+            raise error
+        return answer
 
     def _check_version(self) -> None:
         """Refuse a server whose wire contract (``GET /pop/version``: ``api``) is not ours."""
@@ -235,9 +261,10 @@ def _segment(text: str) -> str:
 
 def _error(problem: Mapping[str, Any], status: int) -> PopError:
     """pop's error for a server's ``errorResponse``: the class its ``title`` names (pop's own
-    classes only), else by the response code."""
+    classes only), else by the response code; the server's ``hint`` kept."""
     title = str(problem.get("title") or "")
     message = str(problem.get("description") or f"the server answered HTTP {status}")
+    hint = str(problem["hint"]) if problem.get("hint") else None
     code = int(problem.get("responseCode") or status)
     named = getattr(errors, title, None) if title.isidentifier() else None
     if (
@@ -245,9 +272,8 @@ def _error(problem: Mapping[str, Any], status: int) -> PopError:
         and issubclass(named, PopError)
         and named.__init__ is PopError.__init__
     ):
-        return named(message)
-    cls = _BY_STATUS.get(code, PopError)
-    return cls(message)
+        return named(message, hint=hint)
+    return _BY_STATUS.get(code, PopError)(message, hint=hint)
 
 
 def connect(

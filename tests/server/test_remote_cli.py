@@ -134,5 +134,7 @@ def test_the_token_from_pop_token_or_a_token_file_and_none_at_all(
 
     assert missing.returncode == 2, missing.stderr
     assert_one_error_line(missing, "token")
+    hint = [line for line in missing.stderr.splitlines() if line.startswith("hint: ")]
+    assert len(hint) == 1 and "POP_TOKEN" in hint[0], missing.stderr
     assert by_env.returncode == by_file.returncode == 0, by_env.stderr + by_file.stderr
     assert json.loads(by_env.stdout) == json.loads(by_file.stdout)
