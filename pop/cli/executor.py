@@ -25,11 +25,12 @@ from pop.cli.options import (
     JsonFlag,
     KubeconfigOption,
     NamespaceOption,
+    TokenFileOption,
     runtime_options,
 )
 
 if TYPE_CHECKING:
-    from pop.services.daemon import DaemonReport, ServiceResult
+    from pop.services.daemon import DaemonOptions, DaemonReport, ServiceResult
 
 
 def register(app: typer.Typer) -> None:
@@ -77,6 +78,16 @@ def executor(
             "on their intervals (--no-services: claims only).",
         ),
     ] = True,
+    server: Annotated[
+        str | None,
+        typer.Option(
+            "--server",
+            metavar="URL",
+            help="Pull from this pop serve (getAgenda) instead of the local store; needs "
+            "--insight. The token comes from POP_TOKEN or --token-file.",
+        ),
+    ] = None,
+    token_file: TokenFileOption = None,
     json_output: JsonFlag = False,
 ) -> None:
     """Claim queued agendas atomically and run them, and rerun or take back failed and lost
@@ -84,6 +95,7 @@ def executor(
     second SIGTERM stops them too)."""
     from pop.api import Client
     from pop.engine.executor import RunOptions
+    from pop.errors import InputError
     from pop.services.daemon import DaemonOptions, ExecutorDaemon
 
     options = DaemonOptions(
@@ -102,6 +114,17 @@ def executor(
         poll_seconds=poll,
         services=services,
     )
+
+    if server is None and token_file is not None:
+        raise InputError("--token-file needs --server")
+    if server is not None:
+        if not insight:
+            raise InputError(
+                "--server needs --insight: the insights this executor pulls from the server",
+                hint="for example --insight default",
+            )
+        _run_remote(server, token_file, registry, options, insight, json_output=json_output)
+        return
 
     def on_daemon(daemon: ExecutorDaemon) -> None:
         import asyncio
@@ -123,6 +146,53 @@ def executor(
     report = Client(registry_path=registry).run_executor(
         options, on_daemon=on_daemon, on_finished=on_finished, on_service=on_service
     )
+    _print_report(report, json_output=json_output)
+
+
+def _run_remote(
+    server: str,
+    token_file: Path | None,
+    registry: Path | None,
+    options: DaemonOptions,
+    insight_ids: list[str],
+    *,
+    json_output: bool,
+) -> None:
+    """``pop executor --server``: pull from the server and run (no local store, no services)."""
+    from pop.api.remote import RemoteClient, read_token
+    from pop.api.remote_executor import RemoteExecutor, run_remote_executor
+    from pop.config import Settings
+    from pop.registry import Registry
+
+    settings = Settings.from_env()
+    client = RemoteClient(server, read_token(token_file))
+
+    def on_executor(remote: RemoteExecutor) -> None:
+        import asyncio
+
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, remote.stop)
+
+    def on_finished(progress: Any) -> None:
+        if not json_output:
+            from pop.cli.render import agenda_line
+
+            sys.stderr.write(agenda_line(progress) + "\n")
+
+    report = run_remote_executor(
+        client,
+        Registry.load(registry, settings=settings),
+        settings,
+        options,
+        insight_ids,
+        on_executor=on_executor,
+        on_finished=on_finished,
+    )
+    _print_report(report, json_output=json_output)
+
+
+def _print_report(report: DaemonReport, *, json_output: bool) -> None:
     if json_output:
         from pop.cli.render import print_json
 
