@@ -134,13 +134,9 @@ class RemoteExecutor:
         try:
             progress = task.result()
         except PopError as exc:
-            self.report.errors.append(exc.message)
-            self.report.failed += 1
+            self.report.count(None, exc)
             return
-        if progress.succeeded:
-            self.report.succeeded += 1
-        else:
-            self.report.failed += 1
+        self.report.count(progress)
         if self.on_finished is not None:
             self.on_finished(progress)
 

@@ -35,9 +35,15 @@ from pop.server.auth import (
     submission_customer,
 )
 from pop.server.bodies import json_body
-from pop.server.crud import collection_id, deleted_response, put_changes
-from pop.server.envelope import cid_of, count_response, data_response
-from pop.server.queries import ByQuery, agenda_selection
+from pop.server.crud import (
+    collection_id,
+    deleted_response,
+    one_or_query_response,
+    one_response,
+    put_changes,
+)
+from pop.server.envelope import cid_of, data_response
+from pop.server.queries import agenda_selection
 
 router = APIRouter(prefix="/pop/agenda", tags=["agenda"])
 
@@ -62,23 +68,13 @@ async def submit_agenda(request: Request, caller: CallerDep) -> JSONResponse:
 async def get_agenda(agenda_id: str, request: Request, caller: CallerDep) -> JSONResponse:
     """One agenda by id, progress id or unique prefix (an empty list if the caller may not
     see it; 404 when there is none)."""
-    found = await client_thread(request).call(lambda client: one_agenda(client, caller, agenda_id))
-    return data_response(found, cid_of(request))
+    return await one_response(request, caller, agenda_id, one_agenda)
 
 
 @router.get("")
 async def query_agendas(request: Request, caller: CallerDep) -> JSONResponse:
     """Agendas matching every ``by<field>`` condition (``?id=`` reads one)."""
-    given = request.query_params.get("id")
-    if given:
-        return await get_agenda(given, request, caller)
-    query = ByQuery.parse(request.query_params.multi_items())
-    selection = await client_thread(request).call(
-        lambda client: agenda_selection(client, caller, query)
-    )
-    if query.count_only:
-        return count_response(selection.count, cid_of(request))
-    return data_response(selection.items, cid_of(request))
+    return await one_or_query_response(request, caller, one_agenda, agenda_selection)
 
 
 def one_agenda(client: Client, caller: Caller, agenda_id: str) -> list[dict[str, Any]]:

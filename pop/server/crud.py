@@ -14,17 +14,19 @@ Layer: server. Used by :mod:`pop.server.agendas`, :mod:`pop.server.templates` an
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from fastapi import Request
 from fastapi.responses import JSONResponse
 
+from pop.api import Client
 from pop.errors import InputError
 from pop.models.validation import json_kind
+from pop.server.auth import Caller, client_thread
 from pop.server.bodies import json_body
 from pop.server.envelope import cid_of, count_response, data_response
-from pop.server.queries import ByQuery, select
+from pop.server.queries import ByQuery, Selection, select
 
 
 async def object_body(request: Request, what: str) -> dict[str, Any]:
@@ -74,3 +76,30 @@ def query_response(request: Request, items: Iterable[dict[str, Any]]) -> JSONRes
 def deleted_response(request: Request, items: list[dict[str, Any]]) -> JSONResponse:
     """DELETE's answer: what was deleted (an empty list when there was nothing)."""
     return data_response(items, cid_of(request))
+
+
+OneReader = Callable[[Client, Caller, str], list[dict[str, Any]]]
+Selector = Callable[[Client, Caller, ByQuery], Selection]
+
+
+async def one_response(
+    request: Request, caller: Caller, object_id: str, read_one: OneReader
+) -> JSONResponse:
+    """``read_one(client, caller, id)`` on the client's thread, in the envelope."""
+    found = await client_thread(request).call(lambda client: read_one(client, caller, object_id))
+    return data_response(found, cid_of(request))
+
+
+async def one_or_query_response(
+    request: Request, caller: Caller, read_one: OneReader, select: Selector
+) -> JSONResponse:
+    """A collection GET: ``?id=`` reads one object as ``/{id}`` does; else every object
+    matching the ``by<field>`` conditions (``bycount=true``: only their number)."""
+    given = request.query_params.get("id")
+    if given:
+        return await one_response(request, caller, given, read_one)
+    query = ByQuery.parse(request.query_params.multi_items())
+    selection = await client_thread(request).call(lambda client: select(client, caller, query))
+    if query.count_only:
+        return count_response(selection.count, cid_of(request))
+    return data_response(selection.items, cid_of(request))

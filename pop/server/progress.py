@@ -25,9 +25,13 @@ from fastapi.responses import JSONResponse
 from pop.api import Client
 from pop.errors import NotFoundError
 from pop.server.auth import Caller, CallerDep, can_see, client_thread, require_customer
-from pop.server.crud import collection_id, deleted_response
-from pop.server.envelope import cid_of, count_response, data_response
-from pop.server.queries import ByQuery, progress_selection
+from pop.server.crud import (
+    collection_id,
+    deleted_response,
+    one_or_query_response,
+    one_response,
+)
+from pop.server.queries import progress_selection
 
 router = APIRouter(prefix="/pop/progress/agenda", tags=["progress"])
 
@@ -36,25 +40,13 @@ router = APIRouter(prefix="/pop/progress/agenda", tags=["progress"])
 async def get_progress(agenda_id: str, request: Request, caller: CallerDep) -> JSONResponse:
     """An agenda's progress (an empty list if the caller may not see it; 404 when there is
     none)."""
-    found = await client_thread(request).call(
-        lambda client: one_progress(client, caller, agenda_id)
-    )
-    return data_response(found, cid_of(request))
+    return await one_response(request, caller, agenda_id, one_progress)
 
 
 @router.get("")
 async def query_progress(request: Request, caller: CallerDep) -> JSONResponse:
     """Progress records matching every ``by<field>`` condition (``?id=`` reads one)."""
-    given = request.query_params.get("id")
-    if given:
-        return await get_progress(given, request, caller)
-    query = ByQuery.parse(request.query_params.multi_items())
-    selection = await client_thread(request).call(
-        lambda client: progress_selection(client, caller, query)
-    )
-    if query.count_only:
-        return count_response(selection.count, cid_of(request))
-    return data_response(selection.items, cid_of(request))
+    return await one_or_query_response(request, caller, one_progress, progress_selection)
 
 
 def one_progress(client: Client, caller: Caller, agenda_id: str) -> list[dict[str, Any]]:

@@ -64,6 +64,15 @@ class DaemonReport:
     reclaimed: list[ReclaimResult] = field(default_factory=list)
     orphans: list[ReapedLaunch] = field(default_factory=list)
 
+    def count(self, progress: AgendaProgress | None, error: PopError | None = None) -> None:
+        """Count one agenda that ended: failed when its run raised ``error``."""
+        if error is not None:
+            self.errors.append(error.message)
+        if progress is not None and error is None and progress.succeeded:
+            self.succeeded += 1
+        else:
+            self.failed += 1
+
 
 class ExecutorDaemon:
     """Claims and runs agendas until told to stop (or, with ``once``, until out of work)."""
@@ -209,13 +218,9 @@ class ExecutorDaemon:
             self._unreachable = exc
             return
         except PopError as exc:
-            self.report.errors.append(exc.message)
-            self.report.failed += 1
+            self.report.count(None, exc)
             return
-        if progress.succeeded:
-            self.report.succeeded += 1
-        else:
-            self.report.failed += 1
+        self.report.count(progress)
         if self.on_finished is not None:
             self.on_finished(progress)
 
