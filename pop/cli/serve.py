@@ -56,13 +56,24 @@ def serve(
     registry: Annotated[
         Path | None, typer.Option("--registry", help="Registry file agendas are checked against.")
     ] = None,
+    reap_data: Annotated[
+        str | None,
+        typer.Option(
+            "--reap-data",
+            metavar="AGE",
+            help="Also delete completed agendas older than AGE (e.g. 7d), every hour; off by "
+            "default. The reclaimer and the retrier always run.",
+        ),
+    ] = None,
 ) -> None:
-    """Serve POP's agenda and progress routes over HTTP until Ctrl-C or SIGTERM."""
+    """Serve POP's routes over HTTP until Ctrl-C or SIGTERM; the reclaimer and the retrier run
+    on their intervals meanwhile (POP_RECLAIM_EVERY, POP_RETRY_EVERY), so work stays safe with no
+    local executor."""
     from pop.errors import InputError
 
     if (certfile is None) != (keyfile is None):
         raise InputError("--certfile and --keyfile go together: give both or neither")
-    from pop.config import Settings
+    from pop.config import Settings, parse_duration
     from pop.server import DEFAULT_MAX_BODY_BYTES, create_app
     from pop.server import serve as serve_app
 
@@ -71,6 +82,8 @@ def serve(
         registry_path=registry,
         auth=not no_auth,
         max_body_bytes=max_body_bytes or DEFAULT_MAX_BODY_BYTES,
+        upkeep=True,
+        reap_data_age=None if reap_data is None else parse_duration(reap_data, what="--reap-data"),
     )
 
     def ready(url: str) -> None:

@@ -7,6 +7,8 @@ through one :class:`pop.api.Client` on its own thread (:mod:`pop.server.calls`).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import importlib
 import pkgutil
 from collections.abc import AsyncIterator
@@ -24,6 +26,7 @@ from pop.config import Settings
 from pop.server.calls import ClientThread
 from pop.server.envelope import install_error_handlers
 from pop.server.middleware import RequestContext
+from pop.server.upkeep import keep_work_safe
 
 DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
 
@@ -34,15 +37,31 @@ def create_app(
     registry_path: Path | None = None,
     auth: bool = True,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    upkeep: bool = False,
+    reap_data_age: float | None = None,
 ) -> FastAPI:
     """The app serving the store of ``settings`` (agendas checked against ``registry_path``,
-    else the usual registry). ``auth=False`` (``--no-auth``) makes every caller global."""
+    else the usual registry). ``auth=False`` (``--no-auth``) makes every caller global.
+    ``upkeep`` runs the reclaimer and the retrier on their intervals while the app serves, and
+    the data reaper for agendas older than ``reap_data_age`` seconds when given
+    (:mod:`pop.server.upkeep`); ``pop serve`` turns it on."""
     client_thread = ClientThread(lambda: Client(settings, registry_path=registry_path))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        yield
-        client_thread.close()
+        task = None
+        if upkeep:  # the reclaimer and retrier (and the data reaper) on their intervals
+            task = asyncio.create_task(
+                keep_work_safe(client_thread, settings, reap_data_age=reap_data_age)
+            )
+        try:
+            yield
+        finally:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            client_thread.close()
 
     app = FastAPI(
         title="pop",
