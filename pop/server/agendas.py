@@ -24,8 +24,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from pop.api import Client
-from pop.errors import InputError, NotFoundError
-from pop.models.validation import json_kind
+from pop.errors import NotFoundError
 from pop.server.auth import (
     Caller,
     CallerDep,
@@ -34,7 +33,7 @@ from pop.server.auth import (
     require_customer,
     submission_customer,
 )
-from pop.server.bodies import json_body
+from pop.server.bodies import json_object
 from pop.server.crud import (
     collection_id,
     deleted_response,
@@ -52,9 +51,7 @@ router = APIRouter(prefix="/pop/agenda", tags=["agenda"])
 async def submit_agenda(request: Request, caller: CallerDep) -> JSONResponse:
     """Validate, store and queue an agenda (``pop submit``); every problem in one 422."""
     cid = cid_of(request)
-    document = await json_body(request, what="the agenda")
-    if not isinstance(document, dict):
-        raise InputError(f"an agenda must be a JSON object, not {json_kind(document)}")
+    document = await json_object(request, what="the agenda", named="an agenda")
     customer_id = submission_customer(caller, document.get("customerId"))
     if document.get("cid") is None:
         document["cid"] = cid  # the request's correlation id follows the agenda

@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import Request
 
 from pop.errors import InputError
+from pop.models.validation import json_kind
 
 
 async def json_body(request: Request, *, what: str = "the request body") -> Any:
@@ -29,3 +30,23 @@ async def json_body(request: Request, *, what: str = "the request body") -> Any:
         raise InputError(
             f"{what} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
         ) from None
+
+
+async def json_object(
+    request: Request, *, what: str = "the request body", named: str = "the request"
+) -> dict[str, Any]:
+    """The body as a JSON object: :func:`json_body`, then InputError ``<named> must be a JSON
+    object, not <kind>`` for any other JSON value."""
+    document = await json_body(request, what=what)
+    if not isinstance(document, dict):
+        raise InputError(f"{named} must be a JSON object, not {json_kind(document)}")
+    return document
+
+
+def required_text(document: dict[str, Any], name: str, message: str) -> str:
+    """Field ``name`` of ``document``, a string that is not blank (as given, not stripped);
+    InputError ``message`` otherwise."""
+    value = document.get(name)
+    if not isinstance(value, str) or not value.strip():
+        raise InputError(message)
+    return value

@@ -22,19 +22,15 @@ from fastapi.responses import JSONResponse
 
 from pop.api import Client
 from pop.errors import InputError
-from pop.models.validation import json_kind
 from pop.server.auth import Caller, client_thread
-from pop.server.bodies import json_body
+from pop.server.bodies import json_body, json_object
 from pop.server.envelope import cid_of, count_response, data_response
 from pop.server.queries import ByQuery, Selection, select
 
 
 async def object_body(request: Request, what: str) -> dict[str, Any]:
     """The request body as a JSON object (InputError naming what it is otherwise)."""
-    document = await json_body(request, what=f"the {what}")
-    if not isinstance(document, dict):
-        raise InputError(f"a {what} must be a JSON object, not {json_kind(document)}")
-    return document
+    return await json_object(request, what=f"the {what}", named=f"a {what}")
 
 
 async def put_changes(request: Request, object_id: str, what: str) -> dict[str, Any]:

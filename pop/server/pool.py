@@ -36,7 +36,7 @@ from pop.api.pool import check_owner
 from pop.errors import ForbiddenError, InputError
 from pop.models.validation import json_kind
 from pop.server.auth import Caller, CallerDep, client_thread
-from pop.server.bodies import json_body
+from pop.server.bodies import json_object, required_text
 from pop.server.envelope import cid_of
 
 ROUTER_ORDER = 10  # fixed paths: before a pattern such as /pop/resourcepool/{id}
@@ -59,13 +59,6 @@ def require_insight(caller: Caller, insight_id: str) -> None:
         )
 
 
-async def _body(request: Request) -> dict[str, Any]:
-    document = await json_body(request)
-    if not isinstance(document, dict):
-        raise InputError(f"the request must be a JSON object, not {json_kind(document)}")
-    return document
-
-
 def _service(payload: dict[str, Any], request: Request) -> JSONResponse:
     return JSONResponse({**payload, "cid": cid_of(request)})
 
@@ -74,10 +67,23 @@ async def _call(request: Request, function: Callable[[Client], T]) -> T:
     return await client_thread(request).call(function)
 
 
+async def _for_agenda(
+    request: Request, caller: Caller, agenda_id: str, function: Callable[[Client], T]
+) -> T:
+    """``function(client)`` on the client thread once the caller is found to own the insight
+    of agenda ``agenda_id`` (one call: the check and the change see the same store)."""
+
+    def checked(client: Client) -> T:
+        require_insight(caller, client.pool_insight_of(agenda_id))
+        return function(client)
+
+    return await _call(request, checked)
+
+
 @router.post("/getAgenda")
 async def get_agenda(request: Request, caller: CallerDep) -> JSONResponse:
     """Claim up to ``count`` agendas of ``insightId`` under the lease of ``executorId``."""
-    body = await _body(request)
+    body = await json_object(request)
     insight_id, count = body.get("insightId"), body.get("count")
     if insight_id is None and count is None:
         raise InputError("insightId and count are required on getAgenda")
@@ -109,52 +115,45 @@ async def get_agenda(request: Request, caller: CallerDep) -> JSONResponse:
 @router.post("/updateAgendaProgress")
 async def update_agenda_progress(request: Request, caller: CallerDep) -> JSONResponse:
     """An executor's progress report (POP's whitelist); renews its lease."""
-    body = await _body(request)
+    body = await json_object(request)
     progress = body.get("agendaProgress")
     if not isinstance(progress, dict):
         raise InputError(
             "agendaProgress is required: a JSON object"
             + ("" if progress is None else f", not {json_kind(progress)}")
         )
-    given_id = progress.get("id")
-    if not isinstance(given_id, str) or not given_id.strip():
-        raise InputError("agendaProgress.id is required (a string)")
+    given_id = required_text(progress, "id", "agendaProgress.id is required (a string)")
     owner = check_owner(body.get("executorId"))
 
     def report(client: Client) -> dict[str, Any]:
-        require_insight(caller, client.pool_insight_of(given_id))
         return client.update_agenda_progress(progress, owner=owner).to_wire()
 
-    return _service(await _call(request, report), request)
+    return _service(await _for_agenda(request, caller, given_id, report), request)
 
 
 @router.post("/updateAgenda")
 async def update_agenda(request: Request, caller: CallerDep) -> JSONResponse:
     """Append generated operations to a running agenda."""
-    body = await _body(request)
-    agenda_id = body.get("agendaId")
-    if not isinstance(agenda_id, str) or not agenda_id.strip():
-        raise InputError("agendaId is required on an updateAgenda request (a string)")
+    body = await json_object(request)
+    agenda_id = required_text(
+        body, "agendaId", "agendaId is required on an updateAgenda request (a string)"
+    )
     owner = check_owner(body.get("executorId"))
 
     def append(client: Client) -> dict[str, Any]:
-        require_insight(caller, client.pool_insight_of(agenda_id))
         return client.update_agenda(body, owner=owner).to_wire()
 
-    return _service({"agenda": await _call(request, append)}, request)
+    return _service({"agenda": await _for_agenda(request, caller, agenda_id, append)}, request)
 
 
 @router.post("/heartbeat")
 async def heartbeat(request: Request, caller: CallerDep) -> JSONResponse:
     """Renew the lease of a running agenda (pop's extension); answers ``cancelRequested``."""
-    body = await _body(request)
-    agenda_id = body.get("agendaId")
-    if not isinstance(agenda_id, str) or not agenda_id.strip():
-        raise InputError("agendaId is required on a heartbeat (a string)")
+    body = await json_object(request)
+    agenda_id = required_text(body, "agendaId", "agendaId is required on a heartbeat (a string)")
     owner = check_owner(body.get("executorId"))
 
     def renew(client: Client) -> dict[str, Any]:
-        require_insight(caller, client.pool_insight_of(agenda_id))
         return client.heartbeat(agenda_id, owner=owner).to_wire()
 
-    return _service(await _call(request, renew), request)
+    return _service(await _for_agenda(request, caller, agenda_id, renew), request)

@@ -39,6 +39,7 @@ from pop.server.auth import (
     require_customer,
     submission_customer,
 )
+from pop.server.bodies import required_text
 from pop.server.crud import object_body
 from pop.server.envelope import cid_of
 from pop.server.templates import readable
@@ -48,13 +49,6 @@ ROUTER_ORDER = 10
 router = APIRouter(tags=["services"])
 
 RERUN_FLAGS = ("resetAll", "continue", "skipExecution")
-
-
-def _text(document: dict[str, Any], name: str, message: str) -> str:
-    value = document.get(name)
-    if not isinstance(value, str) or not value.strip():
-        raise InputError(message)
-    return value.strip()
 
 
 def _payload(value: Any) -> Any:
@@ -75,9 +69,9 @@ def _payload(value: Any) -> Any:
 async def run_template(request: Request, caller: CallerDep) -> JSONResponse:
     """Fill a template from a payload and submit the agenda (``?dryRun=true``: only fill)."""
     document = await object_body(request, "run request")
-    template_id = _text(
+    template_id = required_text(
         document, "agendaTemplateId", "agendaTemplateId and payload must be specified"
-    )
+    ).strip()
     payload = _payload(document.get("payload"))
     link_id = document.get("linkId")
     if link_id is not None and not isinstance(link_id, str):
@@ -143,7 +137,7 @@ def _owned_agenda(client: Client, caller: Caller, agenda_id: str) -> str:
 async def rerun_agenda(request: Request, caller: CallerDep) -> JSONResponse:
     """Reset ops of an agenda (all, some and their dependents, or none) and queue it again."""
     document = await object_body(request, "rerun request")
-    agenda_id = _text(document, "agendaId", "agendaId must be specified")
+    agenda_id = required_text(document, "agendaId", "agendaId must be specified").strip()
     options = rerun_options(document.get("params"))
 
     def rerun(client: Client) -> AgendaProgress:
@@ -157,7 +151,7 @@ async def rerun_agenda(request: Request, caller: CallerDep) -> JSONResponse:
 async def cancel_agenda(request: Request, caller: CallerDep) -> JSONResponse:
     """pop's extension: stop an agenda (a waiting one ends at once, COMPLETE/failed)."""
     document = await object_body(request, "cancel request")
-    agenda_id = _text(document, "agendaId", "agendaId must be specified")
+    agenda_id = required_text(document, "agendaId", "agendaId must be specified").strip()
 
     def cancel(client: Client) -> AgendaProgress:
         return client.cancel(_owned_agenda(client, caller, agenda_id))
@@ -170,7 +164,9 @@ async def cancel_agenda(request: Request, caller: CallerDep) -> JSONResponse:
 async def progress_summary(request: Request, caller: CallerDep) -> JSONResponse:
     """POP's progress summary over the agendas of one ``linkId`` that the caller may see."""
     document = await object_body(request, "progress summary request")
-    link_id = _text(document, "linkId", "LinkId is required to call getProgressSummary.")
+    link_id = required_text(
+        document, "linkId", "LinkId is required to call getProgressSummary."
+    ).strip()
 
     def summary(client: Client) -> dict[str, Any]:
         visible = [
