@@ -67,7 +67,11 @@ def test_a_killed_executors_pod_is_deleted_and_its_agenda_requeued(
     )  # fmt: skip
     (pod,) = wait_for(lambda: running_pods(kube_api), what="the op's pod running")
     name = pod["metadata"]["name"]
-    ((_, launched),) = wait_for(lambda: attempts(pop_home, agenda_id), what="the attempt row")
+    # The pod can be running a moment before its launch record reaches the attempt row.
+    ((_, launched),) = wait_for(
+        lambda: [row for row in attempts(pop_home, agenda_id) if row[1] is not None],
+        what="the attempt row with its launch record",
+    )
     assert launched["runtime"] == "kubernetes" and launched["ref"] == name
     assert launched["details"]["uid"] == pod["metadata"]["uid"]
     executor.send_signal(signal.SIGKILL)
