@@ -37,6 +37,7 @@ from pop.models import (
     now_ms,
 )
 from pop.store import Store
+from pop.store.changes import AGENDA, Change, ChangeRecord
 
 if TYPE_CHECKING:
     from pop.engine.executor import AgendaRunner, RunEvent, RunOptions
@@ -114,12 +115,32 @@ class Client(CatalogMixin, LaunchesMixin, K8sMixin, PoolMixin, TokensMixin):
         customer_id: str | None = None,
         link_id: str | None = None,
         priority: int | None = None,
+        actor: str | None = None,
+        cid: str | None = None,
     ) -> Submission:
         """Validate and store an agenda and queue it for ``pop executor`` on the insight that
-        insight selection picks (DESIGN §10); InputError when none matches (nothing stored)."""
+        insight selection picks (DESIGN §10); InputError when none matches (nothing stored).
+        A ``submit`` change record names ``actor`` (default: this machine's user)."""
+        return self._submit(
+            self.load_agenda(source),
+            customer_id=customer_id,
+            link_id=link_id,
+            priority=priority,
+            change=Change("submit", actor, cid),
+        )
+
+    def _submit(
+        self,
+        agenda: Agenda,
+        *,
+        customer_id: str | None,
+        link_id: str | None,
+        priority: int | None,
+        change: Change,
+    ) -> Submission:
+        """Store and queue a validated agenda with its change record, in one transaction."""
         from pop.scheduling.mapping import select_insight
 
-        agenda = self.load_agenda(source)
         routed = agenda
         if customer_id is not None or priority is not None:
             changes: dict[str, Any] = {}
@@ -135,7 +156,10 @@ class Client(CatalogMixin, LaunchesMixin, K8sMixin, PoolMixin, TokensMixin):
             priority=priority,
             insight=select_insight(self.store, routed),
         )
-        return store_submission(self.store, prepared, progress, operations, queue=True)
+        with self.store.transaction():
+            submission = store_submission(self.store, prepared, progress, operations, queue=True)
+            change.record(self.store.changes, AGENDA, prepared.id or "", default_cid=prepared.cid)
+        return submission
 
     def run_local(
         self,
@@ -201,9 +225,16 @@ class Client(CatalogMixin, LaunchesMixin, K8sMixin, PoolMixin, TokensMixin):
             check_names(options)  # unknown runtime names: exit 2 before anything is stored
             agenda = self.load_agenda(source)
             prepared, progress, operations = prepare(agenda)
-            store_submission(
-                self.store, prepared, progress, operations, queue=False, launch=options.to_json()
-            )
+            with self.store.transaction():
+                store_submission(
+                    self.store,
+                    prepared,
+                    progress,
+                    operations,
+                    queue=False,
+                    launch=options.to_json(),
+                )
+                Change("run-local").record(self.store.changes, AGENDA, prepared.id or "")
             agenda_id = prepared.id or ""
         try:
             launcher, external = launchers(options)
@@ -365,8 +396,11 @@ class Client(CatalogMixin, LaunchesMixin, K8sMixin, PoolMixin, TokensMixin):
     def attempts(self, agenda_id: str) -> builtins.list[dict[str, Any]]:
         return self.store.attempts.list(self.resolve_id(agenda_id))
 
-    def cancel(self, agenda_id: str) -> AgendaProgress:
-        """Ask the executor running the agenda to stop it; a waiting agenda ends at once."""
+    def cancel(
+        self, agenda_id: str, *, actor: str | None = None, cid: str | None = None
+    ) -> AgendaProgress:
+        """Ask the executor running the agenda to stop it; a waiting agenda ends at once. A
+        ``cancel`` change record names ``actor`` (default: this machine's user)."""
         full_id = self.resolve_id(agenda_id)
         progress = self.status(full_id)
         if progress.processing_state == ProcessingState.COMPLETE:
@@ -384,6 +418,7 @@ class Client(CatalogMixin, LaunchesMixin, K8sMixin, PoolMixin, TokensMixin):
                     completed_time=now_ms(),
                     add_diagnostics=[DiagnosticEvent.of("cancelled by `pop cancel`")],
                 )
+            Change("cancel", actor, cid).record(self.store.changes, AGENDA, full_id)
         return self.status(full_id)
 
     # -- batches (pop batch) ----------------------------------------------------------------
@@ -483,9 +518,12 @@ class Client(CatalogMixin, LaunchesMixin, K8sMixin, PoolMixin, TokensMixin):
         reset_all: bool = False,
         keep: bool = False,
         skip_execution: bool = False,
+        actor: str | None = None,
+        cid: str | None = None,
     ) -> AgendaProgress:
         """Reset a stored agenda (all ops by default, ``reset`` and their dependents, or none
-        with ``keep``) to WAITING/pending and queue it again unless ``skip_execution``."""
+        with ``keep``) to WAITING/pending and queue it again unless ``skip_execution``. A
+        ``rerun`` change record names ``actor`` (default: this machine's user)."""
         from pop.engine.rerun import apply_rerun, check_mode, plan_rerun
 
         check_mode(reset=reset, reset_all=reset_all, keep=keep)
@@ -493,7 +531,16 @@ class Client(CatalogMixin, LaunchesMixin, K8sMixin, PoolMixin, TokensMixin):
         plan = plan_rerun(
             self.store.agendas.get(full_id), reset=reset, reset_all=reset_all, keep=keep
         )
-        return apply_rerun(self.store, full_id, plan, skip_execution=skip_execution)
+        with self.store.transaction():
+            progress = apply_rerun(self.store, full_id, plan, skip_execution=skip_execution)
+            Change("rerun", actor, cid).record(self.store.changes, AGENDA, full_id)
+        return progress
+
+    # -- change records ---------------------------------------------------------------------
+
+    def changes(self, agenda_id: str) -> builtins.list[ChangeRecord]:
+        """Who changed the agenda and how (submit, cancel, rerun, ...), oldest first."""
+        return self.store.changes.of(AGENDA, self.resolve_id(agenda_id))
 
     # -- registry ---------------------------------------------------------------------------
 
@@ -519,4 +566,4 @@ class Client(CatalogMixin, LaunchesMixin, K8sMixin, PoolMixin, TokensMixin):
         return self.registry.to_document()
 
 
-__all__ = ["Client", "OperationLog", "parse_agenda", "read_document"]
+__all__ = ["Change", "ChangeRecord", "Client", "OperationLog", "parse_agenda", "read_document"]

@@ -17,6 +17,7 @@ from pop.engine.documents import read_document
 from pop.errors import ConflictError, InputError
 from pop.models import Agenda, AgendaProgress, AgendaTemplate, ProcessingState, WireModel, now_ms
 from pop.models.validation import problems
+from pop.store.changes import AGENDA, TEMPLATE, Change
 
 if TYPE_CHECKING:
     from pop.config import Settings
@@ -37,6 +38,11 @@ FIXED_AGENDA_DEFAULTS: dict[str, Any] = {"operations": [], "params": {}}
 IGNORED_AGENDA_FIELDS = frozenset({"addedTime", "updatedTime"})
 
 
+def _id_of(item: WireModel, given: str = "") -> str:
+    """The id of a stored facility object (customers, pools and insights all have one)."""
+    return str(getattr(item, "id", None) or given)
+
+
 class CatalogMixin:
     """Templates, customers, pools and insights (``pop template|customer|pool|insight ...``)
     and one pass of a service (``pop reclaim``, ``pop retry``, ``pop reap data``)."""
@@ -51,13 +57,14 @@ class CatalogMixin:
 
         def resolve_id(self, agenda_id: str) -> str: ...
 
-        def submit(
+        def _submit(
             self,
-            source: str | Path | Mapping[str, Any] | Agenda,
+            agenda: Agenda,
             *,
-            customer_id: str | None = None,
-            link_id: str | None = None,
-            priority: int | None = None,
+            customer_id: str | None,
+            link_id: str | None,
+            priority: int | None,
+            change: Change,
         ) -> Submission: ...
 
     # -- customers, pools, insights (pop customer|pool|insight ...) ----------------------------
@@ -76,13 +83,19 @@ class CatalogMixin:
         fields: Mapping[str, Any] | None = None,
         *,
         source: str | Path | None = None,
+        actor: str | None = None,
+        cid: str | None = None,
     ) -> WireModel:
         """Check a customer, pool or insight with POP's rules and store it. ``source`` is a POP
-        JSON (or YAML) file; ``fields`` (camelCase, e.g. from flags) override its fields."""
+        JSON (or YAML) file; ``fields`` (camelCase, e.g. from flags) override its fields. A
+        ``<kind>.add`` change record names ``actor`` (default: this machine's user)."""
         from pop.scheduling.facility import add_object
 
         document = self._facility_document(kind, fields, source)
-        return add_object(self.store, kind, document)
+        with self.store.transaction():
+            item = add_object(self.store, kind, document)
+            Change(f"{kind}.add", actor, cid).record(self.store.changes, kind, _id_of(item))
+        return item
 
     def facility_update(
         self,
@@ -91,12 +104,20 @@ class CatalogMixin:
         fields: Mapping[str, Any] | None = None,
         *,
         source: str | Path | None = None,
+        actor: str | None = None,
+        cid: str | None = None,
     ) -> WireModel:
-        """POP's PUT: the given fields replace the stored ones; absent fields keep their values."""
+        """POP's PUT: the given fields replace the stored ones; absent fields keep their values
+        (a ``<kind>.put`` change record)."""
         from pop.scheduling.facility import update_object
 
         document = self._facility_document(kind, fields, source)
-        return update_object(self.store, kind, object_id, document)
+        with self.store.transaction():
+            item = update_object(self.store, kind, object_id, document)
+            Change(f"{kind}.put", actor, cid).record(
+                self.store.changes, kind, _id_of(item, object_id)
+            )
+        return item
 
     def facility_get(self, kind: FacilityKind, object_id: str) -> WireModel:
         from pop.scheduling.facility import get_object
@@ -108,17 +129,37 @@ class CatalogMixin:
 
         return list_objects(self.store, kind)
 
-    def facility_delete(self, kind: FacilityKind, object_id: str) -> WireModel:
-        """Delete an object; a pool still in use or an insight with queued agendas is refused."""
+    def facility_delete(
+        self,
+        kind: FacilityKind,
+        object_id: str,
+        *,
+        actor: str | None = None,
+        cid: str | None = None,
+    ) -> WireModel:
+        """Delete an object; a pool still in use or an insight with queued agendas is refused
+        (a ``<kind>.delete`` change record)."""
         from pop.scheduling.facility import delete_object
 
-        return delete_object(self.store, kind, object_id)
+        with self.store.transaction():
+            item = delete_object(self.store, kind, object_id)
+            Change(f"{kind}.delete", actor, cid).record(
+                self.store.changes, kind, _id_of(item, object_id)
+            )
+        return item
 
     # -- templates (pop template ...) --------------------------------------------------------
 
-    def template_add(self, source: str | Path | Mapping[str, Any]) -> AgendaTemplate:
+    def template_add(
+        self,
+        source: str | Path | Mapping[str, Any],
+        *,
+        actor: str | None = None,
+        cid: str | None = None,
+    ) -> AgendaTemplate:
         """Check a template (an agenda with operations, no static parameter named pop.payload or
-        pop.transformRequest) and store it. A given id is kept when free; absent, one is made."""
+        pop.transformRequest) and store it. A given id is kept when free; absent, one is made.
+        A ``template.add`` change record names ``actor`` (default: this machine's user)."""
         from pop.engine.templates import parse_template
         from pop.models import new_id
 
@@ -130,6 +171,9 @@ class CatalogMixin:
         template.set(id=template.id or new_id(), added_time=now, updated_time=now)
         with self.store.transaction():
             self.store.templates.insert(template)
+            Change("template.add", actor, cid).record(
+                self.store.changes, TEMPLATE, template.id or "", default_cid=template.cid
+            )
         return template
 
     def template_list(self) -> builtins.list[AgendaTemplate]:
@@ -139,12 +183,24 @@ class CatalogMixin:
         """A stored template by id, unique id prefix or unique exact title (NotFoundError)."""
         return self.store.templates.get(self.store.templates.resolve_id(template_id))
 
-    def template_delete(self, template_id: str) -> AgendaTemplate:
+    def template_delete(
+        self, template_id: str, *, actor: str | None = None, cid: str | None = None
+    ) -> AgendaTemplate:
+        """Delete a stored template (a ``template.delete`` change record)."""
         full_id = self.store.templates.resolve_id(template_id)
         with self.store.transaction():
-            return self.store.templates.delete(full_id)
+            template = self.store.templates.delete(full_id)
+            Change("template.delete", actor, cid).record(self.store.changes, TEMPLATE, full_id)
+        return template
 
-    def template_update(self, template_id: str, changes: Mapping[str, Any]) -> AgendaTemplate:
+    def template_update(
+        self,
+        template_id: str,
+        changes: Mapping[str, Any],
+        *,
+        actor: str | None = None,
+        cid: str | None = None,
+    ) -> AgendaTemplate:
         """POP's PUT: the given fields replace the stored ones (null or absent fields keep
         theirs); the result is checked as ``template_add`` checks; ``id`` cannot change."""
         from pop.engine.templates import parse_template
@@ -161,6 +217,7 @@ class CatalogMixin:
             template.set(added_time=stored.added_time or now_ms(), updated_time=now_ms())
             self.store.templates.delete(full_id)
             self.store.templates.insert(template)
+            Change("template.put", actor, cid).record(self.store.changes, TEMPLATE, full_id)
         return template
 
     def template_expand(self, template_id: str, payload: Any) -> Agenda:
@@ -178,14 +235,45 @@ class CatalogMixin:
         *,
         customer_id: str | None = None,
         link_id: str | None = None,
+        actor: str | None = None,
+        cid: str | None = None,
     ) -> Submission:
-        """Fill a stored template from ``payload`` and submit the agenda like ``submit``."""
+        """Fill a stored template from ``payload`` and submit the agenda like ``submit`` (a
+        ``run-template`` change record names ``actor``)."""
         agenda = self.template_expand(template_id, payload)
-        return self.submit(agenda, customer_id=customer_id, link_id=link_id)
+        return self.submit_expanded(
+            agenda, customer_id=customer_id, link_id=link_id, actor=actor, cid=cid
+        )
+
+    def submit_expanded(
+        self,
+        agenda: Agenda,
+        *,
+        customer_id: str | None = None,
+        link_id: str | None = None,
+        actor: str | None = None,
+        cid: str | None = None,
+    ) -> Submission:
+        """Submit an agenda :meth:`template_expand` made (already checked), recorded as
+        ``run-template``."""
+        return self._submit(
+            agenda,
+            customer_id=customer_id,
+            link_id=link_id,
+            priority=None,
+            change=Change("run-template", actor, cid),
+        )
 
     # -- stored agendas: POP's PUT and DELETE (pop serve) ----------------------------------
 
-    def agenda_update(self, agenda_id: str, changes: Mapping[str, Any]) -> Agenda:
+    def agenda_update(
+        self,
+        agenda_id: str,
+        changes: Mapping[str, Any],
+        *,
+        actor: str | None = None,
+        cid: str | None = None,
+    ) -> Agenda:
         """POP's PUT of an agenda, for the fields that do not change how it runs: ``title``,
         ``jobId`` and fields pop does not know; null or absent fields keep their values. Any
         other field given with another value than the stored one is an InputError (rerun the
@@ -222,9 +310,12 @@ class CatalogMixin:
                 details = "; ".join(problems(exc, root="the agenda"))
                 raise InputError(f"agenda {full_id}: {details}") from None
             self.store.agendas.update(agenda)
+            Change("agenda.put", actor, cid).record(self.store.changes, AGENDA, full_id)
         return agenda
 
-    def agenda_delete(self, agenda_id: str) -> tuple[Agenda, AgendaProgress | None]:
+    def agenda_delete(
+        self, agenda_id: str, *, actor: str | None = None, cid: str | None = None
+    ) -> tuple[Agenda, AgendaProgress | None]:
         """Delete a stored agenda with its progress, op progress, attempt rows and queue row
         (its work directory stays, for ``pop reap data``); what was stored is returned.
         ConflictError for an agenda an executor holds (EXECUTING or leased): ``pop cancel``
@@ -246,6 +337,7 @@ class CatalogMixin:
             if progress is not None:
                 self.store.progress.delete_agendas_progress([progress.id or ""])
             self.store.agendas.delete_many([full_id])
+            Change("agenda.delete", actor, cid).record(self.store.changes, AGENDA, full_id)
         return agenda, progress
 
     # -- services (pop reclaim, pop retry, pop reap data) ---------------------------------

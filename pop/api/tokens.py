@@ -30,6 +30,12 @@ _MAX_EXPIRES_SECONDS = 100 * 365 * 86_400
 _LIST_HINT = "`pop token list` shows tokens"
 
 
+def token_actor(info: TokenInfo) -> str:
+    """How change records name a request's token: ``token:<name>/<id>`` (``token:<id>`` for a
+    token without a name); the id is not secret, the secret is never part of it."""
+    return f"token:{info.name}/{info.id}" if info.name else f"token:{info.id}"
+
+
 def hash_secret(secret: str) -> str:
     """The sha256 hex of a token's secret: what the store keeps and looks tokens up by."""
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()

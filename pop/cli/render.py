@@ -128,12 +128,39 @@ def outputs_summary(outputs: Sequence[OperationOutputs]) -> list[str]:
     return lines
 
 
+CHANGE_WORDS = {
+    "submit": "submitted",
+    "run-template": "submitted from a template",
+    "run-local": "run here",
+    "cancel": "cancelled",
+    "rerun": "rerun",
+    "agenda.put": "changed",
+    "agenda.delete": "deleted",
+}
+
+
+def change_lines(changes: Sequence[dict[str, Any]]) -> list[str]:
+    """One line per change record (``Client.changes``, wire form), oldest first:
+    ``submitted by token:alice/tok_1a2b3c4d at 2026-12-01T17:47:25Z``."""
+    from pop.api.tokens import iso_time
+
+    lines = []
+    for change in changes:
+        action = str(change.get("action") or "")
+        when = change.get("time")
+        at = f" at {iso_time(int(when))}" if isinstance(when, int) else ""
+        lines.append(f"{CHANGE_WORDS.get(action, action)} by {change.get('actor')}{at}")
+    return lines
+
+
 def print_progress(
     progress: AgendaProgress,
     *,
     outputs: Sequence[OperationOutputs] | None = None,
+    changes: Sequence[dict[str, Any]] | None = None,
     stream: TextIO | None = None,
 ) -> None:
+    """The status view (:func:`progress_lines`), then who changed the agenda (``changes``)."""
     stream = stream or sys.stdout
     lines = progress_lines(
         progress,
@@ -141,6 +168,7 @@ def print_progress(
         colour=text.colour_enabled(stream),
         outputs=outputs,
     )
+    lines.extend(change_lines(changes or []))
     stream.write("".join(line + "\n" for line in lines))
     stream.flush()
 

@@ -28,6 +28,7 @@ from pop.errors import NotFoundError
 from pop.server.auth import (
     Caller,
     CallerDep,
+    actor_of,
     can_see,
     client_thread,
     require_customer,
@@ -55,8 +56,9 @@ async def submit_agenda(request: Request, caller: CallerDep) -> JSONResponse:
     customer_id = submission_customer(caller, document.get("customerId"))
     if document.get("cid") is None:
         document["cid"] = cid  # the request's correlation id follows the agenda
+    actor = actor_of(caller)
     submission = await client_thread(request).call(
-        lambda client: client.submit(document, customer_id=customer_id)
+        lambda client: client.submit(document, customer_id=customer_id, actor=actor, cid=cid)
     )
     return data_response([submission.agenda.to_wire()], cid)
 
@@ -72,6 +74,20 @@ async def get_agenda(agenda_id: str, request: Request, caller: CallerDep) -> JSO
 async def query_agendas(request: Request, caller: CallerDep) -> JSONResponse:
     """Agendas matching every ``by<field>`` condition (``?id=`` reads one)."""
     return await one_or_query_response(request, caller, one_agenda, agenda_selection)
+
+
+@router.get("/{agenda_id}/changes")
+async def agenda_changes(agenda_id: str, request: Request, caller: CallerDep) -> JSONResponse:
+    """pop's extension: the agenda's change records, oldest first (who submitted, cancelled,
+    reran, changed or deleted it); an empty list if the caller may not see the agenda."""
+
+    def read(client: Client) -> list[dict[str, Any]]:
+        agenda = client.agenda(agenda_id)
+        if not can_see(caller, agenda.customer_id):
+            return []
+        return [record.to_wire() for record in client.changes(agenda.id or agenda_id)]
+
+    return data_response(await client_thread(request).call(read), cid_of(request))
 
 
 def one_agenda(client: Client, caller: Caller, agenda_id: str) -> list[dict[str, Any]]:
@@ -93,8 +109,10 @@ async def update_agenda(agenda_id: str, request: Request, caller: CallerDep) -> 
     if "customerId" in changes:
         require_customer(caller, str(changes["customerId"]))
 
+    actor, cid = actor_of(caller), cid_of(request)
+
     def update(client: Client) -> dict[str, Any]:
-        return client.agenda_update(resolve(client), changes).to_wire()
+        return client.agenda_update(resolve(client), changes, actor=actor, cid=cid).to_wire()
 
     return data_response([await client_thread(request).call(update)], cid_of(request))
 
@@ -102,6 +120,7 @@ async def update_agenda(agenda_id: str, request: Request, caller: CallerDep) -> 
 @router.delete("/{agenda_id}")
 async def delete_agenda(agenda_id: str, request: Request, caller: CallerDep) -> JSONResponse:
     """Delete an agenda and its progress (empty when there is none; 409 while it runs)."""
+    actor, cid = actor_of(caller), cid_of(request)
 
     def delete(client: Client) -> list[dict[str, Any]]:
         try:
@@ -109,7 +128,7 @@ async def delete_agenda(agenda_id: str, request: Request, caller: CallerDep) -> 
         except NotFoundError:
             return []  # POP: deleting what is not there succeeds, empty
         require_customer(caller, agenda.effective_customer_id)
-        deleted, _ = client.agenda_delete(agenda.id or agenda_id)
+        deleted, _ = client.agenda_delete(agenda.id or agenda_id, actor=actor, cid=cid)
         return [deleted.to_wire()]
 
     return deleted_response(request, await client_thread(request).call(delete))

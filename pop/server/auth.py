@@ -17,8 +17,9 @@ from typing import Annotated, Protocol
 
 from fastapi import Depends, Request
 
+from pop.api.tokens import token_actor
 from pop.errors import ForbiddenError, InputError, UnauthorizedError
-from pop.models import DEFAULT_CUSTOMER_ID
+from pop.models import DEFAULT_CUSTOMER_ID, TokenInfo
 from pop.server.calls import ClientThread
 
 
@@ -52,6 +53,14 @@ class NoAuthCaller:
 
 
 NO_AUTH_CALLER = NoAuthCaller()
+NO_AUTH_ACTOR = "no-auth"
+
+
+def actor_of(caller: Caller) -> str:
+    """Who change records name for this caller: ``token:<name>/<id>``, or ``no-auth``."""
+    if isinstance(caller, TokenInfo):
+        return token_actor(caller)
+    return NO_AUTH_ACTOR
 
 
 def bearer_secret(authorization: str | None) -> str | None:

@@ -21,7 +21,14 @@ from pop.api import Client
 from pop.errors import NotFoundError
 from pop.models import Insight, WireModel
 from pop.scheduling.facility import Kind
-from pop.server.auth import Caller, CallerDep, can_read_shared, client_thread, require_global
+from pop.server.auth import (
+    Caller,
+    CallerDep,
+    actor_of,
+    can_read_shared,
+    client_thread,
+    require_global,
+)
 from pop.server.crud import (
     collection_id,
     deleted_response,
@@ -74,23 +81,28 @@ def _routes(kind: Kind) -> None:
         document = await object_body(request, kind)
         if document.get("cid") is None:
             document["cid"] = cid_of(request)
-        item = await client_thread(request).call(lambda client: client.facility_add(kind, document))
+        actor, cid = actor_of(caller), cid_of(request)
+        item = await client_thread(request).call(
+            lambda client: client.facility_add(kind, document, actor=actor, cid=cid)
+        )
         return data_response([item.to_wire()], cid_of(request))
 
     async def update(object_id: str, request: Request, caller: CallerDep) -> JSONResponse:
         require_global(caller, nouns)
         changes = await put_changes(request, object_id, kind)
+        actor, cid = actor_of(caller), cid_of(request)
         item = await client_thread(request).call(
-            lambda client: client.facility_update(kind, object_id, changes)
+            lambda client: client.facility_update(kind, object_id, changes, actor=actor, cid=cid)
         )
         return data_response([item.to_wire()], cid_of(request))
 
     async def delete(object_id: str, request: Request, caller: CallerDep) -> JSONResponse:
         require_global(caller, nouns)
+        actor, cid = actor_of(caller), cid_of(request)
 
         def remove(client: Client) -> list[dict[str, Any]]:
             try:
-                return [client.facility_delete(kind, object_id).to_wire()]
+                return [client.facility_delete(kind, object_id, actor=actor, cid=cid).to_wire()]
             except NotFoundError:
                 return []  # POP: deleting what is not there succeeds, empty
 

@@ -34,6 +34,7 @@ from pop.models import Agenda, AgendaProgress
 from pop.server.auth import (
     Caller,
     CallerDep,
+    actor_of,
     can_see,
     client_thread,
     require_customer,
@@ -92,7 +93,9 @@ async def run_template(request: Request, caller: CallerDep) -> JSONResponse:
             if link_id is not None:
                 agenda.set(link_id=link_id)
             return agenda
-        return client.submit(agenda, customer_id=customer_id, link_id=link_id).agenda
+        return client.submit_expanded(
+            agenda, customer_id=customer_id, link_id=link_id, actor=actor_of(caller), cid=cid
+        ).agenda
 
     agenda = (await client_thread(request).call(run)).to_wire()
     return JSONResponse({"agendas": [agenda], "all": [agenda], "count": 1, "cid": cid})
@@ -140,8 +143,11 @@ async def rerun_agenda(request: Request, caller: CallerDep) -> JSONResponse:
     agenda_id = required_text(document, "agendaId", "agendaId must be specified").strip()
     options = rerun_options(document.get("params"))
 
+    actor, cid = actor_of(caller), cid_of(request)
+
     def rerun(client: Client) -> AgendaProgress:
-        return client.rerun(_owned_agenda(client, caller, agenda_id), **options)
+        full_id = _owned_agenda(client, caller, agenda_id)
+        return client.rerun(full_id, **options, actor=actor, cid=cid)
 
     progress = await client_thread(request).call(rerun)
     return JSONResponse({"agendaProgress": progress.to_wire(), "cid": cid_of(request)})
@@ -153,8 +159,10 @@ async def cancel_agenda(request: Request, caller: CallerDep) -> JSONResponse:
     document = await object_body(request, "cancel request")
     agenda_id = required_text(document, "agendaId", "agendaId must be specified").strip()
 
+    actor, cid = actor_of(caller), cid_of(request)
+
     def cancel(client: Client) -> AgendaProgress:
-        return client.cancel(_owned_agenda(client, caller, agenda_id))
+        return client.cancel(_owned_agenda(client, caller, agenda_id), actor=actor, cid=cid)
 
     progress = await client_thread(request).call(cancel)
     return JSONResponse({"agendaProgress": progress.to_wire(), "cid": cid_of(request)})

@@ -20,6 +20,7 @@ from pop.models import AgendaTemplate
 from pop.server.auth import (
     Caller,
     CallerDep,
+    actor_of,
     can_read_shared,
     client_thread,
     require_customer,
@@ -75,7 +76,10 @@ async def add_template(request: Request, caller: CallerDep) -> JSONResponse:
     document["customerId"] = submission_customer(caller, document.get("customerId"))
     if document.get("cid") is None:
         document["cid"] = cid_of(request)
-    template = await client_thread(request).call(lambda client: client.template_add(document))
+    actor, cid = actor_of(caller), cid_of(request)
+    template = await client_thread(request).call(
+        lambda client: client.template_add(document, actor=actor, cid=cid)
+    )
     return data_response([template.to_wire()], cid_of(request))
 
 
@@ -86,9 +90,11 @@ async def update_template(template_id: str, request: Request, caller: CallerDep)
     if "customerId" in changes:
         require_customer(caller, str(changes["customerId"]))
 
+    actor, cid = actor_of(caller), cid_of(request)
+
     def update(client: Client) -> AgendaTemplate:
         require_customer(caller, client.template_get(template_id).customer_id or "default")
-        return client.template_update(template_id, changes)
+        return client.template_update(template_id, changes, actor=actor, cid=cid)
 
     template = await client_thread(request).call(update)
     return data_response([template.to_wire()], cid_of(request))
@@ -97,6 +103,7 @@ async def update_template(template_id: str, request: Request, caller: CallerDep)
 @router.delete("/{template_id}")
 async def delete_template(template_id: str, request: Request, caller: CallerDep) -> JSONResponse:
     """Delete a template; one that is not stored is an empty success, as in POP."""
+    actor, cid = actor_of(caller), cid_of(request)
 
     def delete(client: Client) -> list[dict[str, Any]]:
         try:
@@ -104,7 +111,7 @@ async def delete_template(template_id: str, request: Request, caller: CallerDep)
         except NotFoundError:
             return []
         require_customer(caller, stored.customer_id or "default")
-        return [client.template_delete(stored.id or template_id).to_wire()]
+        return [client.template_delete(stored.id or template_id, actor=actor, cid=cid).to_wire()]
 
     return deleted_response(request, await client_thread(request).call(delete))
 

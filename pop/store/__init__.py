@@ -18,6 +18,7 @@ from types import TracebackType
 
 from pop.store.agendas import AgendaStore
 from pop.store.attempts import AttemptStore
+from pop.store.changes import ChangeStore
 from pop.store.db import Database
 from pop.store.facility import FacilityStore
 from pop.store.progress import ProgressStore, operation_progress_id
@@ -40,6 +41,7 @@ class Store:
         self.templates = TemplateStore(db)
         self.facility = FacilityStore(db)
         self.tokens = TokenStore(db)
+        self.changes = ChangeStore(db)
 
     @classmethod
     def open(cls, path: Path) -> Store:

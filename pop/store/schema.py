@@ -213,7 +213,27 @@ def _v3_tokens(connection: sqlite3.Connection) -> None:
     db["tokens"].create_index(["name"], unique=True)  # type: ignore[union-attr]
 
 
-MIGRATIONS: list[Migration] = [_v1_initial, _v2_scheduling, _v3_tokens]
+def _v4_changes(connection: sqlite3.Connection) -> None:
+    """Change records (:mod:`pop.store.changes`): one row per change, appended in the change's
+    own transaction and never updated; read per object (kind, object_id)."""
+    db = _database(connection)
+    db["changes"].create(  # type: ignore[union-attr]
+        {
+            "id": int,
+            "time": int,
+            "actor": str,
+            "action": str,
+            "kind": str,
+            "object_id": str,
+            "cid": str,
+        },
+        pk="id",
+        not_null={"time", "actor", "action", "kind", "object_id"},
+    )
+    db["changes"].create_index(["kind", "object_id"])  # type: ignore[union-attr]
+
+
+MIGRATIONS: list[Migration] = [_v1_initial, _v2_scheduling, _v3_tokens, _v4_changes]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
