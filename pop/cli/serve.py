@@ -65,6 +65,15 @@ def serve(
             "default. The reclaimer and the retrier always run.",
         ),
     ] = None,
+    cors_origin: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--cors-origin",
+            metavar="ORIGIN",
+            help="Answer browsers from this origin (e.g. https://dash.example) with CORS "
+            "headers; repeatable. Default: no CORS headers.",
+        ),
+    ] = None,
 ) -> None:
     """Serve POP's routes over HTTP until Ctrl-C or SIGTERM; the reclaimer and the retrier run
     on their intervals meanwhile (POP_RECLAIM_EVERY, POP_RETRY_EVERY), so work stays safe with no
@@ -84,6 +93,7 @@ def serve(
         max_body_bytes=max_body_bytes or DEFAULT_MAX_BODY_BYTES,
         upkeep=True,
         reap_data_age=None if reap_data is None else parse_duration(reap_data, what="--reap-data"),
+        cors_origins=tuple(cors_origin or ()),
     )
 
     def ready(url: str) -> None:

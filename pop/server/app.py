@@ -11,12 +11,13 @@ import asyncio
 import contextlib
 import importlib
 import pkgutil
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from types import ModuleType
 
 from fastapi import APIRouter, FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import APIRoute
 
 import pop
@@ -25,10 +26,24 @@ from pop.api import Client
 from pop.config import Settings
 from pop.server.calls import ClientThread
 from pop.server.envelope import install_error_handlers
+from pop.server.metrics import ServerMetrics
 from pop.server.middleware import RequestContext
 from pop.server.upkeep import keep_work_safe
 
 DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
+# CORS (``pop serve --cors-origin``): POP's allowed headers (POP-REFERENCE §2.2), and the
+# event stream's Last-Event-ID; the correlation id is readable by the page.
+CORS_HEADERS = (
+    "X-pop-cid",
+    "Origin",
+    "Accept",
+    "Content-Type",
+    "Authorization",
+    "Referer",
+    "User-Agent",
+    "Last-Event-ID",
+)
+CORS_METHODS = ("GET", "POST", "PUT", "DELETE", "OPTIONS")
 
 
 def create_app(
@@ -39,12 +54,14 @@ def create_app(
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     upkeep: bool = False,
     reap_data_age: float | None = None,
+    cors_origins: Sequence[str] = (),
 ) -> FastAPI:
     """The app serving the store of ``settings`` (agendas checked against ``registry_path``,
     else the usual registry). ``auth=False`` (``--no-auth``) makes every caller global.
     ``upkeep`` runs the reclaimer and the retrier on their intervals while the app serves, and
     the data reaper for agendas older than ``reap_data_age`` seconds when given
-    (:mod:`pop.server.upkeep`); ``pop serve`` turns it on."""
+    (:mod:`pop.server.upkeep`); ``pop serve`` turns it on. ``cors_origins`` (``--cors-origin``)
+    are the browser origins answered with CORS headers (none: no CORS headers at all)."""
     client_thread = ClientThread(lambda: Client(settings, registry_path=registry_path))
 
     @asynccontextmanager
@@ -80,7 +97,16 @@ def create_app(
             for route in module.router.routes
             if isinstance(route, APIRoute)
         )
-    app.add_middleware(RequestContext, max_body_bytes=max_body_bytes)
+    app.state.metrics = ServerMetrics()
+    app.add_middleware(RequestContext, max_body_bytes=max_body_bytes, metrics=app.state.metrics)
+    if cors_origins:  # outermost: every answer, 413 and 500 too, carries the headers
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(cors_origins),
+            allow_methods=list(CORS_METHODS),
+            allow_headers=list(CORS_HEADERS),
+            expose_headers=["X-pop-cid"],
+        )
     return app
 
 
