@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
+from pop.api.pool_attempts import PoolAttemptsMixin
 from pop.errors import ConflictError, InputError, NotFoundError
 from pop.models import Agenda, AgendaProgress, Operation, OperationProgress, ProcessingState
 from pop.models.validation import json_kind, problems
@@ -122,8 +123,9 @@ def _text(value: object, what: str) -> str:
     return value.strip()
 
 
-class PoolMixin:
-    """getAgenda, updateAgendaProgress, updateAgenda and the heartbeat of remote executors."""
+class PoolMixin(PoolAttemptsMixin):
+    """getAgenda, updateAgendaProgress, updateAgenda and the heartbeat of remote executors; the
+    attempt, launch and log writes come from :class:`pop.api.pool_attempts.PoolAttemptsMixin`."""
 
     if TYPE_CHECKING:
         settings: Settings

@@ -1,40 +1,45 @@
 """The remote progress sink: one agenda's run reported to a ``pop serve`` through POP's
-ResourcePool service (issue 13 item 6, first part).
+ResourcePool service and pop's executor extension routes (issue 13 item 6).
 
 Layer: api. :mod:`pop.api.remote_executor` builds one per agenda it claimed with ``getAgenda``
 and hands it to :class:`pop.engine.executor.AgendaRunner` (``store=None``); the engine does not
-know it talks HTTP. The contracts are :class:`pop.engine.sink.ProgressSink`'s; how they map:
+know it talks HTTP. The contracts are :class:`pop.engine.sink.ProgressSink`'s. No call waits on
+the network: each puts its requests in the agenda's :class:`pop.api.remote_outbox.Outbox`, whose
+thread delivers them in order and rides out a server outage (retrying with backoff, 0.5 s
+doubling to 10 s, for as long as it takes). How the calls map:
 
 - ``agenda``/``progress``: the agenda ``getAgenda`` handed out (cached), its progress from
-  ``GET /pop/progress/agenda/{id}``; ``claim`` was done by ``getAgenda`` and answers the owner.
-- ``begin``, ``start_attempt``, ``op_outcome``, ``op_retry``, ``op_invalid``, ``finish``: one
-  ``updateAgendaProgress`` report each, sent at once (transitions). ``finish`` answers False on
-  409 (the server gave the agenda to another executor).
-- ``op_progress``: kept as the latest report per op and sent at most once a second per agenda,
-  with the next transition or from ``cancel_requested`` (the lease keeper polls it twice a
-  second); a transition of an op drops that op's pending report (it supersedes it).
-- ``renew_lease``: ``heartbeat`` (False only on 409; True while the server cannot be reached and
-  the last lease it granted has not expired); ``cancel_requested``: the last answer, refreshed by
-  a heartbeat every :data:`HEARTBEAT_SECONDS`.
-- ``add_generated``: ``updateAgenda`` with the new ops.
-
-Not on the server yet: attempt rows and launch records (``start_attempt``/``begin`` answer local
-counters; ``record_launch`` is kept here only), op logs, output tails and the launch settings.
-A transition the server cannot take is retried with backoff for a few seconds, then raised.
-Requests are synchronous (httpx) and short; they run on the executor's event loop.
+  ``GET /pop/progress/agenda/{id}`` once, then as reported so far; ``claim`` was done by
+  ``getAgenda`` and answers the owner.
+- ``begin``: ``startAttempt`` (the agenda's own attempt row) and an ``updateAgendaProgress``
+  report; ``start_attempt``: ``startAttempt`` (the op's attempt row, with the server's log path)
+  and a report; ``record_launch``: ``recordLaunch``. The attempt ids answered are the sink's
+  own; the server's id from ``startAttempt``'s answer replaces them in what follows.
+- ``op_outcome``, ``op_retry``: the rest of the op's log (``appendLog``), ``endAttempt`` (with
+  the output tail), then a report; ``op_invalid``: a report; ``add_generated``: ``updateAgenda``.
+- ``finish``: the waiting reports, ``endAttempt`` of the agenda's attempt, then the final
+  report, which releases the lease. It answers at once (False only when the lease was already
+  known lost); :meth:`RemoteSink.delivered` waits until the server took everything and says
+  whether it did: the executor forgets an agenda only then.
+- ``op_progress``: the latest report per op, sent at most once a second with the new lines of
+  the op's log; a transition of an op drops that op's waiting report.
+- ``renew_lease``: False only once the server answered 409 (it reclaimed the agenda): the run
+  then stops and nothing more is sent. While the server cannot be reached the run goes on; the
+  outbox heartbeats every :data:`HEARTBEAT_SECONDS` when it sends nothing else.
+  ``cancel_requested``: the last answer's ``cancelRequested``.
 """
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from pop.api.remote import RemoteClient
+from pop.api.remote_outbox import HEARTBEAT_SECONDS, REPORT_SECONDS, Outbox, Request
 from pop.engine.state import Outcome
 from pop.engine.submission import new_operation_progress
-from pop.errors import ConflictError, ForbiddenError, NotFoundError, RuntimeUnavailableError
+from pop.errors import ForbiddenError, NotFoundError
 from pop.models import (
     FAILED,
     RUNNING_OPERATIONS,
@@ -47,9 +52,9 @@ from pop.models import (
     now_ms,
 )
 
-HEARTBEAT_SECONDS = 5.0
-REPORT_SECONDS = 1.0  # at most one op_progress report a second per agenda
-RETRY_DELAYS = (0.5, 1.0, 2.0, 4.0)  # a transition's backoff while the server is unreachable
+__all__ = ["HEARTBEAT_SECONDS", "REPORT_SECONDS", "RemoteSink"]
+
+DEFAULT_LOG_CAP = 10 * 1024 * 1024
 
 
 class RemoteSink:
@@ -62,26 +67,42 @@ class RemoteSink:
         *,
         owner: str,
         progress: AgendaProgress | None = None,
+        log_cap_bytes: int = DEFAULT_LOG_CAP,
+        heartbeat_seconds: float = HEARTBEAT_SECONDS,
         clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.client = client
         self.owner = owner
         self._agenda = agenda
         self._progress = progress
         self._mirror: AgendaProgress | None = None  # the progress as reported so far
-        self._clock = clock
-        self._sleep = sleep
-        self._pending: dict[str, dict[str, Any]] = {}  # op -> its latest unsent report
-        self._pending_percent: float | None = None
-        self._last_report = 0.0
-        self._last_answer = -HEARTBEAT_SECONDS
-        self._lease_expires: int | None = None
         self._cancel = False
         self._attempts = 0
         self._diagnostics: list[DiagnosticEvent] = []
-        self.launches: dict[int, dict[str, Any]] = {}
-        """What each attempt launched (not on the server yet)."""
+        self.outbox = Outbox(
+            client,
+            owner,
+            agenda.id or "",
+            on_answer=self._take,
+            log_cap_bytes=log_cap_bytes,
+            heartbeat_seconds=heartbeat_seconds,
+            clock=clock,
+        )
+
+    @property
+    def lost(self) -> bool:
+        """Whether the server answered 409: it took the agenda back."""
+        return self.outbox.lost
+
+    def delivered(self, timeout: float | None = None) -> bool:
+        """Wait until the server took everything (finish included) or the agenda was lost;
+        True when it was all delivered."""
+        self.outbox.close()
+        return self.outbox.wait(timeout) and not self.outbox.lost
+
+    def close(self) -> None:
+        """Send nothing more than what was put (the run ended)."""
+        self.outbox.close()
 
     # -- the agenda -----------------------------------------------------------------------
 
@@ -102,7 +123,7 @@ class RemoteSink:
         lease_seconds: float,
         launch_settings: Mapping[str, Any],
     ) -> str | None:
-        return self.owner  # getAgenda took the lease; launch settings stay here for now
+        return self.owner  # getAgenda took the lease; launch settings stay on this machine
 
     def begin(
         self,
@@ -114,6 +135,7 @@ class RemoteSink:
         runtime: str,
         percent: float,
     ) -> int:
+        attempt_id = self._start(agenda_id, None, attempt, runtime)
         self._report(
             progress_id,
             {
@@ -123,7 +145,7 @@ class RemoteSink:
                 "percentComplete": percent,
             },
         )
-        return self._next_attempt()
+        return attempt_id
 
     def finish(
         self,
@@ -137,6 +159,19 @@ class RemoteSink:
         diagnostics: Sequence[DiagnosticEvent],
         percent: float,
     ) -> bool:
+        if self.outbox.lost:
+            return False
+        pending, pending_percent = self.outbox.take_pending()
+        if pending:
+            waiting: dict[str, Any] = {"operationProgress": pending}
+            if pending_percent is not None:
+                waiting["percentComplete"] = pending_percent
+            self._report(progress_id, waiting)
+        self._end(
+            attempt_id,
+            SUCCEEDED if succeeded else failure,
+            message=diagnostics[0].message or "" if diagnostics else "",
+        )
         # the server replaces the agenda's diagnostics: send the earlier ones with the new
         events = [*self._diagnostics, *diagnostics]
         fields: dict[str, Any] = {
@@ -147,29 +182,16 @@ class RemoteSink:
         }
         if events:
             fields["diagnosticEvents"] = [event.to_wire() for event in events]
-        try:
-            self._report(progress_id, fields)
-        except ConflictError:
-            return False
-        return True
+        self._report(progress_id, fields)
+        self.outbox.close()
+        return not self.outbox.lost
 
     # -- the lease ------------------------------------------------------------------------
 
     def renew_lease(self, agenda_id: str, owner: str, lease_seconds: float) -> bool:
-        try:
-            self._take(self.client.service("heartbeat", {"agendaId": agenda_id, **self._who()}))
-        except ConflictError:
-            return False
-        except RuntimeUnavailableError:
-            return self._lease_expires is None or now_ms() < self._lease_expires
-        return True
+        return not self.outbox.lost  # the outbox heartbeats; only a 409 loses the lease
 
     def cancel_requested(self, agenda_id: str) -> bool:
-        now = self._clock()
-        if self._pending and now - self._last_report >= REPORT_SECONDS:
-            self._flush(self._agenda.progress_id or agenda_id)
-        elif now - self._last_answer >= HEARTBEAT_SECONDS:
-            self.renew_lease(agenda_id, self.owner, 0.0)
         return self._cancel
 
     # -- one op ---------------------------------------------------------------------------
@@ -186,6 +208,8 @@ class RemoteSink:
         log_path: str,
         launch_record: Mapping[str, Any] | None = None,
     ) -> int:
+        attempt_id = self._start(agenda_id, operation, attempt, runtime, launch_record)
+        self.outbox.follow_log(attempt_id, log_path)
         started = now_ms()
         self._report_op(
             progress_id,
@@ -199,13 +223,10 @@ class RemoteSink:
                 attempt_count=attempt,
             ),
         )
-        attempt_id = self._next_attempt()
-        if launch_record is not None:
-            self.launches[attempt_id] = dict(launch_record)
         return attempt_id
 
     def record_launch(self, attempt_id: int, record: Mapping[str, Any]) -> None:
-        self.launches[attempt_id] = dict(record)
+        self.outbox.put(Request("recordLaunch", {"launched": dict(record)}, attempt=attempt_id))
 
     def op_progress(
         self,
@@ -222,10 +243,9 @@ class RemoteSink:
         )
         if params is not None:
             report.params = dict(params)
-        self._pending[operation] = report.to_wire()
-        self._pending_percent = agenda_percent
-        if self._clock() - self._last_report >= REPORT_SECONDS:
-            self._flush(progress_id)
+        wire = report.to_wire()
+        self.outbox.report(progress_id, operation, wire, agenda_percent)
+        self._mirror_report({"percentComplete": agenda_percent, "operationProgress": [wire]})
 
     def op_invalid(
         self, progress_id: str, operation: str, diagnostics: Sequence[DiagnosticEvent]
@@ -253,6 +273,12 @@ class RemoteSink:
         params: Mapping[str, Any] | None,
         agenda_percent: float,
     ) -> None:
+        self._end_op(
+            attempt_id,
+            outcome,
+            outcome.outcome or (SUCCEEDED if outcome.succeeded else FAILED),
+            outcome.diagnostics[0].message or "" if outcome.diagnostics else "",
+        )
         report = OperationProgress(
             operation=operation,
             processing_state=ProcessingState.COMPLETE,
@@ -277,6 +303,8 @@ class RemoteSink:
         message: str,
         agenda_percent: float,
     ) -> None:
+        first = outcome.diagnostics[0].message if outcome.diagnostics else "failed"
+        self._end_op(attempt_id, outcome, outcome.outcome or FAILED, first or "")
         self._report_op(
             progress_id,
             OperationProgress(
@@ -297,14 +325,15 @@ class RemoteSink:
         first_seq: int,
     ) -> None:
         added = agenda.operations[first_seq:]
-        self._send(
-            "updateAgenda",
-            {
-                "agendaId": agenda.id,
-                "operations": [operation.to_wire() for operation in added],
-                "params": dict(agenda.params),
-                **self._who(),
-            },
+        self.outbox.put(
+            Request(
+                "updateAgenda",
+                {
+                    "agendaId": agenda.id,
+                    "operations": [operation.to_wire() for operation in added],
+                    "params": dict(agenda.params),
+                },
+            )
         )
         self._agenda = agenda
         if self._mirror is not None:
@@ -356,12 +385,52 @@ class RemoteSink:
         fields = {k: v for k, v in report.items() if k not in ("id", "operationProgress")}
         _merge(mirror, AgendaProgress.model_validate(fields))
 
-    def _who(self) -> dict[str, str]:
-        return {"executorId": self.owner}
-
     def _next_attempt(self) -> int:
         self._attempts += 1
         return self._attempts
+
+    def _start(
+        self,
+        agenda_id: str,
+        operation: str | None,
+        number: int,
+        runtime: str,
+        launched: Mapping[str, Any] | None = None,
+    ) -> int:
+        """An attempt row on the server (``startAttempt``); answers the sink's id for it."""
+        attempt_id = self._next_attempt()
+        body: dict[str, Any] = {"agendaId": agenda_id, "number": number, "runtime": runtime}
+        if operation is not None:
+            body["operation"] = operation
+        if launched is not None:
+            body["launched"] = dict(launched)
+        self.outbox.put(Request("startAttempt", body, starts=attempt_id))
+        return attempt_id
+
+    def _end(
+        self,
+        attempt_id: int,
+        outcome: str,
+        *,
+        message: str,
+        exit_code: int | None = None,
+        output_tail: Sequence[str] | None = None,
+    ) -> None:
+        body: dict[str, Any] = {"outcome": outcome, "message": message, "exitCode": exit_code}
+        if output_tail is not None:
+            body["outputTail"] = list(output_tail)
+        self.outbox.put(Request("endAttempt", body, attempt=attempt_id))
+
+    def _end_op(self, attempt_id: int, outcome: Outcome, kind: str, message: str) -> None:
+        """The rest of the op's log, then its attempt ended with the output tail."""
+        self.outbox.put(Request("appendLog", attempt=attempt_id, final_log=True))
+        self._end(
+            attempt_id,
+            kind,
+            message=message,
+            exit_code=outcome.exit_code,
+            output_tail=outcome.output_tail,
+        )
 
     def _report_op(
         self,
@@ -370,54 +439,26 @@ class RemoteSink:
         *,
         agenda_percent: float | None = None,
     ) -> None:
-        """A transition of one op: its pending report (if any) is superseded by it."""
-        self._pending.pop(report.operation or "", None)
+        """A transition of one op: its waiting report (if any) is superseded by it."""
         fields: dict[str, Any] = {"operationProgress": [report.to_wire()]}
         if agenda_percent is not None:
             fields["percentComplete"] = agenda_percent
-        self._report(progress_id, fields)
+        self._report(progress_id, fields, supersedes=report.operation)
 
-    def _flush(self, progress_id: str) -> None:
-        """Send the pending op reports now; while the server cannot be reached they stay
-        pending (the latest per op) and go with the next report."""
-        with contextlib.suppress(RuntimeUnavailableError):
-            self._report(progress_id, {}, retry=False)
-
-    def _report(self, progress_id: str, fields: Mapping[str, Any], *, retry: bool = True) -> None:
-        """One updateAgendaProgress: the pending op reports first, then ``fields`` (later
-        wins); the pending reports are cleared once the server took them."""
-        operations = [*self._pending.values(), *fields.get("operationProgress", [])]
-        report: dict[str, Any] = {"id": progress_id}
-        if self._pending_percent is not None:
-            report["percentComplete"] = self._pending_percent
-        report.update(fields)
-        if operations:
-            report["operationProgress"] = operations
-        self._send("updateAgendaProgress", {"agendaProgress": report, **self._who()}, retry=retry)
+    def _report(
+        self, progress_id: str, fields: Mapping[str, Any], *, supersedes: str | None = None
+    ) -> None:
+        """One updateAgendaProgress transition, put after the earlier ones."""
+        report: dict[str, Any] = {"id": progress_id, **fields}
+        self.outbox.put(
+            Request("updateAgendaProgress", {"agendaProgress": report}), supersedes=supersedes
+        )
         self._mirror_report(report)
-        self._pending.clear()
-        self._pending_percent = None
-        self._last_report = self._clock()
-
-    def _send(self, name: str, body: Mapping[str, Any], *, retry: bool = True) -> None:
-        delays = list(RETRY_DELAYS) if retry else []
-        while True:
-            try:
-                self._take(self.client.service(name, body))
-                return
-            except RuntimeUnavailableError:
-                if not delays:
-                    raise
-                self._sleep(delays.pop(0))
 
     def _take(self, answer: Mapping[str, Any]) -> None:
-        """Remember what a report or heartbeat answered: the lease's end and cancel."""
-        self._last_answer = self._clock()
+        """Remember what a request answered (on the outbox's thread): cancel requested."""
         if "cancelRequested" in answer:
             self._cancel = bool(answer.get("cancelRequested"))
-        expires = answer.get("leaseExpiresTime")
-        if isinstance(expires, int):
-            self._lease_expires = expires
 
 
 def _merge(

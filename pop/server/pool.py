@@ -11,7 +11,9 @@ and ``agendas`` (§2.2).
 - ``POST getAgenda`` ``{insightId, count, executorId}``: claims up to ``count`` agendas under
   the lease of ``executorId`` (pop's addition: claims are leases). Answers ``{all, agendas,
   agendaProgresses, count, executorId, cid}``; an agenda whose ops already ran comes with its
-  progress (paired by ``agenda.progressId``).
+  progress (paired by ``agenda.progressId``). pop's extension field ``lostLaunches``: the
+  attempt rows of those agendas whose executor died with launches recorded (never ended, or
+  ended ``lost``), which the claiming executor stops before it runs the agenda.
 - ``POST updateAgendaProgress`` ``{agendaProgress, executorId}``: POP's whitelisted report;
   renews the lease. Answers ``{agendaId, agendaProgressId, executorId, leaseExpiresTime,
   cancelRequested, cid}``; 409 (``ConflictError``) when the executor no longer holds the lease.
@@ -94,10 +96,12 @@ async def get_agenda(request: Request, caller: CallerDep) -> JSONResponse:
     owner = check_owner(body.get("executorId"))
     require_insight(caller, insight_id.strip())
 
-    def claim(client: Client) -> list[tuple[Any, Any]]:
-        return client.get_agenda(insight_id=insight_id, count=count, owner=owner)
+    def claim(client: Client) -> tuple[list[tuple[Any, Any]], list[dict[str, Any]]]:
+        handed = client.get_agenda(insight_id=insight_id, count=count, owner=owner)
+        lost = [row for agenda, _ in handed for row in client.pool_lost_launches(agenda.id or "")]
+        return handed, lost
 
-    handed = await _call(request, claim)
+    handed, lost = await _call(request, claim)
     agendas = [agenda.to_wire() for agenda, _ in handed]
     progresses = [progress.to_wire() for _, progress in handed if progress is not None]
     return _service(
@@ -105,6 +109,7 @@ async def get_agenda(request: Request, caller: CallerDep) -> JSONResponse:
             "all": agendas,
             "agendas": agendas,
             "agendaProgresses": progresses,
+            "lostLaunches": lost,
             "count": len(agendas),
             "executorId": owner,
         },

@@ -38,6 +38,40 @@ class AttemptStore:
         )
         return int(cursor.lastrowid or 0)
 
+    def get(self, attempt_id: int) -> dict[str, Any] | None:
+        """One attempt row by id; None when there is none."""
+        rows = self._rows(self.db.query("SELECT * FROM attempts WHERE id = ?", (attempt_id,)))
+        return rows[0] if rows else None
+
+    def find_open(
+        self, agenda_id: str, operation: str | None, number: int, executor: str
+    ) -> dict[str, Any] | None:
+        """The open attempt row of this agenda, op (None: the agenda's own), number and executor
+        (a remote executor's resent ``startAttempt`` finds the row its first send made)."""
+        sql = (
+            "SELECT * FROM attempts WHERE agenda_id = ? AND number = ? AND executor = ?"
+            " AND ended_time IS NULL AND operation "
+            + ("IS NULL" if operation is None else "= ?")
+            + " ORDER BY id DESC LIMIT 1"
+        )
+        values: list[Any] = [agenda_id, number, executor]
+        if operation is not None:
+            values.append(operation)
+        rows = self._rows(self.db.query(sql, values))
+        return rows[0] if rows else None
+
+    def lost_launches(self, agenda_id: str) -> builtins.list[dict[str, Any]]:
+        """The agenda's op attempt rows with a launch record that never ended or ended ``lost``
+        (their executor died): what the next executor of its pool stops before it runs it."""
+        return self._rows(
+            self.db.query(
+                """SELECT * FROM attempts WHERE agenda_id = ? AND operation IS NOT NULL
+                     AND launched IS NOT NULL AND (ended_time IS NULL OR outcome = 'lost')
+                   ORDER BY id""",
+                (agenda_id,),
+            )
+        )
+
     def record_launch(self, attempt_id: int, launched: Mapping[str, Any]) -> None:
         self.db.execute(
             "UPDATE attempts SET launched = ? WHERE id = ?", (dumps(dict(launched)), attempt_id)
