@@ -41,6 +41,7 @@ from pop.store.changes import AGENDA, Change, ChangeRecord
 
 if TYPE_CHECKING:
     from pop.engine.executor import AgendaRunner, RunEvent, RunOptions
+    from pop.engine.input_paths import PathPolicy
     from pop.engine.outputs import OperationOutputs
     from pop.registry import Registry  # imported when first used: yaml and the loader
     from pop.services.batch import BatchReport, BatchRunner
@@ -89,17 +90,33 @@ class Client(CatalogMixin, LaunchesMixin, K8sMixin, PoolMixin, TokensMixin):
 
     # -- agendas ----------------------------------------------------------------------------
 
-    def load_agenda(self, source: str | Path | Mapping[str, Any] | Agenda) -> Agenda:
-        """An Agenda from a file path, a dict or an Agenda, validated (every problem listed)."""
+    def load_agenda(
+        self,
+        source: str | Path | Mapping[str, Any] | Agenda,
+        *,
+        paths: PathPolicy | None = None,
+    ) -> Agenda:
+        """An Agenda from a file path, a dict or an Agenda, validated (every problem listed).
+        Relative input paths resolve against ``params.submitDir`` (else here); with ``paths``
+        (a server's caller) they are refused instead, as is what the policy does not allow."""
         if isinstance(source, Agenda):
             agenda = source
         elif isinstance(source, Mapping):
             agenda = parse_agenda(dict(source))
         else:
             agenda = parse_agenda(read_document(source), source=str(source))
-        from pop.engine.input_paths import resolve_input_paths
+        from pop.engine.input_paths import path_problems, resolve_input_paths
         from pop.engine.payloads import payload_checker
 
+        if paths is not None:
+            found = path_problems(agenda, self.registry, paths)
+            if found:
+                noun = "problem" if len(found) == 1 else "problems"
+                raise InputError(
+                    f"the agenda's paths ({len(found)} {noun}): " + "; ".join(found),
+                    hint="paths sent to a server are absolute and inside its input roots "
+                    "(`pop serve --input-root`)",
+                )
         agenda = resolve_input_paths(agenda, self.registry)
         validate_agenda(
             agenda,
@@ -117,12 +134,14 @@ class Client(CatalogMixin, LaunchesMixin, K8sMixin, PoolMixin, TokensMixin):
         priority: int | None = None,
         actor: str | None = None,
         cid: str | None = None,
+        paths: PathPolicy | None = None,
     ) -> Submission:
         """Validate and store an agenda and queue it for ``pop executor`` on the insight that
         insight selection picks (DESIGN §10); InputError when none matches (nothing stored).
-        A ``submit`` change record names ``actor`` (default: this machine's user)."""
+        A ``submit`` change record names ``actor`` (default: this machine's user); ``paths``:
+        see :meth:`load_agenda`."""
         return self._submit(
-            self.load_agenda(source),
+            self.load_agenda(source, paths=paths),
             customer_id=customer_id,
             link_id=link_id,
             priority=priority,

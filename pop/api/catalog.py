@@ -21,6 +21,7 @@ from pop.store.changes import AGENDA, TEMPLATE, Change
 
 if TYPE_CHECKING:
     from pop.config import Settings
+    from pop.engine.input_paths import PathPolicy
     from pop.engine.submission import Submission
     from pop.scheduling.facility import Kind as FacilityKind
     from pop.services.reaper import ReapReport
@@ -53,7 +54,12 @@ class CatalogMixin:
         @property
         def store(self) -> Store: ...
 
-        def load_agenda(self, source: str | Path | Mapping[str, Any] | Agenda) -> Agenda: ...
+        def load_agenda(
+            self,
+            source: str | Path | Mapping[str, Any] | Agenda,
+            *,
+            paths: PathPolicy | None = None,
+        ) -> Agenda: ...
 
         def resolve_id(self, agenda_id: str) -> str: ...
 
@@ -220,13 +226,16 @@ class CatalogMixin:
             Change("template.put", actor, cid).record(self.store.changes, TEMPLATE, full_id)
         return template
 
-    def template_expand(self, template_id: str, payload: Any) -> Agenda:
+    def template_expand(
+        self, template_id: str, payload: Any, *, paths: PathPolicy | None = None
+    ) -> Agenda:
         """The agenda ``pop template run`` would submit (nothing stored): the template filled from
-        ``payload``, then validated like ``submit``; tokens that can never resolve are an error."""
+        ``payload``, then validated like ``submit`` (``paths``: see ``load_agenda``); tokens
+        that can never resolve are an error."""
         from pop.engine.templates import expand_template
 
         agenda = expand_template(self.template_get(template_id), payload, strict=True)
-        return self.load_agenda(agenda)
+        return self.load_agenda(agenda, paths=paths)
 
     def template_run(
         self,

@@ -74,6 +74,18 @@ def serve(
             "headers; repeatable. Default: no CORS headers.",
         ),
     ] = None,
+    input_root: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--input-root",
+            metavar="DIR",
+            exists=True,
+            file_okay=False,
+            resolve_path=True,
+            help="A directory whose files customer tokens' agendas may name as inputs; "
+            "repeatable. Default: none (global tokens and --no-auth are not limited).",
+        ),
+    ] = None,
 ) -> None:
     """Serve POP's routes over HTTP until Ctrl-C or SIGTERM; the reclaimer and the retrier run
     on their intervals meanwhile (POP_RECLAIM_EVERY, POP_RETRY_EVERY), so work stays safe with no
@@ -95,6 +107,9 @@ def serve(
         reap_data_age=None if reap_data is None else parse_duration(reap_data, what="--reap-data"),
         cors_origins=tuple(cors_origin or ()),
     )
+    from pop.server.auth import limit_inputs
+
+    limit_inputs(app, input_root or [])
 
     def ready(url: str) -> None:
         if no_auth:

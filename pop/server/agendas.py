@@ -31,6 +31,8 @@ from pop.server.auth import (
     actor_of,
     can_see,
     client_thread,
+    drop_client_dir,
+    path_policy,
     require_customer,
     submission_customer,
 )
@@ -56,9 +58,12 @@ async def submit_agenda(request: Request, caller: CallerDep) -> JSONResponse:
     customer_id = submission_customer(caller, document.get("customerId"))
     if document.get("cid") is None:
         document["cid"] = cid  # the request's correlation id follows the agenda
-    actor = actor_of(caller)
+    drop_client_dir(caller, document)
+    actor, paths = actor_of(caller), path_policy(request, caller)
     submission = await client_thread(request).call(
-        lambda client: client.submit(document, customer_id=customer_id, actor=actor, cid=cid)
+        lambda client: client.submit(
+            document, customer_id=customer_id, actor=actor, cid=cid, paths=paths
+        )
     )
     return data_response([submission.agenda.to_wire()], cid)
 

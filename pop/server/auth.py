@@ -13,13 +13,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Annotated, Protocol
+from pathlib import Path
+from typing import Annotated, Any, Protocol
 
-from fastapi import Depends, Request
+from fastapi import Depends, FastAPI, Request
 
 from pop.api.tokens import token_actor
+from pop.engine.input_paths import PathPolicy
 from pop.errors import ForbiddenError, InputError, UnauthorizedError
 from pop.models import DEFAULT_CUSTOMER_ID, TokenInfo
+from pop.models.agenda import SUBMIT_DIR_PARAM
 from pop.server.calls import ClientThread
 
 
@@ -61,6 +64,30 @@ def actor_of(caller: Caller) -> str:
     if isinstance(caller, TokenInfo):
         return token_actor(caller)
     return NO_AUTH_ACTOR
+
+
+def limit_inputs(app: FastAPI, roots: Sequence[Path]) -> None:
+    """The directories (``pop serve --input-root``) the input paths of a customer token's
+    agendas must be inside; none given: a customer token may name no local input path."""
+    app.state.input_roots = tuple(str(root) for root in roots)
+
+
+def path_policy(request: Request, caller: Caller) -> PathPolicy:
+    """What the input paths of an agenda this caller sends may be: absolute always; for a
+    caller that is not global also inside the input roots, with no ``params.workDir``."""
+    if caller.is_global:
+        return PathPolicy()
+    return PathPolicy.limited(getattr(request.app.state, "input_roots", ()))
+
+
+def drop_client_dir(caller: Caller, document: dict[str, Any]) -> None:
+    """A caller that is not global cannot name a directory of the server: the
+    ``params.submitDir`` it sends (a directory on its own machine) is dropped."""
+    params = document.get("params")
+    if not caller.is_global and isinstance(params, dict) and SUBMIT_DIR_PARAM in params:
+        document["params"] = {
+            key: value for key, value in params.items() if key != SUBMIT_DIR_PARAM
+        }
 
 
 def bearer_secret(authorization: str | None) -> str | None:

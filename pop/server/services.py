@@ -37,6 +37,7 @@ from pop.server.auth import (
     actor_of,
     can_see,
     client_thread,
+    path_policy,
     require_customer,
     submission_customer,
 )
@@ -78,13 +79,13 @@ async def run_template(request: Request, caller: CallerDep) -> JSONResponse:
     if link_id is not None and not isinstance(link_id, str):
         raise InputError("linkId must be a string")
     dry_run = request.query_params.get("dryRun", "").strip().lower() == "true"
-    cid = cid_of(request)
+    cid, paths = cid_of(request), path_policy(request, caller)
 
     def run(client: Client) -> Agenda:
         template = client.template_get(template_id)
         if not readable(caller, template):
             raise NotFoundError(f"no template with id {template_id}")
-        agenda = client.template_expand(template.id or template_id, payload)
+        agenda = client.template_expand(template.id or template_id, payload, paths=paths)
         # the filled agenda's customer, else the token's own one, else the template's
         fallback = None if caller.single_customer else template.customer_id
         customer_id = submission_customer(caller, agenda.customer_id or fallback)
