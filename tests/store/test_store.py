@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-import pop.store.progress
+import pop.store.leases
 from pop.engine.submission import new_operation_progress, prepare
 from pop.errors import InputError, NotFoundError, StoreError
 from pop.models import (
@@ -379,12 +379,12 @@ def test_a_lease_expires_when_its_time_has_passed(
 ) -> None:
     agenda, _ = insert_agenda(store)
     agenda_id = agenda.id or ""
-    monkeypatch.setattr(pop.store.progress, "now_ms", lambda: 1_000_000)
+    monkeypatch.setattr(pop.store.leases, "now_ms", lambda: 1_000_000)
     assert store.progress.take_lease(agenda_id, "owner-a", 5)
 
-    monkeypatch.setattr(pop.store.progress, "now_ms", lambda: 1_004_999)
+    monkeypatch.setattr(pop.store.leases, "now_ms", lambda: 1_004_999)
     assert not store.progress.take_lease(agenda_id, "owner-b", 5)
-    monkeypatch.setattr(pop.store.progress, "now_ms", lambda: 1_005_001)
+    monkeypatch.setattr(pop.store.leases, "now_ms", lambda: 1_005_001)
     assert store.progress.take_lease(agenda_id, "owner-b", 5)
 
 
