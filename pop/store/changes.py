@@ -57,6 +57,18 @@ class ChangeRecord:
             "cid": self.cid,
         }
 
+    @classmethod
+    def from_wire(cls, data: dict[str, Any]) -> ChangeRecord:
+        """A record from :meth:`to_wire`'s JSON (``GET /pop/agenda/{id}/changes``)."""
+        return cls(
+            time=int(data["time"]),
+            actor=str(data["actor"]),
+            action=str(data["action"]),
+            kind=str(data["objectKind"]),
+            object_id=str(data["objectId"]),
+            cid=data.get("cid"),
+        )
+
 
 class ChangeStore:
     """The ``changes`` table (append-only)."""
