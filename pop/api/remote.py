@@ -18,10 +18,13 @@ import builtins
 import json
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pop import errors
+from pop.api.remote_catalog import RemoteCatalogMixin
+from pop.api.remote_catalog import segment as _segment
 from pop.engine.documents import read_document
 from pop.engine.submission import Submission
 from pop.errors import InputError, PopError, RuntimeUnavailableError
@@ -31,6 +34,7 @@ from pop.models.agenda import SUBMIT_DIR_PARAM
 SERVER_ENV = "POP_SERVER"
 TOKEN_ENV = "POP_TOKEN"
 DEFAULT_TIMEOUT_SECONDS = 30.0
+UNLIMITED = str(1_000_000)  # a bylimit above any listing (the server's default is 100)
 API_VERSION = 1  # the wire contract this client speaks (GET /pop/version answers the server's)
 
 _BY_STATUS: dict[int, type[PopError]] = {
@@ -56,7 +60,19 @@ def read_token(token_file: str | Path | None = None, env: Mapping[str, str] | No
     return environ.get(TOKEN_ENV, "").strip()
 
 
-class RemoteClient:
+@dataclass(frozen=True)
+class RemoteLog:
+    """One attempt's log of one op as a server has it: ``pop logs --json``'s fields and the
+    text of the log file read on the server (None when it has none)."""
+
+    operation: str
+    attempt: int
+    path: str | None
+    tail: builtins.list[str]
+    text: str | None = None
+
+
+class RemoteClient(RemoteCatalogMixin):
     """pop's API on a server: ``RemoteClient("http://host:8740", token)``."""
 
     def __init__(
@@ -133,13 +149,14 @@ class RemoteClient:
         link_id: str | None = None,
         limit: int | None = None,
     ) -> builtins.list[AgendaProgress]:
-        """``GET /pop/progress/agenda?by...``, newest first as locally."""
+        """``GET /pop/progress/agenda?by...``, oldest first and every one (no limit) as
+        locally."""
         query: dict[str, str] = {}
         for field, value in (
             ("processingState", state.upper() if state else None),
             ("customerId", customer_id),
             ("linkId", link_id),
-            ("limit", None if limit is None else str(limit)),
+            ("limit", UNLIMITED if limit is None else str(limit)),
         ):
             if value is not None:
                 query[f"by{field}"] = value
@@ -158,11 +175,101 @@ class RemoteClient:
             shorts.append(agenda_id[:size])
         return shorts
 
+    def queued(self, agenda_id: str) -> bool | None:
+        """Whether the agenda waits in a queue is not served: unknown (None)."""
+        return None
+
+    def agenda(self, agenda_id: str) -> Agenda:
+        """``GET /pop/agenda/{id}``."""
+        found = self._data("GET", f"/pop/agenda/{_segment(agenda_id)}")
+        if not found:
+            raise errors.NotFoundError(f"no agenda with id {agenda_id}")
+        return Agenda.model_validate(found[0])
+
+    def logs(self, agenda_id: str, operation: str | None = None) -> builtins.list[RemoteLog]:
+        """``GET /pop/agenda/{id}/logs[?operation=OP]``: each attempt's log as the server has
+        it, with the text of its log file read there (None when it has none)."""
+        found = self._data(
+            "GET", f"/pop/agenda/{_segment(agenda_id)}/logs", query=_operation(operation)
+        )
+        return [
+            RemoteLog(
+                operation=str(item.get("operation") or ""),
+                attempt=int(item.get("attempt") or 0),
+                path=item.get("path"),
+                tail=[str(line) for line in item.get("tail") or []],
+                text=item.get("text") if isinstance(item.get("text"), str) else None,
+            )
+            for item in found
+        ]
+
+    def outputs(self, agenda_id: str, operation: str | None = None) -> builtins.list[Any]:
+        """``GET /pop/agenda/{id}/outputs[?operation=OP]``: where each op's outputs are on the
+        server's machine (``OperationOutputs``, as ``pop outputs`` shows them there)."""
+        from pop.engine.outputs import OperationOutputs, OutputFile
+
+        found = self._data(
+            "GET", f"/pop/agenda/{_segment(agenda_id)}/outputs", query=_operation(operation)
+        )
+        return [
+            OperationOutputs(
+                operation=str(item.get("operation") or ""),
+                state=str(item.get("state") or ""),
+                folder=item.get("folder"),
+                files=[
+                    OutputFile(
+                        path=str(file.get("path") or ""),
+                        size=int(file.get("size") or 0),
+                        pointer=str(file.get("pointer") or ""),
+                    )
+                    for file in item.get("files") or []
+                    if isinstance(file, dict)
+                ],
+            )
+            for item in found
+        ]
+
     def outputs_of(
         self, progress: AgendaProgress, operation: str | None = None
     ) -> builtins.list[Any]:
-        """Where outputs are is not served yet (the outputs route comes later): none shown."""
-        return []
+        """:meth:`outputs` of a progress already read; none from a server that does not serve
+        outputs (an older one: its 404 names no agenda)."""
+        try:
+            return self.outputs(progress.agenda_id or "", operation)
+        except errors.NotFoundError:
+            return []
+
+    def cancel(self, agenda_id: str) -> AgendaProgress:
+        """``POST /pop/agenda/service/cancel``: as ``Client.cancel`` on the server."""
+        answer = self._envelope("POST", "/pop/agenda/service/cancel", body={"agendaId": agenda_id})
+        return AgendaProgress.model_validate(answer.get("agendaProgress") or {})
+
+    def rerun(
+        self,
+        agenda_id: str,
+        *,
+        reset: builtins.list[str] | None = None,
+        reset_all: bool = False,
+        keep: bool = False,
+        skip_execution: bool = False,
+    ) -> AgendaProgress:
+        """``POST /pop/agenda/service/rerun`` with POP's params for the same modes as
+        ``Client.rerun``."""
+        from pop.engine.rerun import check_mode
+
+        check_mode(reset=reset, reset_all=reset_all, keep=keep)
+        params: builtins.list[str] = []
+        if reset is not None:
+            params.append("operationsToReset=" + ",".join(reset))
+        elif keep:
+            params.append("continue")
+        else:
+            params.append("resetAll")
+        if skip_execution:
+            params.append("skipExecution")
+        body = {"agendaId": agenda_id, "params": params}
+        answer = self._envelope("POST", "/pop/agenda/service/rerun", body=body)
+        return AgendaProgress.model_validate(answer.get("agendaProgress") or {})
 
     # -- HTTP ---------------------------------------------------------------------------------
 
@@ -253,10 +360,8 @@ class RemoteClient:
             )
 
 
-def _segment(text: str) -> str:
-    from urllib.parse import quote
-
-    return quote(text, safe="")
+def _operation(operation: str | None) -> dict[str, str]:
+    return {} if operation is None else {"operation": operation}
 
 
 def _error(problem: Mapping[str, Any], status: int) -> PopError:

@@ -189,8 +189,6 @@ def status(
     from pop.errors import InputError
 
     client = _connect(server, token_file)
-    if watch and not json_output and not hasattr(client, "queued"):
-        raise InputError("--watch does not work with --server yet", hint="poll `pop status`")
     if link_id is not None:
         if watch and not json_output:
             from pop.cli.live import watch_link
@@ -254,12 +252,14 @@ def list_agendas(
 def logs(
     agenda_id: AgendaId,
     operation: Annotated[str | None, typer.Argument(help="Only this operation.")] = None,
+    server: ServerOption = None,
+    token_file: TokenFileOption = None,
     json_output: JsonFlag = False,
 ) -> None:
     """Print what each attempt of an agenda's operations logged (resident handlers too)."""
     from pop.cli import render
 
-    items = _client().logs(agenda_id, operation)
+    items = _connect(server, token_file).logs(agenda_id, operation)
     if json_output:
         render.print_json(
             [
@@ -268,19 +268,35 @@ def logs(
             ]
         )
     else:
-        render.print_logs(items)
+        render.print_logs([_shown_log(item) for item in items])
+
+
+def _shown_log(item: Any) -> Any:
+    """A log as ``print_logs`` shows it: a server's carries the file's text read there (not a
+    path to open here), given as its lines (what ``print_logs`` prints for a missing file)."""
+    text = getattr(item, "text", None)
+    if not hasattr(item, "text"):
+        return item  # a local one: print_logs reads its file
+    from pop.api import OperationLog
+
+    lines = item.tail if text is None else text.split("\n")
+    if text is not None and lines and lines[-1] == "":
+        lines = lines[:-1]
+    return OperationLog(operation=item.operation, attempt=item.attempt, path=None, tail=lines)
 
 
 def outputs(
     agenda_id: AgendaId,
     operation: Annotated[str | None, typer.Argument(help="Only this operation.")] = None,
+    server: ServerOption = None,
+    token_file: TokenFileOption = None,
     json_output: JsonFlag = False,
 ) -> None:
     """List where an agenda's outputs are: each op's folder and the files its result names
     (renditions, playlists, thumbnails, sprites), one path per line."""
     from pop.cli import render
 
-    items = _client().outputs(agenda_id, operation)
+    items = _connect(server, token_file).outputs(agenda_id, operation)
     if json_output:
         render.print_json([item.to_json() for item in items])
     else:
@@ -289,12 +305,14 @@ def outputs(
 
 def cancel(
     agenda_id: AgendaId,
+    server: ServerOption = None,
+    token_file: TokenFileOption = None,
     json_output: JsonFlag = False,
 ) -> None:
     """Stop an agenda: running handlers are stopped, nothing new starts; it ends failed."""
     from pop.cli import render
 
-    progress = _client().cancel(agenda_id)
+    progress = _connect(server, token_file).cancel(agenda_id)
     if json_output:
         render.print_json(progress)
     else:

@@ -24,6 +24,8 @@ from pop.cli.options import (
     JsonFlag,
     KubeconfigOption,
     NamespaceOption,
+    ServerOption,
+    TokenFileOption,
     runtime_options,
 )
 
@@ -83,6 +85,8 @@ def batch(
         ),
     ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No live progress.")] = False,
+    server: ServerOption = None,
+    token_file: TokenFileOption = None,
     json_output: JsonFlag = False,
 ) -> None:
     """Run TEMPLATE once per input file (payload {"input": PATH, "name": STEM}), all linked;
@@ -91,6 +95,23 @@ def batch(
     from pop.engine.executor import RunOptions
     from pop.errors import EXIT_INTERRUPTED
 
+    remote = _remote(server, token_file)
+    if remote is not None:
+        given = {
+            "--concurrency": concurrency,
+            "--launch": None if launch == "local" else launch,
+            "--external-launch": external_launch,
+            "--docker-host": docker_host,
+            "--kubeconfig": kubeconfig,
+            "--context": context,
+            "--namespace": namespace,
+            "--cpus": cpus,
+            "--registry": registry,
+            "--keep": keep or None,
+        }
+        _refuse_run_options([flag for flag, value in given.items() if value is not None])
+        _remote_batch(remote, template, inputs, glob, link_id, quiet=quiet, json_output=json_output)
+        return
     client = _client(registry)
     options = RunOptions(
         launch=launch,
@@ -125,6 +146,60 @@ def batch(
                 report, concurrency, options, on_change=view.update, on_runner=on_runner
             )
         )
+    if json_output:
+        print_json(report.to_json())
+    else:
+        print_summary(report)
+    if interrupted:
+        raise typer.Exit(EXIT_INTERRUPTED)
+    raise typer.Exit(0 if report.ok else 1)
+
+
+def _remote(server: str | None, token_file: Path | None) -> Any:
+    """The remote client for ``--server``/``POP_SERVER``, else None (the batch runs here)."""
+    from pop.api.remote import RemoteClient, connect
+
+    client = connect(server=server, token_file=token_file)
+    return client if isinstance(client, RemoteClient) else None
+
+
+def _refuse_run_options(flags: list[str]) -> None:
+    if flags:
+        from pop.errors import InputError
+
+        raise InputError(
+            f"{', '.join(flags)}: how agendas run is the server's executors' choice, not "
+            "this command's with --server",
+            hint="start `pop executor` with these options on the server's machine",
+        )
+
+
+def _remote_batch(
+    client: Any,
+    template: str,
+    inputs: list[str] | None,
+    glob: str | None,
+    link_id: str | None,
+    *,
+    quiet: bool,
+    json_output: bool,
+) -> None:
+    """``pop batch --server``: plan here, submit there, follow there until every agenda ends;
+    the same summary (or ``--json``) and exit codes as a local batch. Ctrl-C stops following
+    (exit 130); the agendas keep running on the server."""
+    from pop.api.remote_batch import follow_batch, plan_remote_batch
+    from pop.cli.render import print_json
+    from pop.errors import EXIT_INTERRUPTED
+
+    report = plan_remote_batch(client, template, list(inputs or []), glob=glob, link_id=link_id)
+    interrupted = False
+    with BatchView(enabled=not quiet and not json_output) as view:
+        view.started(report)
+        try:
+            follow_batch(client, report, on_change=view.update)
+        except KeyboardInterrupt:
+            interrupted = True
+            report.ended = time.monotonic()
     if json_output:
         print_json(report.to_json())
     else:

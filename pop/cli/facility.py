@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
-from pop.cli.options import JsonFlag, not_empty
+from pop.cli.options import JsonFlag, ServerOption, TokenFileOption, not_empty
 
 customer_app = typer.Typer(
     help="Customers (tenants): each belongs to a resource pool.", no_args_is_help=True
@@ -55,10 +55,11 @@ Allow = Annotated[
 ]
 
 
-def _client() -> Any:
-    from pop.api import Client
+def _client(server: str | None, token_file: Path | None) -> Any:
+    """The local client, or the remote one for ``--server``/``POP_SERVER``."""
+    from pop.api.remote import connect
 
-    return Client()
+    return connect(server=server, token_file=token_file)
 
 
 def _fields(**values: Any) -> dict[str, Any]:
@@ -145,8 +146,12 @@ def _common_commands(app: typer.Typer, kind: str) -> None:
     """``list``, ``show`` and ``delete`` of one kind."""
     object_id_default = object_id_argument(kind)
 
-    def list_objects(json_output: JsonFlag = False) -> None:
-        items = _client().facility_list(kind)
+    def list_objects(
+        server: ServerOption = None,
+        token_file: TokenFileOption = None,
+        json_output: JsonFlag = False,
+    ) -> None:
+        items = _client(server, token_file).facility_list(kind)
         if json_output:
             from pop.cli.render import print_json
 
@@ -158,8 +163,13 @@ def _common_commands(app: typer.Typer, kind: str) -> None:
 
         print_table([label for label, _ in columns], rows)
 
-    def show(object_id: str = object_id_default, json_output: JsonFlag = False) -> None:
-        item = _client().facility_get(kind, object_id)
+    def show(
+        object_id: str = object_id_default,
+        server: ServerOption = None,
+        token_file: TokenFileOption = None,
+        json_output: JsonFlag = False,
+    ) -> None:
+        item = _client(server, token_file).facility_get(kind, object_id)
         if json_output:
             from pop.cli.render import print_json
 
@@ -168,8 +178,13 @@ def _common_commands(app: typer.Typer, kind: str) -> None:
         for key, value in item.to_wire().items():
             sys.stdout.write(f"{key}: {_text(value)}\n")
 
-    def delete(object_id: str = object_id_default, json_output: JsonFlag = False) -> None:
-        item = _client().facility_delete(kind, object_id)
+    def delete(
+        object_id: str = object_id_default,
+        server: ServerOption = None,
+        token_file: TokenFileOption = None,
+        json_output: JsonFlag = False,
+    ) -> None:
+        item = _client(server, token_file).facility_delete(kind, object_id)
         _print(kind, item, json_output, lambda done: f"deleted {kind} {done.id}")
 
     list_objects.__doc__ = f"List the stored {kind}s."
@@ -190,11 +205,13 @@ def customer_add(
     pool: Pool = None,
     billing_code: BillingCode = None,
     file: FileOption = None,
+    server: ServerOption = None,
+    token_file: TokenFileOption = None,
     json_output: JsonFlag = False,
 ) -> None:
     """Store a customer (its id is its customerId); print its id."""
     fields = _fields(id=customer_id, title=title, resource_pool_id=pool, billing_code=billing_code)
-    item = _client().facility_add("customer", fields, source=file)
+    item = _client(server, token_file).facility_add("customer", fields, source=file)
     _print("customer", item, json_output, lambda done: str(done.id))
 
 
@@ -205,11 +222,13 @@ def customer_update(
     pool: Pool = None,
     billing_code: BillingCode = None,
     file: FileOption = None,
+    server: ServerOption = None,
+    token_file: TokenFileOption = None,
     json_output: JsonFlag = False,
 ) -> None:
     """Change a customer: the given fields replace the stored ones."""
     fields = _fields(title=title, resource_pool_id=pool, billing_code=billing_code)
-    item = _client().facility_update("customer", customer_id, fields, source=file)
+    item = _client(server, token_file).facility_update("customer", customer_id, fields, source=file)
     _print("customer", item, json_output, lambda done: f"updated customer {done.id}")
 
 
@@ -224,10 +243,14 @@ def pool_add(
     pool_id: Annotated[str | None, typer.Option("--id", help="Pool id (default: a UUID).")] = None,
     title: Annotated[str | None, typer.Option("--title", help="Title.")] = None,
     file: FileOption = None,
+    server: ServerOption = None,
+    token_file: TokenFileOption = None,
     json_output: JsonFlag = False,
 ) -> None:
     """Store a resource pool; print its id."""
-    item = _client().facility_add("pool", _fields(id=pool_id, title=title), source=file)
+    item = _client(server, token_file).facility_add(
+        "pool", _fields(id=pool_id, title=title), source=file
+    )
     _print("pool", item, json_output, lambda done: str(done.id))
 
 
@@ -236,10 +259,14 @@ def pool_update(
     pool_id: str = object_id_argument("pool"),
     title: Annotated[str | None, typer.Option("--title", help="Title.")] = None,
     file: FileOption = None,
+    server: ServerOption = None,
+    token_file: TokenFileOption = None,
     json_output: JsonFlag = False,
 ) -> None:
     """Change a resource pool: the given fields replace the stored ones."""
-    item = _client().facility_update("pool", pool_id, _fields(title=title), source=file)
+    item = _client(server, token_file).facility_update(
+        "pool", pool_id, _fields(title=title), source=file
+    )
     _print("pool", item, json_output, lambda done: f"updated pool {done.id}")
 
 
@@ -285,6 +312,8 @@ def insight_add(
     is_global: Global = None,
     allow: Allow = None,
     file: FileOption = None,
+    server: ServerOption = None,
+    token_file: TokenFileOption = None,
     json_output: JsonFlag = False,
 ) -> None:
     """Store an insight (a queue of a pool); print its id."""
@@ -298,7 +327,7 @@ def insight_add(
         is_global=is_global,
         allow=allow,
     )
-    item = _client().facility_add("insight", fields, source=file)
+    item = _client(server, token_file).facility_add("insight", fields, source=file)
     _print("insight", item, json_output, lambda done: str(done.id))
 
 
@@ -313,6 +342,8 @@ def insight_update(
     is_global: Global = None,
     allow: Allow = None,
     file: FileOption = None,
+    server: ServerOption = None,
+    token_file: TokenFileOption = None,
     json_output: JsonFlag = False,
 ) -> None:
     """Change an insight: the given fields replace the stored ones (--mapper and --allow replace
@@ -326,7 +357,7 @@ def insight_update(
         is_global=is_global,
         allow=allow,
     )
-    item = _client().facility_update("insight", insight_id, fields, source=file)
+    item = _client(server, token_file).facility_update("insight", insight_id, fields, source=file)
     _print("insight", item, json_output, lambda done: f"updated insight {done.id}")
 
 

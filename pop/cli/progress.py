@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from pop.cli.options import JsonFlag
+from pop.cli.options import JsonFlag, ServerOption, TokenFileOption
 
 app = typer.Typer(help="Progress over groups of agendas.", no_args_is_help=True)
 
@@ -18,13 +18,15 @@ app = typer.Typer(help="Progress over groups of agendas.", no_args_is_help=True)
 @app.command("summary")
 def summary(
     link_id: Annotated[str, typer.Option("--link-id", help="The agendas' linkId.")],
+    server: ServerOption = None,
+    token_file: TokenFileOption = None,
     json_output: JsonFlag = False,
 ) -> None:
     """Print {progressList, processingState, processingPercent} over every agenda of a link."""
-    from pop.api import Client
+    from pop.api.remote import connect
     from pop.cli import render
 
-    result = Client().progress_summary(link_id)
+    result = connect(server=server, token_file=token_file).progress_summary(link_id)
     if json_output:
         data = result.model_dump(by_alias=True, mode="json")
         data["progressList"] = [item.to_wire() for item in result.progress_list]

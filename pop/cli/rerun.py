@@ -1,6 +1,7 @@
 """``pop rerun``: reset a stored agenda (all, some ops, or none) and queue it again.
 
-Layer: cli. Parses the options, calls :meth:`pop.api.Client.rerun`, prints the agenda id (or
+Layer: cli. Parses the options, calls :meth:`pop.api.Client.rerun` (or the remote client's, with
+``--server``), prints the agenda id (or
 the AgendaProgress with ``--json``).
 """
 
@@ -10,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from pop.cli.options import JsonFlag
+from pop.cli.options import JsonFlag, ServerOption, TokenFileOption
 
 
 def register(app: typer.Typer) -> None:
@@ -33,12 +34,14 @@ def rerun(
     skip_execution: Annotated[
         bool, typer.Option("--skip-execution", help="Only reset; do not queue the agenda.")
     ] = False,
+    server: ServerOption = None,
+    token_file: TokenFileOption = None,
     json_output: JsonFlag = False,
 ) -> None:
     """Reset a stored agenda to WAITING/pending and queue it again for `pop executor`."""
-    from pop.api import Client
+    from pop.api.remote import connect
 
-    progress = Client().rerun(
+    progress = connect(server=server, token_file=token_file).rerun(
         agenda_id,
         reset=reset or None,
         reset_all=reset_all,

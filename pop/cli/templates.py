@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
-from pop.cli.options import JsonFlag, not_empty
+from pop.cli.options import JsonFlag, ServerOption, TokenFileOption, not_empty
 
 app = typer.Typer(help="Store agenda templates and run them with a payload.", no_args_is_help=True)
 
@@ -24,10 +24,11 @@ TemplateId = Annotated[
 ]
 
 
-def _client(registry: Path | None = None) -> Any:
-    from pop.api import Client
+def _client(server: str | None, token_file: Path | None, registry: Path | None = None) -> Any:
+    """The local client, or the remote one for ``--server``/``POP_SERVER``."""
+    from pop.api.remote import connect
 
-    return Client(registry_path=registry)
+    return connect(server=server, token_file=token_file, registry_path=registry)
 
 
 def _read_payload(payload_file: str | None, payload_json: str | None) -> Any:
@@ -50,12 +51,14 @@ def _read_payload(payload_file: str | None, payload_json: str | None) -> Any:
 @app.command("add")
 def add(
     template_file: Annotated[str, typer.Argument(help="Template JSON file (- for stdin).")],
+    server: ServerOption = None,
+    token_file: TokenFileOption = None,
     json_output: JsonFlag = False,
 ) -> None:
     """Check a template and store it; print its id."""
     from pop.cli.render import print_json
 
-    template = _client().template_add(template_file)
+    template = _client(server, token_file).template_add(template_file)
     if json_output:
         print_json(template)
     else:
@@ -63,11 +66,13 @@ def add(
 
 
 @app.command("list")
-def list_templates(json_output: JsonFlag = False) -> None:
+def list_templates(
+    server: ServerOption = None, token_file: TokenFileOption = None, json_output: JsonFlag = False
+) -> None:
     """List stored templates."""
     from pop.cli import render
 
-    templates = _client().template_list()
+    templates = _client(server, token_file).template_list()
     if json_output:
         render.print_json(templates)
     else:
@@ -75,11 +80,16 @@ def list_templates(json_output: JsonFlag = False) -> None:
 
 
 @app.command("show")
-def show(template_id: TemplateId, json_output: JsonFlag = False) -> None:
+def show(
+    template_id: TemplateId,
+    server: ServerOption = None,
+    token_file: TokenFileOption = None,
+    json_output: JsonFlag = False,
+) -> None:
     """Show a stored template."""
     from pop.cli import render
 
-    template = _client().template_get(template_id)
+    template = _client(server, token_file).template_get(template_id)
     if json_output:
         render.print_json(template)
     else:
@@ -87,11 +97,16 @@ def show(template_id: TemplateId, json_output: JsonFlag = False) -> None:
 
 
 @app.command("delete")
-def delete(template_id: TemplateId, json_output: JsonFlag = False) -> None:
+def delete(
+    template_id: TemplateId,
+    server: ServerOption = None,
+    token_file: TokenFileOption = None,
+    json_output: JsonFlag = False,
+) -> None:
     """Delete a stored template (agendas made from it are kept)."""
     from pop.cli.render import print_json
 
-    template = _client().template_delete(template_id)
+    template = _client(server, token_file).template_delete(template_id)
     if json_output:
         print_json(template)
     else:
@@ -113,13 +128,15 @@ def run(
     customer: Annotated[str | None, typer.Option("--customer", help="Customer id.")] = None,
     link_id: Annotated[str | None, typer.Option("--link-id", help="Group agendas.")] = None,
     registry: Annotated[Path | None, typer.Option("--registry", help="Registry file.")] = None,
+    server: ServerOption = None,
+    token_file: TokenFileOption = None,
     json_output: JsonFlag = False,
 ) -> None:
     """Fill a template from a payload and submit the agenda like `pop submit`."""
     from pop.cli.render import print_json, submission_json
 
     payload = _read_payload(payload_file, payload_json)
-    client = _client(registry)
+    client = _client(server, token_file, registry)
     if dry_run:
         agenda = client.template_expand(template_id, payload)
         if customer is not None:
