@@ -23,7 +23,7 @@ from pop.api.remote import RemoteClient
 from pop.api.remote_sink import RemoteSink
 from pop.engine.budget import CpuBudget
 from pop.engine.executor import AgendaRunner, new_executor_id
-from pop.errors import ConflictError, PopError
+from pop.errors import ConflictError, PopError, RuntimeUnavailableError
 from pop.models import Agenda, AgendaProgress
 from pop.services.daemon import DaemonOptions, DaemonReport
 
@@ -100,9 +100,14 @@ class RemoteExecutor:
             free = self.options.max_running - len(self._running) - len(claimed)
             if free <= 0:
                 break
-            answer = self.client.service(
-                "getAgenda", {"insightId": insight_id, "count": free, "executorId": self.owner}
-            )
+            try:
+                answer = self.client.service(
+                    "getAgenda", {"insightId": insight_id, "count": free, "executorId": self.owner}
+                )
+            except RuntimeUnavailableError:
+                if not self._running:
+                    raise  # nothing runs: an unreachable server ends the executor (exit 3)
+                break  # its agendas run on; claim again once the server is back
             progresses = {
                 item.get("id"): AgendaProgress.model_validate(item)
                 for item in answer.get("agendaProgresses") or []
