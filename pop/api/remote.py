@@ -186,6 +186,14 @@ class RemoteClient(RemoteCatalogMixin):
             raise errors.NotFoundError(f"no agenda with id {agenda_id}")
         return Agenda.model_validate(found[0])
 
+    def changes(self, agenda_id: str) -> builtins.list[Any]:
+        """``GET /pop/agenda/{id}/changes``: who changed the agenda and how, oldest first
+        (``ChangeRecord`` as ``Client.changes`` answers them)."""
+        from pop.store.changes import ChangeRecord
+
+        found = self._data("GET", f"/pop/agenda/{_segment(agenda_id)}/changes")
+        return [ChangeRecord.from_wire(item) for item in found]
+
     def logs(self, agenda_id: str, operation: str | None = None) -> builtins.list[RemoteLog]:
         """``GET /pop/agenda/{id}/logs[?operation=OP]``: each attempt's log as the server has
         it, with the text of its log file read there (None when it has none)."""
