@@ -136,6 +136,16 @@ def attempts_of(home: Path, agenda_id: str) -> list[dict[str, Any]]:
         store.close()
 
 
+def lost_launches(home: Path, agenda_id: str) -> list[dict[str, Any]]:
+    from pop.store import Store
+
+    store = Store.open(home / "pop.db")
+    try:
+        return store.attempts.lost_launches(agenda_id)
+    finally:
+        store.close()
+
+
 def test_a_killed_remote_executors_agendas_are_reclaimed_and_completed_by_another_once(
     start_server: Callable[..., RunningServer], executors: Executors, tmp_path: Path
 ) -> None:
@@ -173,6 +183,12 @@ def test_a_killed_remote_executors_agendas_are_reclaimed_and_completed_by_anothe
         lambda: all(progress_of(server, a)["processingState"] == "WAITING" for a in ids),
         what="the server to reclaim the three agendas",
     )
+
+    # getAgenda will hand each agenda out with its lost launch: the dead executor's second op
+    for agenda_id in ids:
+        lost = lost_launches(server.home, agenda_id)
+        assert [(row["operation"], row["outcome"]) for row in lost] == [("second", "lost")]
+        assert lost[0]["launched"]["runtime"] == "local", lost
 
     second = executors.start(
         "second", server.url, "--once", "--json", "--max-running", "3", "--cpus", "8",
