@@ -215,10 +215,11 @@ def status(
         )
         return
     progress = client.status(agenda_id)
+    changes = render.changes_of(client, progress.agenda_id or agenda_id)
     if json_output:
-        render.print_json(progress)
+        render.print_json({**progress.to_wire(), "changes": changes})
     else:
-        render.print_progress(progress, outputs=client.outputs_of(progress))
+        render.print_progress(progress, outputs=client.outputs_of(progress), changes=changes)
 
 
 def list_agendas(

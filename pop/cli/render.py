@@ -153,6 +153,13 @@ def change_lines(changes: Sequence[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def changes_of(client: Any, agenda_id: str) -> list[dict[str, Any]]:
+    """The agenda's change records as JSON (``Client.changes``); none from a client without
+    them (a remote client of an older server)."""
+    read = getattr(client, "changes", None)
+    return [record.to_wire() for record in read(agenda_id)] if read is not None else []
+
+
 def print_progress(
     progress: AgendaProgress,
     *,

@@ -145,7 +145,9 @@ def test_status_shows_what_run_local_printed(hello: ExampleRun, pop_cli: Any) ->
     completed = pop_cli.run(hello.home, "status", hello.agenda_id, "--json")
 
     assert completed.returncode == 0
-    assert json.loads(completed.stdout) == hello.progress
+    shown = json.loads(completed.stdout)
+    assert [change["action"] for change in shown.pop("changes")] == ["run-local"]
+    assert shown == hello.progress
 
 
 def test_status_accepts_a_unique_id_prefix(hello: ExampleRun, pop_cli: Any) -> None:
