@@ -240,6 +240,12 @@ def test_local_commands_record_the_unix_user_and_status_shows_each_change(
     agenda_id = json.loads(submitted.stdout)["agendaId"]
     cancelled = run_pop("cancel", agenda_id)
     assert cancelled.returncode == 0, cancelled.stderr
+    rerun = run_pop("rerun", agenda_id, "--skip-execution")
+    assert rerun.returncode == 0, rerun.stderr
+    template = tmp_path / "t.json"
+    template.write_text(json.dumps(TEMPLATE))
+    added = run_pop("template", "add", str(template))
+    assert added.returncode == 0, added.stderr
 
     shown = run_pop("status", agenda_id)
     as_json = run_pop("status", agenda_id, "--json")
@@ -249,11 +255,21 @@ def test_local_commands_record_the_unix_user_and_status_shows_each_change(
     lines = shown.stdout.splitlines()
     submitted_lines = [line for line in lines if line.startswith(f"submitted by {user} at ")]
     cancelled_lines = [line for line in lines if line.startswith(f"cancelled by {user} at ")]
-    assert len(submitted_lines) == 1 and len(cancelled_lines) == 1
-    assert lines.index(submitted_lines[0]) < lines.index(cancelled_lines[0])
+    rerun_lines = [line for line in lines if line.startswith(f"rerun by {user} at ")]
+    assert len(submitted_lines) == len(cancelled_lines) == len(rerun_lines) == 1
+    order = [lines.index(found[0]) for found in (submitted_lines, cancelled_lines, rerun_lines)]
+    assert order == sorted(order)
     changes = json.loads(as_json.stdout)["changes"]
     assert [(item["actor"], item["action"]) for item in changes] == [
         (user, "submit"),
         (user, "cancel"),
+        (user, "rerun"),
     ]
-    assert records(pop_home, "agenda", agenda_id)[0][:2] == (user, "submit")
+    connection = sqlite3.connect(f"file:{pop_home / 'pop.db'}?mode=ro", uri=True)
+    try:
+        templates = connection.execute(
+            "SELECT actor, action FROM changes WHERE kind = 'template'"
+        ).fetchall()
+    finally:
+        connection.close()
+    assert templates == [(user, "template.add")]
