@@ -1,5 +1,7 @@
 """The remote client: the same calls as :class:`pop.api.Client`, answered by a ``pop serve``
-over HTTP (issue 13, first part: submit, status, list).
+over HTTP (issue 13): submit, status, list, cancel, rerun here; an agenda's logs, outputs and
+changes from :mod:`pop.api.remote_reads`; templates, facility objects and the progress summary
+from :mod:`pop.api.remote_catalog` (``pop batch --server`` is :mod:`pop.api.remote_batch`).
 
 Layer: api. Used by the CLI when ``--server URL`` or ``POP_SERVER`` names a server;
 :func:`connect` picks the local or the remote client. The token comes from ``POP_TOKEN`` or a
@@ -18,13 +20,13 @@ import builtins
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pop import errors
 from pop.api.remote_catalog import RemoteCatalogMixin
 from pop.api.remote_catalog import segment as _segment
+from pop.api.remote_reads import RemoteReadsMixin
 from pop.engine.documents import read_document
 from pop.engine.submission import Submission
 from pop.errors import InputError, PopError, RuntimeUnavailableError
@@ -60,19 +62,7 @@ def read_token(token_file: str | Path | None = None, env: Mapping[str, str] | No
     return environ.get(TOKEN_ENV, "").strip()
 
 
-@dataclass(frozen=True)
-class RemoteLog:
-    """One attempt's log of one op as a server has it: ``pop logs --json``'s fields and the
-    text of the log file read on the server (None when it has none)."""
-
-    operation: str
-    attempt: int
-    path: str | None
-    tail: builtins.list[str]
-    text: str | None = None
-
-
-class RemoteClient(RemoteCatalogMixin):
+class RemoteClient(RemoteReadsMixin, RemoteCatalogMixin):
     """pop's API on a server: ``RemoteClient("http://host:8740", token)``."""
 
     def __init__(
@@ -185,67 +175,6 @@ class RemoteClient(RemoteCatalogMixin):
         if not found:
             raise errors.NotFoundError(f"no agenda with id {agenda_id}")
         return Agenda.model_validate(found[0])
-
-    def changes(self, agenda_id: str) -> builtins.list[Any]:
-        """``GET /pop/agenda/{id}/changes``: who changed the agenda and how, oldest first
-        (``ChangeRecord`` as ``Client.changes`` answers them)."""
-        from pop.store.changes import ChangeRecord
-
-        found = self._data("GET", f"/pop/agenda/{_segment(agenda_id)}/changes")
-        return [ChangeRecord.from_wire(item) for item in found]
-
-    def logs(self, agenda_id: str, operation: str | None = None) -> builtins.list[RemoteLog]:
-        """``GET /pop/agenda/{id}/logs[?operation=OP]``: each attempt's log as the server has
-        it, with the text of its log file read there (None when it has none)."""
-        found = self._data(
-            "GET", f"/pop/agenda/{_segment(agenda_id)}/logs", query=_operation(operation)
-        )
-        return [
-            RemoteLog(
-                operation=str(item.get("operation") or ""),
-                attempt=int(item.get("attempt") or 0),
-                path=item.get("path"),
-                tail=[str(line) for line in item.get("tail") or []],
-                text=item.get("text") if isinstance(item.get("text"), str) else None,
-            )
-            for item in found
-        ]
-
-    def outputs(self, agenda_id: str, operation: str | None = None) -> builtins.list[Any]:
-        """``GET /pop/agenda/{id}/outputs[?operation=OP]``: where each op's outputs are on the
-        server's machine (``OperationOutputs``, as ``pop outputs`` shows them there)."""
-        from pop.engine.outputs import OperationOutputs, OutputFile
-
-        found = self._data(
-            "GET", f"/pop/agenda/{_segment(agenda_id)}/outputs", query=_operation(operation)
-        )
-        return [
-            OperationOutputs(
-                operation=str(item.get("operation") or ""),
-                state=str(item.get("state") or ""),
-                folder=item.get("folder"),
-                files=[
-                    OutputFile(
-                        path=str(file.get("path") or ""),
-                        size=int(file.get("size") or 0),
-                        pointer=str(file.get("pointer") or ""),
-                    )
-                    for file in item.get("files") or []
-                    if isinstance(file, dict)
-                ],
-            )
-            for item in found
-        ]
-
-    def outputs_of(
-        self, progress: AgendaProgress, operation: str | None = None
-    ) -> builtins.list[Any]:
-        """:meth:`outputs` of a progress already read; none from a server that does not serve
-        outputs (an older one: its 404 names no agenda)."""
-        try:
-            return self.outputs(progress.agenda_id or "", operation)
-        except errors.NotFoundError:
-            return []
 
     def cancel(self, agenda_id: str) -> AgendaProgress:
         """``POST /pop/agenda/service/cancel``: as ``Client.cancel`` on the server."""
@@ -366,10 +295,6 @@ class RemoteClient(RemoteCatalogMixin):
                 f"client speaks API {API_VERSION}",
                 hint="use a pop of the server's version",
             )
-
-
-def _operation(operation: str | None) -> dict[str, str]:
-    return {} if operation is None else {"operation": operation}
 
 
 def _error(problem: Mapping[str, Any], status: int) -> PopError:

@@ -132,7 +132,7 @@ def test_status_watch_over_http_follows_the_run_and_ends_with_the_local_view(
         group = remote(server, "status", "--link-id", "watched", "--watch", timeout=120)
     finally:
         stop_process(executor)
-    final = local(server, "status", agenda["agendaId"])
+    final = local(server, "status", agenda["agendaId"], "--watch")  # ended: the final view
 
     assert watched.returncode == final.returncode == 0, watched.stderr
     view = [line for line in watched.stdout.splitlines() if not re.match(r"\d\d:\d\d:\d\d ", line)]
