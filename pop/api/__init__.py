@@ -105,18 +105,11 @@ class Client(CatalogMixin, LaunchesMixin, K8sMixin, PoolMixin, TokensMixin):
             agenda = parse_agenda(dict(source))
         else:
             agenda = parse_agenda(read_document(source), source=str(source))
-        from pop.engine.input_paths import path_problems, resolve_input_paths
+        from pop.engine.input_paths import check_paths, resolve_input_paths
         from pop.engine.payloads import payload_checker
 
         if paths is not None:
-            found = path_problems(agenda, self.registry, paths)
-            if found:
-                noun = "problem" if len(found) == 1 else "problems"
-                raise InputError(
-                    f"the agenda's paths ({len(found)} {noun}): " + "; ".join(found),
-                    hint="paths sent to a server are absolute and inside its input roots "
-                    "(`pop serve --input-root`)",
-                )
+            check_paths(agenda, self.registry, paths)
         agenda = resolve_input_paths(agenda, self.registry)
         validate_agenda(
             agenda,

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlparse
 
 from pop.engine.payloads import payload_model_for
+from pop.errors import InputError
 from pop.handlers.paths import path_fields, resolve_payload_paths
 from pop.models.agenda import SUBMIT_DIR_PARAM, Agenda
 
@@ -131,6 +132,18 @@ def path_problems(agenda: Agenda, registry: Registry, policy: PathPolicy) -> lis
     if not policy.work_dir and agenda.params.get(WORK_DIR_PARAM) is not None:
         problems.append(f"params.{WORK_DIR_PARAM} may only be given with a global token")
     return problems
+
+
+def check_paths(agenda: Agenda, registry: Registry, policy: PathPolicy) -> None:
+    """InputError listing every problem :func:`path_problems` finds; nothing when none."""
+    found = path_problems(agenda, registry, policy)
+    if found:
+        noun = "problem" if len(found) == 1 else "problems"
+        raise InputError(
+            f"the agenda's paths ({len(found)} {noun}): " + "; ".join(found),
+            hint="paths sent to a server are absolute and inside its input roots "
+            "(`pop serve --input-root`)",
+        )
 
 
 def _path_values(payload: Any, fields: dict[str, str]) -> Iterator[tuple[str, str]]:
