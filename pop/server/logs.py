@@ -122,7 +122,10 @@ async def _follow(
     followed: int | None = None  # the attempt's row id once one is seen
     offset: int | None = None
     while True:
-        row, complete = await thread.call(lambda c: _last_attempt(c, agenda_id, operation))
+        try:
+            row, complete = await thread.call(lambda c: _last_attempt(c, agenda_id, operation))
+        except NotFoundError:
+            return  # the agenda was deleted meanwhile
         if followed is None and row is not None:
             followed = row["id"]
         if followed is not None and row is not None and row["id"] != followed:
