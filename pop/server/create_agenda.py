@@ -30,10 +30,19 @@ from fastapi.responses import JSONResponse
 
 from pop.api import Client
 from pop.api.events import routed_insight
+from pop.engine.input_paths import PathPolicy
 from pop.errors import ForbiddenError, InputError, NotFoundError, PopError
 from pop.models import AgendaInsight
 from pop.models.validation import json_kind
-from pop.server.auth import Caller, CallerDep, can_see, client_thread
+from pop.server.auth import (
+    Caller,
+    CallerDep,
+    actor_of,
+    can_see,
+    client_thread,
+    drop_client_dir,
+    path_policy,
+)
 from pop.server.bodies import json_object
 from pop.server.envelope import cid_of, status_of
 
@@ -77,26 +86,33 @@ def require_owned_insight(client: Client, caller: Caller, insight: AgendaInsight
     )
 
 
-def create_one(client: Client, caller: Caller, document: Any, cid: str) -> dict[str, Any]:
-    """Check and submit one agenda; its stored wire JSON."""
+def create_one(
+    client: Client, caller: Caller, document: Any, cid: str, paths: PathPolicy
+) -> dict[str, Any]:
+    """Check and submit one agenda (its input paths by ``paths``); its stored wire JSON."""
     if not isinstance(document, dict):
         raise InputError(f"each agenda must be a JSON object, not {json_kind(document)}")
     customer_id = agenda_customer(caller, document.get("customerId"))
     require_owned_insight(client, caller, routed_insight(client, document, customer_id))
     if document.get("cid") is None:
         document = {**document, "cid": cid}
-    return client.submit(document, customer_id=customer_id).agenda.to_wire()
+    document = dict(document)
+    drop_client_dir(caller, document)
+    submission = client.submit(
+        document, customer_id=customer_id, actor=actor_of(caller), cid=cid, paths=paths
+    )
+    return submission.agenda.to_wire()
 
 
 def create_all(
-    client: Client, caller: Caller, documents: list[Any], cid: str
+    client: Client, caller: Caller, documents: list[Any], cid: str, paths: PathPolicy
 ) -> tuple[list[dict[str, Any]], list[PopError]]:
     created, failed = [], []
     for document in documents:
         if document is None:
             continue
         try:
-            created.append(create_one(client, caller, document, cid))
+            created.append(create_one(client, caller, document, cid, paths))
         except PopError as error:
             failed.append(error)
     return created, failed
@@ -112,8 +128,9 @@ async def create_agenda(request: Request, caller: CallerDep) -> JSONResponse:
         documents = []
     if not isinstance(documents, list):
         raise InputError(f"agendas must be a JSON array, not {json_kind(documents)}")
+    paths = path_policy(request, caller)
     created, failed = await client_thread(request).call(
-        lambda client: create_all(client, caller, documents, cid)
+        lambda client: create_all(client, caller, documents, cid, paths)
     )
     answer: dict[str, Any] = {"agendas": created, "all": created, "count": len(created)}
     status = 200

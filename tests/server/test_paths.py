@@ -205,3 +205,26 @@ def test_absolute_input_paths_makes_each_relative_path_field_absolute(tmp_path: 
     assert made["operations"][1:] == document["operations"][1:]
     assert made["title"] == "t"
     assert document["operations"][0]["payload"]["inputs"][0] == "a.mp4"  # not changed in place
+
+
+def test_create_agenda_checks_paths_and_records_who_created(setup: Setup) -> None:
+    executor = add_token(setup.server.home, kind="executor", insights=["default"], name="ex")
+    route = "/pop/resourcepool/service/createAgenda"
+    for given, words in (
+        ("clip.mp4", "relative path"),
+        (str(setup.outside / "secret.mp4"), "outside the input roots"),
+    ):
+        before = without_tokens(setup.server.home)
+        response = setup.post(executor, route, {"agendas": [analysis(given)]})
+        assert response.status_code == 422, response.text
+        assert words in response.json()["errorResponse"]["description"]
+        assert without_tokens(setup.server.home) == before
+
+    response = setup.post(executor, route, {"agendas": [analysis(str(setup.root / "clip.mp4"))]})
+    assert response.status_code == 200, response.text
+    created = response.json()["all"][0]["id"]
+    with setup.server.http(headers={"Authorization": f"Bearer {setup.global_}"}) as http:
+        changes = http.get(f"/pop/agenda/{created}/changes").json()["all"]
+    assert [(item["action"], item["actor"].startswith("token:ex/")) for item in changes] == [
+        ("submit", True)
+    ]
