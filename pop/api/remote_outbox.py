@@ -267,8 +267,9 @@ class Outbox:
         expires = answer.get("leaseExpiresTime")
         if isinstance(expires, int) and not isinstance(expires, bool):
             # renew three times a lease, however short the server grants it
-            left = (expires - now_ms()) / 1000
-            self.heartbeat_seconds = max(0.2, min(self._most_heartbeat, left / 3))
+            left = (expires - now_ms()) / 1000  # <= 0: the clocks disagree; keep the default
+            if left > 0:
+                self.heartbeat_seconds = max(0.2, min(self._most_heartbeat, left / 3))
         if starts is not None:
             attempt = answer.get("attempt")
             if isinstance(attempt, dict) and isinstance(attempt.get("id"), int):
