@@ -60,6 +60,12 @@ def test_pop_logs_and_outputs_on_the_server_show_a_remote_run_as_a_local_one(
     text = run_pop_at(server_home, "logs", agenda_id, "shout")
     assert text.returncode == 0 and "shouting" in text.stdout, text.stderr
 
+    with server.http(headers={"Authorization": f"Bearer {submitter}"}) as http:
+        served = http.get(f"/pop/agenda/{agenda_id}/logs", params={"operation": "shout"})
+    assert served.status_code == 200, served.text
+    (item,) = served.json()["all"]
+    assert item["text"] == Path(shouted["path"]).read_text()
+
     outputs = run_pop_at(server_home, "outputs", agenda_id, "--json")
     local_outputs = run_pop_at(tmp_path / "local", "outputs", local_id, "--json")
     assert outputs.returncode == 0, outputs.stderr
