@@ -43,6 +43,7 @@ class Listener:
     def __init__(self, server: RunningServer, secret: str, **params: str) -> None:
         self.events: list[dict[str, Any]] = []
         self.status: int | None = None
+        self.error: httpx.HTTPError | None = None
         self.connected = threading.Event()
         self.ended = threading.Event()
         self.stop = False
@@ -68,6 +69,8 @@ class Listener:
                     self.events.append(event)
                     if self.stop:
                         return
+        except httpx.HTTPError as error:  # the server stopped under a stream left open
+            self.error = error
         finally:
             self.connected.set()
             self.ended.set()
@@ -179,3 +182,4 @@ def test_a_revoked_tokens_stream_ends(auth_server: RunningServer) -> None:
     finally:
         client.close()
     assert listener.ended.wait(60), "the stream of a revoked token did not end"
+    assert listener.error is None  # it ended as a stream ends, the server still serving
