@@ -137,3 +137,26 @@ def test_run_options_are_refused_with_server_and_nothing_is_submitted(
     assert done.stderr.startswith("error: ") and option[0] in done.stderr
     listed = run_pop_at(running.home, "list", "--json")
     assert json.loads(listed.stdout) == []
+
+
+def test_a_template_stored_on_the_server_is_found_by_its_title(
+    running: RunningServer, workspace: Path
+) -> None:
+    stored = run_pop_at(
+        workspace.parent / "client_home",
+        "template",
+        "add",
+        str(workspace / "ok.json"),
+        "--server",
+        running.url,
+    )
+    assert stored.returncode == 0, stored.stderr
+
+    done = batch(running, workspace, "remote batch", "media/clip1.mov", "--link-id", "t", "--json")
+
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["linkId"] == "t"
+    assert [(item["input"], item["state"]) for item in report["items"]] == [
+        (str(workspace / "media" / "clip1.mov"), "succeeded")
+    ]
