@@ -101,7 +101,11 @@ def test_a_posted_agenda_runs_on_an_executor_and_its_progress_equals_pop_status(
     assert len(progress["operationProgress"]) == len(HELLO["operations"])
     status = run_pop_at(server.home, "status", stored["id"], "--json")
     assert status.returncode == 0, status.stderr
-    assert progress == json.loads(status.stdout)
+    shown = json.loads(status.stdout)
+    assert [(change["actor"], change["action"]) for change in shown.pop("changes")] == [
+        ("no-auth", "submit")
+    ]
+    assert progress == shown
 
 
 def test_an_agenda_is_found_by_id_progress_id_and_prefix(server: RunningServer) -> None:
