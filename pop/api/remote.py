@@ -10,8 +10,8 @@ file (``--token-file``), never from the command line, where ``ps`` would show it
 Errors come back as pop's own: the server's ``errorResponse.title`` names pop's error class and
 its ``description`` carries pop's message, so a remote command exits as the local one would (401
 and 403 are exit 2 naming the cause; a server that cannot be reached is exit 3). Paths are made
-absolute before sending: the agenda's ``params.submitDir`` is where this command ran, so relative
-inputs resolve as they would locally.
+absolute before sending (each op's path fields, against the directory this command runs in), as
+the server refuses relative ones; ``params.submitDir`` names that directory too.
 """
 
 from __future__ import annotations
@@ -66,7 +66,12 @@ class RemoteClient(RemoteReadsMixin, RemoteCatalogMixin):
     """pop's API on a server: ``RemoteClient("http://host:8740", token)``."""
 
     def __init__(
-        self, server: str, token: str = "", *, timeout: float = DEFAULT_TIMEOUT_SECONDS
+        self,
+        server: str,
+        token: str = "",
+        *,
+        timeout: float = DEFAULT_TIMEOUT_SECONDS,
+        registry_path: Path | None = None,
     ) -> None:
         if not server.startswith(("http://", "https://")):
             raise InputError(
@@ -82,6 +87,7 @@ class RemoteClient(RemoteReadsMixin, RemoteCatalogMixin):
         self._http = httpx.Client(base_url=self.server, headers=headers, timeout=timeout)
         self._has_token = bool(token)
         self._checked = False
+        self._registry_path = registry_path  # which fields of a payload are paths
 
     def close(self) -> None:
         self._http.close()
@@ -106,6 +112,7 @@ class RemoteClient(RemoteReadsMixin, RemoteCatalogMixin):
             document = read_document(source)
         if not isinstance(document, dict):
             raise InputError("the agenda must be a JSON object")
+        document = self._absolute(document)
         params = document.get("params")
         params = dict(params) if isinstance(params, dict) else {}
         params.setdefault(SUBMIT_DIR_PARAM, os.getcwd())  # relative inputs: from here
@@ -120,6 +127,16 @@ class RemoteClient(RemoteReadsMixin, RemoteCatalogMixin):
         agenda = Agenda.model_validate(stored)
         progress = self.status(agenda.id or "")
         return Submission(agenda=agenda, progress=progress, queued=True)
+
+    def _absolute(self, document: dict[str, Any]) -> dict[str, Any]:
+        """The document with its ops' relative path fields made absolute against this
+        command's directory: the server refuses relative paths (and drops a customer token's
+        ``params.submitDir``), so they are resolved here, where the user meant them."""
+        from pop.engine.input_paths import absolute_input_paths
+        from pop.registry import Registry
+
+        registry = Registry.load(self._registry_path)
+        return absolute_input_paths(document, registry, os.getcwd())
 
     def status(self, agenda_id: str) -> AgendaProgress:
         """``GET /pop/progress/agenda/{id}`` (an agenda id, a progress id or a unique prefix)."""
@@ -326,7 +343,7 @@ def connect(
     environ = os.environ if env is None else env
     url = server or environ.get(SERVER_ENV) or None
     if url:
-        return RemoteClient(url, read_token(token_file, environ))
+        return RemoteClient(url, read_token(token_file, environ), registry_path=registry_path)
     if token_file is not None:
         raise InputError("--token-file needs --server (or POP_SERVER)")
     from pop.api import Client

@@ -136,6 +136,9 @@ CHANGE_WORDS = {
     "rerun": "rerun",
     "agenda.put": "changed",
     "agenda.delete": "deleted",
+    "batch": "submitted by a batch",
+    "batch.resume": "resumed by a batch",
+    "retry": "retried",
 }
 
 

@@ -22,7 +22,8 @@ and ``agendas`` (§2.2).
 - ``POST heartbeat`` ``{agendaId, executorId}`` (pop's extension): renews the lease; answers as
   updateAgendaProgress does.
 
-``createAgenda`` (bulk create by a resource pool's identity, §9.3) is not built yet.
+``createAgenda`` (bulk create by a resource pool's identity, §9.3) is
+:mod:`pop.server.create_agenda`; the attempt and log routes are :mod:`pop.server.attempts`.
 """
 
 from __future__ import annotations

@@ -22,6 +22,7 @@ from pop.errors import InputError
 from pop.models import Agenda, AgendaProgress, AgendaTemplate, ProcessingState
 from pop.services.batch import NEW, RESUME, SKIPPED, BatchItem, BatchReport
 from pop.store import Store
+from pop.store.changes import AGENDA, Change
 
 
 def plan_batch(
@@ -47,13 +48,17 @@ def plan_batch(
     for item in items:
         if item.action == NEW:
             prepared, progress, operations = prepare(agendas[id(item)], link_id=link)
-            store_submission(store, prepared, progress, operations, queue=False)
+            with store.transaction():
+                store_submission(store, prepared, progress, operations, queue=False)
+                Change("batch").record(store.changes, AGENDA, prepared.id or "")
             item.agenda_id = prepared.id
         elif item.action == RESUME:
             current = store.progress.get(item.agenda_id or "", with_operations=False)
             if current is not None and current.processing_state == ProcessingState.COMPLETE:
                 plan = plan_rerun(store.agendas.get(item.agenda_id or ""), keep=True)
-                apply_rerun(store, item.agenda_id or "", plan, skip_execution=True)
+                with store.transaction():
+                    apply_rerun(store, item.agenda_id or "", plan, skip_execution=True)
+                    Change("batch.resume").record(store.changes, AGENDA, item.agenda_id or "")
     return BatchReport(link_id=link, items=items)
 
 

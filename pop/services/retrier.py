@@ -28,8 +28,10 @@ from pop.errors import PopError
 from pop.models import MAXIMUM_ATTEMPTS_CAP, now_ms
 from pop.models.agenda import DEFAULT_MAXIMUM_ATTEMPTS
 from pop.store import Store
+from pop.store.changes import AGENDA, Change
 
 RETRYABLE_OUTCOMES = ("failed", "timeout", "lost")
+RETRIER_ACTOR = "pop:retrier"  # who a retry's change record names
 REQUEUED, RESET, WAITING, SKIPPED = "requeued", "reset", "waiting", "skipped"
 
 
@@ -98,6 +100,7 @@ def retry_once(store: Store, settings: Settings, *, now: int | None = None) -> l
                     continue
                 do_not_run = "doNotRun" in store.agendas.get(agenda_id).params
                 apply_rerun(store, agenda_id, RerunPlan(reset=[], delete=[]))
+                Change("retry", RETRIER_ACTOR).record(store.changes, AGENDA, agenda_id)
         except PopError as exc:
             results.append(_result(candidate, SKIPPED, due, exc.message))
             continue

@@ -7,7 +7,9 @@ change, so a change without its record (or a record without its change) cannot b
 are never updated or deleted (deleting an agenda keeps its records: they say who deleted it).
 
 An actor is ``token:<name>/<token id>`` for a server request (never the secret), ``no-auth`` for
-``pop serve --no-auth``, ``local:<unix user>`` for a command run on the store's machine.
+``pop serve --no-auth``, ``local:<unix user>`` for a command run on the store's machine (also
+``pop batch``, whose services record ``batch`` and ``batch.resume``), ``pop:retrier`` for the
+retrier's ``retry``.
 """
 
 from __future__ import annotations

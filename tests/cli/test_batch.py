@@ -123,6 +123,15 @@ def test_a_second_run_skips_what_succeeded_and_resumes_what_failed(
     states = [item["state"] for item in json.loads(again.stdout)["items"]]
     assert states == ["skipped"] * 3 + ["failed"]
     assert len(op_attempts(pop_home)) == attempts_before + 1  # only the failed input ran
+    connection = sqlite3.connect(f"file:{pop_home / 'pop.db'}?mode=ro", uri=True)
+    try:
+        recorded = connection.execute(
+            "SELECT action, actor FROM changes WHERE object_id = ? ORDER BY id", (failed_id,)
+        ).fetchall()
+    finally:
+        connection.close()
+    assert [action for action, _ in recorded] == ["batch", "batch.resume"]
+    assert all(actor.startswith("local:") for _, actor in recorded)
 
     # fixing the file (new size and time) gives it a new agenda, which now succeeds
     (workspace / "media" / "clip3.mov").write_text("good now\n")

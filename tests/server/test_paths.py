@@ -5,6 +5,7 @@ the roots; every refusal lists each problem and leaves the store as it was."""
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,7 +18,7 @@ from pop.api import Client
 from pop.config import Settings
 from pop.engine.input_paths import absolute_input_paths
 from pop.registry import Registry
-from tests.conftest import store_snapshot
+from tests.conftest import run_pop_at, store_snapshot
 from tests.server.conftest import RunningServer
 
 
@@ -228,3 +229,26 @@ def test_create_agenda_checks_paths_and_records_who_created(setup: Setup) -> Non
     assert [(item["action"], item["actor"].startswith("token:ex/")) for item in changes] == [
         ("submit", True)
     ]
+
+
+def test_pop_submit_server_sends_relative_inputs_resolved_where_it_ran(
+    setup: Setup, tmp_path: Path
+) -> None:
+    """The CLI makes each relative path absolute against its own directory before sending,
+    so a customer's ``pop submit --server`` from the media folder is accepted (inside the
+    roots) and the stored payload names the absolute file."""
+    agenda = tmp_path / "agenda.json"
+    agenda.write_text(json.dumps(analysis("clip.mp4")))
+    remote = {"POP_SERVER": setup.server.url, "POP_TOKEN": setup.customer}
+
+    submitted = run_pop_at(
+        tmp_path / "client", "submit", str(agenda), "--json", env=remote, cwd=setup.root
+    )
+
+    assert submitted.returncode == 0, submitted.stderr
+    stored = Client(Settings.from_env().with_changes(home=setup.server.home))
+    try:
+        (operation,) = stored.agenda(json.loads(submitted.stdout)["agendaId"]).operations
+    finally:
+        stored.close()
+    assert operation.payload["inputs"] == [str(setup.root / "clip.mp4")]

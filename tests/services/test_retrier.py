@@ -164,6 +164,9 @@ def test_retryable_failures_are_rerun_and_queued_on_their_insight(
     assert (retried.action, retried.last_outcome) == ("requeued", outcome)
     assert state_of(store, agenda_id) == ("WAITING", "pending", 1)
     assert store.queue.contains(agenda_id)
+    assert [(c.action, c.actor) for c in store.changes.of("agenda", agenda_id)] == [
+        ("retry", "pop:retrier")
+    ]
 
 
 @pytest.mark.parametrize("outcome", ["cancelled", "permanent", "succeeded"])
