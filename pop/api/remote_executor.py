@@ -45,6 +45,7 @@ class RemoteExecutor:
         insight_ids: Sequence[str],
         *,
         on_finished: Callable[[AgendaProgress], None] | None = None,
+        on_note: Callable[[str], None] | None = None,
     ) -> None:
         self.client = client
         self.registry = registry
@@ -52,6 +53,8 @@ class RemoteExecutor:
         self.options = options
         self.insight_ids = list(insight_ids)
         self.on_finished = on_finished
+        self.on_note = on_note
+        """Told one line per lost launch stopped (``stopped ...``) or not (``warning: ...``)."""
         self.owner = new_executor_id()
         self.report = DaemonReport()
         self.budget = CpuBudget(options.run.cpus)
@@ -204,8 +207,14 @@ class RemoteExecutor:
                 ) or create_launcher(record.runtime, options=dict(self.options.run.runtime_options))
                 if await launcher.stop(record, self.settings.cancel_grace_seconds):
                     self.stopped.append(f"{where}: {record.runtime} {record.ref}")
+                    self._note(f"stopped   {self.stopped[-1]} (a lost launch)")
             except (PopError, KeyError, TypeError, AttributeError) as exc:
                 self.problems.append(f"{where}: cannot stop {item!r}: {exc}")
+                self._note(f"warning: {self.problems[-1]}")
+
+    def _note(self, line: str) -> None:
+        if self.on_note is not None:
+            self.on_note(line)
 
     def _collect(self, task: asyncio.Task[AgendaProgress]) -> None:
         self._running.pop(task)
@@ -228,12 +237,19 @@ def run_remote_executor(
     *,
     on_executor: Callable[[RemoteExecutor], None] | None = None,
     on_finished: Callable[[AgendaProgress], None] | None = None,
+    on_note: Callable[[str], None] | None = None,
 ) -> DaemonReport:
     """Run a :class:`RemoteExecutor` to its end (``pop executor --server``)."""
 
     async def main() -> DaemonReport:
         executor = RemoteExecutor(
-            client, registry, settings, options, insight_ids, on_finished=on_finished
+            client,
+            registry,
+            settings,
+            options,
+            insight_ids,
+            on_finished=on_finished,
+            on_note=on_note,
         )
         if on_executor is not None:
             on_executor(executor)

@@ -188,6 +188,7 @@ def _run_remote(
         insight_ids,
         on_executor=on_executor,
         on_finished=on_finished,
+        on_note=lambda line: print(line, file=sys.stderr),
     )
     _print_report(report, json_output=json_output)
 
