@@ -61,8 +61,31 @@ class OperationLog:
 class Client(CatalogMixin, LaunchesMixin, K8sMixin, PoolMixin, TokensMixin):
     """pop as a library: one store, one registry, the operations the CLI offers."""
 
+    def __new__(
+        cls,
+        settings: Settings | None = None,
+        *,
+        registry_path: Path | None = None,
+        server: str | None = None,
+        token: str | None = None,
+    ) -> Client:
+        """``Client(server=URL, token=T)`` is the same API answered by a ``pop serve``
+        (:class:`pop.api.remote.RemoteClient`; the token defaults to ``POP_TOKEN``)."""
+        if server is not None:
+            from pop.api.remote import RemoteClient, read_token
+
+            token = read_token() if token is None else token
+            remote = RemoteClient(server, token, registry_path=registry_path)
+            return remote  # type: ignore[return-value]  # duck-typed: the same methods
+        return super().__new__(cls)
+
     def __init__(
-        self, settings: Settings | None = None, *, registry_path: Path | None = None
+        self,
+        settings: Settings | None = None,
+        *,
+        registry_path: Path | None = None,
+        server: str | None = None,
+        token: str | None = None,
     ) -> None:
         self.settings = settings or Settings.from_env()
         self.registry_path = registry_path

@@ -138,3 +138,22 @@ def test_the_token_from_pop_token_or_a_token_file_and_none_at_all(
     assert len(hint) == 1 and "POP_TOKEN" in hint[0], missing.stderr
     assert by_env.returncode == by_file.returncode == 0, by_env.stderr + by_file.stderr
     assert json.loads(by_env.stdout) == json.loads(by_file.stdout)
+
+
+def test_the_library_client_with_a_server_speaks_the_same_api(
+    auth_server: RunningServer, acme_token: str
+) -> None:
+    import pop
+    from pop.api.remote import RemoteClient
+
+    remote = pop.Client(server=auth_server.url, token=acme_token)
+    local = Client(Settings.from_env().with_changes(home=auth_server.home))
+    try:
+        assert isinstance(remote, RemoteClient)
+        submission = remote.submit(EXAMPLES / "hello.json")
+        agenda_id = submission.agenda.id or ""
+        assert remote.status(agenda_id).model_dump() == local.status(agenda_id).model_dump()
+        assert agenda_id in [progress.agenda_id for progress in remote.list()]
+    finally:
+        remote.close()
+        local.close()
