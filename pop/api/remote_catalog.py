@@ -2,11 +2,12 @@
 answered by a ``pop serve`` over HTTP with the same methods as :class:`pop.api.Client`.
 
 Layer: api. :class:`pop.api.remote.RemoteClient` takes these methods from
-:class:`RemoteCatalogMixin`; they use its ``_data`` and ``_envelope`` (the HTTP seam, where
-the server's errors become pop's). Routes: ``/pop/agendatemplate``, ``/pop/agenda/service/run``
-(``?dryRun=true`` for an expansion), ``/pop/customer``, ``/pop/resourcepool``, ``/pop/insight``
-and ``POST /pop/progress/agenda/service``. A delete reads the object first, so an unknown id
-is exit 4 as locally (the server answers a DELETE of nothing with an empty success, as POP).
+:class:`RemoteCatalogMixin`; they use :class:`pop.api.remote_http.RemoteHttp`'s ``_data`` and
+``_envelope`` (the HTTP seam, where the server's errors become pop's). Routes:
+``/pop/agendatemplate``, ``/pop/agenda/service/run`` (``?dryRun=true`` for an expansion),
+``/pop/customer``, ``/pop/resourcepool``, ``/pop/insight`` and ``POST
+/pop/progress/agenda/service``. A delete reads the object first, so an unknown id is exit 4 as
+locally (the server answers a DELETE of nothing with an empty success, as POP).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from pop.api.remote_http import RemoteHttp
 from pop.engine.documents import read_document
 from pop.errors import InputError, NotFoundError
 from pop.models import (
@@ -49,28 +51,10 @@ def segment(text: str) -> str:
     return quote(text, safe="")
 
 
-class RemoteCatalogMixin:
+class RemoteCatalogMixin(RemoteHttp):
     """``pop template|customer|pool|insight ...`` and ``pop progress summary`` on a server."""
 
     if TYPE_CHECKING:
-
-        def _data(
-            self,
-            method: str,
-            path: str,
-            *,
-            body: Any = None,
-            query: Mapping[str, str] | None = None,
-        ) -> builtins.list[dict[str, Any]]: ...
-
-        def _envelope(
-            self,
-            method: str,
-            path: str,
-            *,
-            body: Any = None,
-            query: Mapping[str, str] | None = None,
-        ) -> dict[str, Any]: ...
 
         def status(self, agenda_id: str) -> AgendaProgress: ...
 

@@ -2,19 +2,20 @@
 records, answered by a ``pop serve`` with the same methods as :class:`pop.api.Client`.
 
 Layer: api. :class:`pop.api.remote.RemoteClient` takes these methods from
-:class:`RemoteReadsMixin`; they use its ``_data`` (the HTTP seam, where the server's errors
-become pop's). Routes: ``GET /pop/agenda/{id}/logs``, ``/outputs`` and ``/changes``.
+:class:`RemoteReadsMixin`; they use :class:`pop.api.remote_http.RemoteHttp`'s ``_data`` (the
+HTTP seam, where the server's errors become pop's). Routes: ``GET /pop/agenda/{id}/logs``,
+``/outputs`` and ``/changes``.
 """
 
 from __future__ import annotations
 
 import builtins
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pop import errors
 from pop.api.remote_catalog import segment
+from pop.api.remote_http import RemoteHttp
 from pop.models import AgendaProgress
 
 
@@ -30,19 +31,8 @@ class RemoteLog:
     text: str | None = None
 
 
-class RemoteReadsMixin:
+class RemoteReadsMixin(RemoteHttp):
     """``pop logs``, ``pop outputs`` and the status view's outputs and changes on a server."""
-
-    if TYPE_CHECKING:
-
-        def _data(
-            self,
-            method: str,
-            path: str,
-            *,
-            body: Any = None,
-            query: Mapping[str, str] | None = None,
-        ) -> builtins.list[dict[str, Any]]: ...
 
     def changes(self, agenda_id: str) -> builtins.list[Any]:
         """``GET /pop/agenda/{id}/changes``: who changed the agenda and how, oldest first
