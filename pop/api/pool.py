@@ -27,19 +27,15 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import ValidationError
 
 from pop.api.pool_attempts import PoolAttemptsMixin
-from pop.errors import ConflictError, InputError, NotFoundError
+from pop.api.pool_lease import LeaseStatus, PoolAgenda, check_owner
+from pop.errors import InputError, NotFoundError
 from pop.models import Agenda, AgendaProgress, Operation, OperationProgress, ProcessingState
 from pop.models.validation import json_kind, problems
-
-if TYPE_CHECKING:
-    from pop.config import Settings
-    from pop.store import Store
 
 # POP-REFERENCE §9.8: the AgendaProgress fields an executor's report may change
 REPORTED_FIELDS = (
@@ -52,7 +48,6 @@ REPORTED_FIELDS = (
     "completedTime",
 )
 MAX_COUNT = 1000  # agendas one getAgenda may claim
-MAX_OWNER_LENGTH = 200
 # OperationProgress field -> ProgressStore.update_operation keyword
 _OPERATION_UPDATES = {
     "processing_state": "state",
@@ -72,28 +67,6 @@ _AGENDA_UPDATES = {
 }
 
 
-@dataclass(frozen=True)
-class LeaseStatus:
-    """What a report or heartbeat answers: the agenda, whose lease it is and until when
-    (``None`` once a report completed the agenda and released it), and whether ``pop cancel``
-    asked for it to stop."""
-
-    agenda_id: str
-    progress_id: str
-    owner: str
-    lease_expires_time: int | None
-    cancel_requested: bool
-
-    def to_wire(self) -> dict[str, Any]:
-        return {
-            "agendaId": self.agenda_id,
-            "agendaProgressId": self.progress_id,
-            "executorId": self.owner,
-            "leaseExpiresTime": self.lease_expires_time,
-            "cancelRequested": self.cancel_requested,
-        }
-
-
 def progress_goes_with(progress: AgendaProgress | None) -> bool:
     """POP's attachment rule (§9.10): a claimed agenda carries its AgendaProgress only when at
     least one OperationProgress is not WAITING (some op ran before: the executor resumes)."""
@@ -105,18 +78,6 @@ def progress_goes_with(progress: AgendaProgress | None) -> bool:
     )
 
 
-def check_owner(owner: object) -> str:
-    """The executor id a lease is held under: a printable string of up to 200 characters."""
-    if not isinstance(owner, str) or not owner.strip():
-        raise InputError(
-            "executorId is required: the id of the executor that holds the lease",
-            hint="a remote executor sends the same executorId with every pool request",
-        )
-    if len(owner) > MAX_OWNER_LENGTH or not owner.isprintable():
-        raise InputError(f"executorId must be printable and at most {MAX_OWNER_LENGTH} characters")
-    return owner
-
-
 def _text(value: object, what: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise InputError(f"{what} is required" + ("" if value is None else " (a string)"))
@@ -126,12 +87,6 @@ def _text(value: object, what: str) -> str:
 class PoolMixin(PoolAttemptsMixin):
     """getAgenda, updateAgendaProgress, updateAgenda and the heartbeat of remote executors; the
     attempt, launch and log writes come from :class:`pop.api.pool_attempts.PoolAttemptsMixin`."""
-
-    if TYPE_CHECKING:
-        settings: Settings
-
-        @property
-        def store(self) -> Store: ...
 
     # -- claiming ---------------------------------------------------------------------------
 
@@ -253,41 +208,8 @@ class PoolMixin(PoolAttemptsMixin):
 
     # -- internals --------------------------------------------------------------------------
 
-    def _pool_agenda(self, given: str) -> _Found:
-        """The agenda whose id or progress id is exactly ``given`` (no prefixes here)."""
-        agenda_id = self.store.agendas.resolve_id(given)
-        agenda = self.store.agendas.get(agenda_id)
-        if given not in (agenda_id, agenda.progress_id):
-            raise NotFoundError(f"no agenda with id or progress id {given}")
-        from pop.store import DEFAULT_INSIGHT_ID
-
-        insight = agenda.agenda_insight.insight_id if agenda.agenda_insight else None
-        return _Found(agenda_id, agenda.progress_id or "", insight or DEFAULT_INSIGHT_ID)
-
-    def _renew(self, found: _Found, owner: str) -> LeaseStatus:
-        """Renew ``owner``'s lease (inside the caller's transaction) or raise ConflictError."""
-        progress_store = self.store.progress
-        if not progress_store.renew_lease(found.agenda_id, owner, self.settings.lease_seconds):
-            holder, _ = progress_store.lease_of(found.agenda_id)
-            why = (
-                f"executor {holder} holds it" if holder else "its lease was released or taken back"
-            )
-            raise ConflictError(
-                f"executor {owner} no longer holds the lease of agenda {found.agenda_id}: {why}",
-                hint="stop running the agenda: the server has given it to another executor "
-                "or ended it",
-            )
-        _, expires = progress_store.lease_of(found.agenda_id)
-        return LeaseStatus(
-            found.agenda_id,
-            found.progress_id,
-            owner,
-            expires,
-            progress_store.cancel_requested(found.agenda_id),
-        )
-
     def _apply_operations(
-        self, found: _Found, stored: AgendaProgress, reported: Sequence[OperationProgress]
+        self, found: PoolAgenda, stored: AgendaProgress, reported: Sequence[OperationProgress]
     ) -> None:
         from pop.store import operation_progress_id
 
@@ -336,13 +258,6 @@ class PoolMixin(PoolAttemptsMixin):
             self.store.progress.update_agenda(progress_id, **updates)
         if "diagnostic_events" in given:
             self.store.progress.set_agenda_diagnostics(progress_id, given["diagnostic_events"])
-
-
-@dataclass(frozen=True)
-class _Found:
-    agenda_id: str
-    progress_id: str
-    agenda_insight_id: str
 
 
 def _parse_report(progress: Mapping[str, Any]) -> AgendaProgress:

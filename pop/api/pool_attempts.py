@@ -25,14 +25,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from pop.api.pool_lease import PoolLeaseBase, check_owner
 from pop.errors import InputError, NotFoundError
-
-if TYPE_CHECKING:
-    from pop.api.pool import LeaseStatus, _Found
-    from pop.config import Settings
-    from pop.store import Store
 
 MAX_TAIL_LINES = 200
 TRUNCATED = "\n[pop: log truncated at {cap} bytes]\n"
@@ -45,18 +41,8 @@ def attempt_id_of(value: object) -> int:
     return value
 
 
-class PoolAttemptsMixin:
+class PoolAttemptsMixin(PoolLeaseBase):
     """startAttempt, recordLaunch, appendLog and endAttempt of remote executors."""
-
-    if TYPE_CHECKING:
-        settings: Settings
-
-        @property
-        def store(self) -> Store: ...
-
-        def _pool_agenda(self, given: str) -> _Found: ...
-
-        def _renew(self, found: _Found, owner: str) -> LeaseStatus: ...
 
     def pool_attempt_insight(self, attempt_id: int) -> str:
         """The insight of the agenda attempt ``attempt_id`` belongs to (what the caller must own
@@ -79,7 +65,6 @@ class PoolAttemptsMixin:
         launched: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Open an attempt row for ``owner`` (who must hold the agenda's lease) and answer it."""
-        from pop.api.pool import check_owner
         from pop.engine.launching import log_file
 
         owner = check_owner(owner)
@@ -209,7 +194,6 @@ class PoolAttemptsMixin:
     def _owned(self, attempt_id: int, owner: str) -> dict[str, Any]:
         """The attempt row once ``owner`` renewed the lease of its agenda (inside the caller's
         transaction); ConflictError when it no longer holds it."""
-        from pop.api.pool import check_owner
 
         owner = check_owner(owner)
         row = self._attempt(attempt_id)

@@ -30,8 +30,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from pop.api import Client
-from pop.api.pool import check_owner
 from pop.api.pool_attempts import attempt_id_of
+from pop.api.pool_lease import check_owner
 from pop.server.auth import Caller, CallerDep, client_thread
 from pop.server.bodies import json_object, required_text
 from pop.server.envelope import cid_of

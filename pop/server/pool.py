@@ -35,7 +35,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from pop.api import Client
-from pop.api.pool import check_owner
+from pop.api.pool_lease import check_owner
 from pop.errors import ForbiddenError, InputError
 from pop.models.validation import json_kind
 from pop.server.auth import Caller, CallerDep, client_thread
