@@ -26,11 +26,11 @@ def payload_model_for(registry: Registry, op_type: str) -> type[BaseModel] | Non
     commands, handlers without a model, and broken handler references (they fail at run time)."""
     if op_type not in registry:
         return None
-    entry = registry.lookup(op_type)
-    if entry.handler is None:
+    handler = registry.handler_ref(op_type)
+    if handler is None:
         return None
     try:
-        return payload_model_of(load_handler(entry.handler))
+        return payload_model_of(load_handler(handler))
     except PopError:
         return None
 

@@ -109,6 +109,13 @@ class Registry:
             raise UnknownOperationTypeError(f"unknown operation type '{op_type}'", hint=hint)
         return copy.deepcopy(self._entries[op_type])
 
+    def handler_ref(self, op_type: str) -> str | None:
+        """The ``handler`` reference of a known ``op_type`` (None: a plain command), read
+        without :meth:`lookup`'s copy of the whole entry (submit asks it for every op)."""
+        if op_type not in self._entries:
+            self.lookup(op_type)  # raises with its hint
+        return self._entries[op_type].handler
+
     def types(self) -> list[str]:
         return sorted(self._entries)
 
