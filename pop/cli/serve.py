@@ -83,7 +83,8 @@ def serve(
             file_okay=False,
             resolve_path=True,
             help="A directory whose files customer tokens' agendas may name as inputs; "
-            "repeatable. Default: none (global tokens and --no-auth are not limited).",
+            "repeatable. Default: none, so they may name no local input (global tokens and "
+            "--no-auth are never limited).",
         ),
     ] = None,
 ) -> None:

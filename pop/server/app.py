@@ -62,14 +62,19 @@ def create_app(
     the data reaper for agendas older than ``reap_data_age`` seconds when given
     (:mod:`pop.server.upkeep`); ``pop serve`` turns it on. ``cors_origins`` (``--cors-origin``)
     are the browser origins answered with CORS headers (none: no CORS headers at all)."""
-    client_thread = ClientThread(lambda: Client(settings, registry_path=registry_path))
+
+    def make_client() -> Client:
+        return Client(settings, registry_path=registry_path)
+
+    client_thread = ClientThread(make_client, inline=True)  # the requests' (pop.server.calls)
+    upkeep_thread = ClientThread(make_client)  # the upkeep's own, so it never holds one up
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         task = None
         if upkeep:  # the reclaimer and retrier (and the data reaper) on their intervals
             task = asyncio.create_task(
-                keep_work_safe(client_thread, settings, reap_data_age=reap_data_age)
+                keep_work_safe(upkeep_thread, settings, reap_data_age=reap_data_age)
             )
         try:
             yield
@@ -78,6 +83,7 @@ def create_app(
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            upkeep_thread.close()
             client_thread.close()
 
     app = FastAPI(
