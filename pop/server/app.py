@@ -19,12 +19,15 @@ from types import ModuleType
 from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import APIRoute
+from fastapi.staticfiles import StaticFiles
 
 import pop
 import pop.server
 from pop.api import Client
 from pop.config import Settings
 from pop.server.calls import ClientThread
+from pop.server.dashboard import routes as dashboard
+from pop.server.dashboard.sessions import Sessions
 from pop.server.envelope import install_error_handlers
 from pop.server.metrics import ServerMetrics
 from pop.server.middleware import RequestContext
@@ -106,6 +109,10 @@ def create_app(
             for route in module.router.routes
             if isinstance(route, APIRoute)
         )
+    # the dashboard (issue 14): its pages at /, its script and style sheet, its sessions
+    app.state.sessions = Sessions()
+    app.router.routes.extend(dashboard.router.routes)
+    app.mount(dashboard.STATIC_PATH, StaticFiles(directory=dashboard.STATIC_DIR), "dashboard")
     app.state.metrics = ServerMetrics()
     app.add_middleware(RequestContext, max_body_bytes=max_body_bytes, metrics=app.state.metrics)
     if cors_origins:  # outermost: every answer, 413 and 500 too, carries the headers

@@ -18,12 +18,14 @@ from typing import Annotated, Any, Protocol
 
 from fastapi import Depends, FastAPI, Request
 
+from pop.api import Client
 from pop.api.tokens import token_actor
 from pop.engine.input_paths import PathPolicy
-from pop.errors import ForbiddenError, InputError, UnauthorizedError
+from pop.errors import ForbiddenError, InputError, NotFoundError, UnauthorizedError
 from pop.models import DEFAULT_CUSTOMER_ID, TokenInfo
 from pop.models.agenda import SUBMIT_DIR_PARAM
 from pop.server.calls import ClientThread
+from pop.server.dashboard.sessions import SESSION_COOKIE, Session
 
 
 class Caller(Protocol):
@@ -115,6 +117,51 @@ async def current_caller(request: Request) -> Caller:
 
 
 CallerDep = Annotated[Caller, Depends(current_caller)]
+
+
+def dashboard_session(request: Request) -> Session | None:
+    """The dashboard session the request's cookie names (None: no cookie, or it ended)."""
+    sessions = getattr(request.app.state, "sessions", None)
+    return None if sessions is None else sessions.get(request.cookies.get(SESSION_COOKIE))
+
+
+def active_token(client: Client, token_id: str) -> TokenInfo:
+    """The token a dashboard session was signed in with, checked again by its id: an
+    UnauthorizedError once it is revoked, expired or deleted."""
+    try:
+        info = client.token_get(token_id)
+    except NotFoundError:
+        raise UnauthorizedError(
+            "the token of this session no longer exists", hint="sign in again"
+        ) from None
+    state = info.state()
+    if state != "active":
+        raise UnauthorizedError(f"the token {info.label} is {state}", hint="sign in again")
+    return info
+
+
+async def session_caller(request: Request) -> Caller:
+    """The caller of a request that may come from the dashboard: a bearer token as for every
+    route, else the token of the session its cookie names (checked again on each request;
+    a revoked or expired token ends the session)."""
+    if not request.app.state.auth:
+        return NO_AUTH_CALLER
+    if request.headers.get("authorization") is not None or SESSION_COOKIE not in request.cookies:
+        return await current_caller(request)
+    session = dashboard_session(request)
+    if session is None:
+        raise UnauthorizedError("this dashboard session has ended", hint="sign in again")
+    try:
+        caller: Caller = await client_thread(request).call(
+            lambda client: active_token(client, session.token_id)
+        )
+    except UnauthorizedError:
+        request.app.state.sessions.end(request.cookies.get(SESSION_COOKIE))
+        raise
+    return caller
+
+
+SessionCallerDep = Annotated[Caller, Depends(session_caller)]
 
 
 def can_see(caller: Caller, customer_id: str | None) -> bool:

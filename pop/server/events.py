@@ -13,6 +13,8 @@ Each event's ``id:`` is the time of its change (ms); a client that reconnects wi
 ``Last-Event-ID`` gets every change at or after it (so the last one it saw may come again: at
 least once, never lost). A ``: keepalive`` comment goes every 15 s. The stream ends when the
 client goes, or at the next check of the token (every 5 s) once it is revoked or expired.
+The dashboard's page opens it with its session cookie instead of a bearer token
+(:func:`pop.server.auth.session_caller`); the session's token is checked the same way.
 """
 
 from __future__ import annotations
@@ -30,7 +32,16 @@ from fastapi.responses import StreamingResponse
 from pop.api.events import ProgressChange, progress_changes
 from pop.errors import InputError, UnauthorizedError
 from pop.models import now_ms
-from pop.server.auth import Caller, CallerDep, bearer_secret, can_see, client_thread
+from pop.server.auth import (
+    Caller,
+    SessionCallerDep,
+    active_token,
+    bearer_secret,
+    can_see,
+    client_thread,
+    dashboard_session,
+)
+from pop.server.dashboard.sessions import Session
 from pop.server.logs import visible_agenda
 
 router = APIRouter(tags=["extensions"])
@@ -83,7 +94,7 @@ def _last_event_id(request: Request) -> int | None:
 @router.get("/pop/events")
 async def events(
     request: Request,
-    caller: CallerDep,
+    caller: SessionCallerDep,
     agendaId: str | None = None,  # POP's spelling of the parameters
     linkId: str | None = None,
 ) -> StreamingResponse:
@@ -100,8 +111,9 @@ async def events(
         found = await thread.call(lambda c: progress_changes(c, 0, agenda_id=full_id))
         first = cursor.fresh(found, caller)
     secret = bearer_secret(request.headers.get("authorization"))
+    session = dashboard_session(request) if secret is None else None
     return StreamingResponse(
-        _stream(request, caller, cursor, first, full_id, linkId, secret),
+        _stream(request, caller, cursor, first, full_id, linkId, secret, session),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
@@ -115,6 +127,7 @@ async def _stream(
     agenda_id: str | None,
     link_id: str | None,
     secret: str | None,
+    session: Session | None,
 ) -> AsyncIterator[bytes]:
     thread = client_thread(request)
     yield f"retry: {RETRY_MS}\n\n".encode()
@@ -128,7 +141,7 @@ async def _stream(
         now = time.monotonic()
         if request.app.state.auth and now - last_check >= TOKEN_CHECK_SECONDS:
             last_check = now
-            if not await _still_valid(request, secret):
+            if not await _still_valid(request, secret, session):
                 return
         read = functools.partial(
             progress_changes, since_ms=cursor.since, agenda_id=agenda_id, link_id=link_id
@@ -141,9 +154,13 @@ async def _stream(
             last_write = time.monotonic()
 
 
-async def _still_valid(request: Request, secret: str | None) -> bool:
+async def _still_valid(request: Request, secret: str | None, session: Session | None) -> bool:
     try:
-        await client_thread(request).call(lambda client: client.token_verify(secret))
+        if session is not None:
+            token_id = session.token_id
+            await client_thread(request).call(lambda client: active_token(client, token_id))
+        else:
+            await client_thread(request).call(lambda client: client.token_verify(secret))
     except UnauthorizedError:
         return False
     return True

@@ -1,0 +1,206 @@
+"""The dashboard's sign-in and agendas page in headless Chromium against a real ``pop serve``:
+a customer's session lists its agendas and not another customer's (page and JSON), a row turns
+WAITING -> EXECUTING -> COMPLETE without a reload while a real ``pop executor`` runs it, the
+session cookie is HttpOnly and SameSite=Strict, a POST without the CSRF token is refused, and
+screenshots of the page in light and dark are written to docs/img/ (checked non-blank)."""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import run_pop_at
+from tests.server.conftest import RunningServer
+from tests.server.test_auth import bearer, token
+from tests.server.test_extension_routes import sample_op
+
+IMAGES = Path(__file__).resolve().parents[2] / "docs" / "img"
+
+# records each text the row's state cell shows, as the page changes it
+RECORD_STATES = """(id) => {
+  const cell = document.querySelector(`tr[data-agenda-id="${id}"] [data-field="state"]`);
+  const percent = document.querySelector(`tr[data-agenda-id="${id}"] [data-field="percent"]`);
+  window.__changes = [cell.textContent];
+  window.__percents = [percent.textContent];
+  new MutationObserver(() => {
+    if (window.__changes.at(-1) !== cell.textContent) window.__changes.push(cell.textContent);
+  }).observe(cell, {childList: true, characterData: true, subtree: true});
+  new MutationObserver(() => window.__percents.push(percent.textContent))
+    .observe(percent, {childList: true, characterData: true, subtree: true});
+}"""
+
+
+@pytest.fixture(scope="module")
+def tokens(dash_server: RunningServer) -> dict[str, str]:
+    home = dash_server.home
+    return {
+        "acme": token(home, kind="customer", customers=["acme"], name="acme"),
+        "umbrella": token(home, kind="customer", customers=["umbrella"], name="umbrella"),
+    }
+
+
+def submit(server: RunningServer, secret: str, title: str, **fields: Any) -> str:
+    with server.http() as http:
+        answer = http.post(
+            "/pop/agenda",
+            json={"title": title, "operations": [sample_op("step", "working", 2000)], **fields},
+            headers=bearer(secret),
+        )
+    assert answer.status_code == 200, answer.text
+    return str(answer.json()["all"][0]["id"])
+
+
+@pytest.fixture(scope="module")
+def stored(dash_server: RunningServer, tokens: dict[str, str]) -> dict[str, str]:
+    """An agenda of acme and one of umbrella, neither run."""
+    return {
+        name: submit(dash_server, tokens[name], f"{name} ladder", params={"doNotRun": True})
+        for name in ("acme", "umbrella")
+    }
+
+
+def sign_in(page: Any, server: RunningServer, secret: str) -> None:
+    page.goto(f"{server.url}/agendas")
+    assert page.url == f"{server.url}/signin"  # not signed in yet
+    page.get_by_label("Token").fill(secret)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(f"{server.url}/agendas")
+
+
+def row_ids(page: Any) -> list[str]:
+    ids: list[str] = page.eval_on_selector_all(
+        "tr[data-agenda-id]", "rows => rows.map(r => r.dataset.agendaId)"
+    )
+    return ids
+
+
+def test_a_customer_session_sees_only_its_agendas(
+    page: Any, dash_server: RunningServer, tokens: dict[str, str], stored: dict[str, str]
+) -> None:
+    sign_in(page, dash_server, tokens["acme"])
+    ids = row_ids(page)
+    assert stored["acme"] in ids and stored["umbrella"] not in ids
+    assert page.get_by_text("acme ladder").is_visible()
+    # the same URL asked for JSON answers the API's progress JSON for the same rows
+    answer = page.request.get(f"{dash_server.url}/agendas", headers={"Accept": "application/json"})
+    assert answer.status == 200
+    rows = answer.json()["all"]
+    assert [row["agendaId"] for row in rows] == ids
+    with dash_server.http() as http:
+        api = http.get(f"/pop/progress/agenda/{stored['acme']}", headers=bearer(tokens["acme"]))
+    assert api.json()["all"][0] in rows
+    # a filter on another customer's id shows nothing of theirs
+    page.goto(f"{dash_server.url}/agendas?customer=umbrella")
+    assert row_ids(page) == []
+
+
+def test_the_session_cookie_is_httponly_and_strict_and_forms_need_csrf(
+    page: Any, dash_server: RunningServer, tokens: dict[str, str]
+) -> None:
+    sign_in(page, dash_server, tokens["umbrella"])
+    (cookie,) = page.context.cookies()
+    assert cookie["name"] == "pop_session"
+    assert cookie["httpOnly"] is True and cookie["sameSite"] == "Strict" and cookie["path"] == "/"
+    assert page.evaluate("document.cookie") == ""  # the page's script cannot read it
+    refused = page.request.post(f"{dash_server.url}/signout", form={}, max_redirects=0)
+    assert refused.status == 403
+    forged = page.request.post(
+        f"{dash_server.url}/signout", form={"csrf": "not-the-token"}, max_redirects=0
+    )
+    assert forged.status == 403
+    page.goto(f"{dash_server.url}/agendas")
+    assert page.url.endswith("/agendas")  # still signed in after the refused posts
+    page.get_by_role("button", name="Sign out").click()
+    page.wait_for_url(f"{dash_server.url}/signin")
+    page.goto(f"{dash_server.url}/agendas")
+    assert page.url.endswith("/signin")
+
+
+def test_a_wrong_token_is_refused_on_the_sign_in_page(
+    page: Any, dash_server: RunningServer
+) -> None:
+    page.goto(f"{dash_server.url}/signin")
+    page.get_by_label("Token").fill("pop_nosuchtoken")
+    with page.expect_response(f"{dash_server.url}/signin") as answer:
+        page.get_by_role("button", name="Sign in").click()
+    assert answer.value.status == 200  # the form again, with the reason
+    assert "unknown token" in page.get_by_role("alert").inner_text()
+    assert page.context.cookies() == []
+
+
+def test_a_row_goes_from_waiting_to_complete_live_while_an_executor_runs_it(
+    page: Any, dash_server: RunningServer, tokens: dict[str, str]
+) -> None:
+    agenda_id = submit(dash_server, tokens["acme"], "live ladder")
+    sign_in(page, dash_server, tokens["acme"])
+    page.evaluate(RECORD_STATES, agenda_id)
+    page.wait_for_selector('#live[data-state="open"]')
+    executed = run_pop_at(dash_server.home, "executor", "--once", timeout=120)
+    assert executed.returncode == 0, executed.stderr
+    page.wait_for_function("window.__changes.at(-1) === 'COMPLETE'", timeout=60_000)
+    assert page.evaluate("window.__changes") == ["WAITING", "EXECUTING", "COMPLETE"]
+    assert page.evaluate("window.__percents").pop() == "100%"
+    assert page.evaluate("performance.getEntriesByType('navigation').length") == 1  # no reload
+
+
+def png_pixels(png: bytes) -> tuple[int, int, bytes, tuple[int, ...]]:
+    """Width, height, the decompressed scanlines and the first pixel of a PNG (Playwright's
+    8-bit RGB(A)); the first pixel of the first row is stored as is whatever its filter."""
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height, depth, colour = struct.unpack(">IIBB", png[16:26])
+    assert depth == 8 and colour in (2, 6)
+    data, at = b"", 8
+    while at < len(png):
+        length, kind = struct.unpack(">I4s", png[at : at + 8])
+        if kind == b"IDAT":
+            data += png[at + 8 : at + 8 + length]
+        at += 12 + length
+    raw = zlib.decompress(data)
+    channels = 3 if colour == 2 else 4
+    return width, height, raw, tuple(raw[1 : 1 + channels])
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_screenshots_of_the_agendas_page_in_light_and_dark(
+    browser: Any,
+    page_errors: list[str],
+    dash_server: RunningServer,
+    tokens: dict[str, str],
+    stored: dict[str, str],
+    scheme: str,
+) -> None:
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, color_scheme=scheme)
+    try:
+        page = context.new_page()
+        page.on("console", lambda m: m.type == "error" and page_errors.append(m.text))
+        sign_in(page, dash_server, tokens["acme"])
+        page.wait_for_selector('#live[data-state="open"]')
+        IMAGES.mkdir(parents=True, exist_ok=True)
+        path = IMAGES / f"dashboard-agendas-{scheme}.png"
+        png = page.screenshot(path=str(path))
+    finally:
+        context.close()
+    assert page_errors == []
+    width, height, raw, first = png_pixels(png)
+    assert (width, height) == (1280, 800)
+    assert len(set(raw)) > 32  # text, lines and colours, not a blank page
+    brightness = sum(first[:3]) / 3
+    assert brightness > 200 if scheme == "light" else brightness < 60
+
+
+def test_the_sign_in_page_is_labelled_and_the_api_is_unchanged(
+    dash_server: RunningServer,
+) -> None:
+    with httpx.Client(base_url=dash_server.url, timeout=30) as http:
+        assert http.get("/", follow_redirects=False).headers["location"] == "/signin"
+        page = http.get("/signin")
+        assert '<html lang="en">' in page.text and 'for="token"' in page.text
+        assert http.get("/pop/progress/agenda").status_code == 401  # the API still wants a token
+        assert http.get("/pop/events").status_code == 401
+        script = http.get("/dashboard/static/dashboard.js")
+        assert script.status_code == 200 and "EventSource" in script.text
