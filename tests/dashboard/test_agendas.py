@@ -1,8 +1,9 @@
 """The dashboard's sign-in and agendas page in headless Chromium against a real ``pop serve``:
 a customer's session lists its agendas and not another customer's (page and JSON), a row turns
 WAITING -> EXECUTING -> COMPLETE without a reload while a real ``pop executor`` runs it, the
-session cookie is HttpOnly and SameSite=Strict, a POST without the CSRF token is refused, and
-screenshots of the page in light and dark are written to docs/img/ (checked non-blank)."""
+session cookie is HttpOnly and SameSite=Strict, a POST without the CSRF token is refused, a
+revoked token ends its session, ``--no-auth`` needs no sign-in, and screenshots of the page in
+light and dark are written to docs/img/ (checked non-blank)."""
 
 from __future__ import annotations
 
@@ -14,8 +15,10 @@ from typing import Any
 import httpx
 import pytest
 
+from pop.api import Client
+from pop.config import Settings
 from tests.conftest import run_pop_at
-from tests.server.conftest import RunningServer
+from tests.server.conftest import RunningServer, start_server
 from tests.server.test_auth import bearer, token
 from tests.server.test_extension_routes import sample_op
 
@@ -204,3 +207,39 @@ def test_the_sign_in_page_is_labelled_and_the_api_is_unchanged(
         assert http.get("/pop/events").status_code == 401
         script = http.get("/dashboard/static/dashboard.js")
         assert script.status_code == 200 and "EventSource" in script.text
+
+
+def test_revoking_the_token_ends_the_session(
+    page: Any, dash_server: RunningServer, stored: dict[str, str]
+) -> None:
+    secret = token(dash_server.home, kind="customer", customers=["acme"], name="soon revoked")
+    sign_in(page, dash_server, secret)
+    assert stored["acme"] in row_ids(page)
+    client = Client(Settings.from_env().with_changes(home=dash_server.home))
+    try:
+        client.token_revoke("soon revoked")
+    finally:
+        client.close()
+    page.goto(f"{dash_server.url}/agendas")
+    assert page.url == f"{dash_server.url}/signin"
+    # the session is gone: its cookie opens nothing, not even the event stream
+    answer = page.request.get(f"{dash_server.url}/pop/events")
+    assert answer.status == 401
+
+
+def test_without_auth_the_dashboard_needs_no_sign_in(page: Any, tmp_path: Path) -> None:
+    server = start_server(tmp_path / "pop_home", "--no-auth")
+    try:
+        with server.http() as http:
+            agenda = http.post(
+                "/pop/agenda", json={"operations": [sample_op("step", "hi")], "title": "open"}
+            )
+        agenda_id = agenda.json()["all"][0]["id"]
+        page.goto(f"{server.url}/")
+        assert page.url == f"{server.url}/agendas"
+        assert row_ids(page) == [agenda_id]
+        page.wait_for_selector('#live[data-state="open"]')
+        assert page.get_by_role("button", name="Sign out").count() == 0
+    finally:
+        page.goto("about:blank")  # the page closes its event stream before the server stops
+        server.stop()
