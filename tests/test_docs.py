@@ -482,7 +482,7 @@ def test_the_claim_check_flags_a_shipped_thing_called_not_built(markdown: str) -
 @pytest.mark.parametrize(
     "markdown",
     [
-        "Not built yet: `pop graph`, `pop dashboard`.",
+        "Not built yet: `pop dashboard`, `pop timeline`.",
         "| `--launch R` | for handlers: `local` (default), `docker`; `kubernetes` is planned |",
         "| `kubernetes` | planned; `--launch kubernetes` exits 3 |",
         "## kubernetes (planned)",
@@ -491,7 +491,7 @@ def test_the_claim_check_flags_a_shipped_thing_called_not_built(markdown: str) -
         "Pointers are not checked at submission (the value is not known yet).",
         "Handlers get `POP_EXTERNAL` (its `image` is for docker, not built yet) and `--cpus`.",
         "| `memoryRequestCount` | request (`1G`; docker, not built yet; not on `local`) |",
-        "`pop graph` is planned; `pop reap data` and `pop reap containers` run today.",
+        "`pop timeline` is planned; `pop reap data` and `pop reap containers` run today.",
         "```yaml\nworkVolume:   # optional, kubernetes (planned)\n```",
     ],
 )

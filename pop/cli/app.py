@@ -26,6 +26,7 @@ def build_app(first: str | None = None) -> typer.Typer:
         batch,
         executor,
         facility,
+        graph,
         handler,
         image,
         k8s,
@@ -53,6 +54,7 @@ def build_app(first: str | None = None) -> typer.Typer:
     executor.register(app)
     rerun.register(app)
     batch.register(app)
+    graph.register(app)
     app.add_typer(templates.app, name="template")
     app.add_typer(facility.customer_app, name="customer")
     app.add_typer(facility.pool_app, name="pool")
