@@ -1,7 +1,8 @@
 """``pop graph`` as a real subprocess: an agenda file draws uncoloured SVG (or dot) on stdout or
 into -o FILE; an id after ``pop run-local`` colours each box by its state (also over
 ``--server``); PNG without ``rsvg-convert`` on PATH exits 3 naming it; a bad file is exit 2, an
-unknown id exit 4, and neither changes the store."""
+unknown id exit 4, and neither changes the store. The coloured picture of examples/failure.json
+is written to docs/img/graph-failure.svg for docs/cli.md."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from tests.conftest import EXAMPLES, pop_argv, pop_env, run_pop_at, store_snapsh
 from tests.server.conftest import start_server
 
 SVG = "{http://www.w3.org/2000/svg}"
+IMAGES = Path(__file__).resolve().parents[2] / "docs" / "img"
 RunPop = Callable[..., CompletedProcess[str]]
 
 
@@ -74,6 +76,8 @@ def test_an_id_colours_each_op_by_its_state(run_pop: RunPop) -> None:
     assert states["download"] == "succeeded"
     assert states["transcode"] == "failed"
     assert "failed" in states_in(failed.stdout)["transcode"][1]
+    IMAGES.mkdir(exist_ok=True)
+    (IMAGES / "graph-failure.svg").write_text(failed.stdout)  # the picture in docs/cli.md
 
 
 def test_an_id_over_the_server_is_the_same_picture(tmp_path: Path) -> None:
