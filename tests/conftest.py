@@ -27,14 +27,12 @@ from typing import Any
 import pytest
 from hypothesis import settings as hypothesis_settings
 
-import pop
-
 # No per-example deadline: on a busy machine (two test workers, other jobs) an example may take
 # far longer than hypothesis's default 200 ms without anything being wrong.
 hypothesis_settings.register_profile("pop", deadline=None)
 hypothesis_settings.load_profile("pop")
 
-REPO_ROOT = Path(pop.__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parent.parent  # the checkout these tests belong to
 EXAMPLES = REPO_ROOT / "examples"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
@@ -46,6 +44,11 @@ def pop_env(home: Path, extra: Mapping[str, str] | None = None) -> dict[str, str
     environment = {key: value for key, value in os.environ.items() if not key.startswith("POP_")}
     environment.pop("PAYLOAD", None)
     environment.update({"POP_HOME": str(home), "COLUMNS": "200", "NO_COLOR": "1"})
+    # the checkout under test, whatever `pop` the machine has installed (an editable install of
+    # another clone would otherwise answer every subprocess)
+    environment["PYTHONPATH"] = os.pathsep.join(
+        path for path in (str(REPO_ROOT), environment.get("PYTHONPATH", "")) if path
+    )
     environment.update(extra or {})
     return environment
 
