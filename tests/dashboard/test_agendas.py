@@ -243,3 +243,56 @@ def test_without_auth_the_dashboard_needs_no_sign_in(page: Any, tmp_path: Path) 
     finally:
         page.goto("about:blank")  # the page closes its event stream before the server stops
         server.stop()
+
+
+def test_filters_by_link_and_state_keep_to_the_tokens_agendas(
+    page: Any, dash_server: RunningServer, tokens: dict[str, str], stored: dict[str, str]
+) -> None:
+    linked = submit(
+        dash_server, tokens["acme"], "linked", linkId="ladder-7", params={"doNotRun": True}
+    )
+    submit(dash_server, tokens["umbrella"], "theirs", linkId="ladder-7", params={"doNotRun": True})
+    sign_in(page, dash_server, tokens["acme"])
+    page.get_by_label("Link").fill("ladder-7")
+    page.get_by_role("button", name="Filter").click()
+    page.wait_for_url("**/agendas?*link=ladder-7*")
+    assert row_ids(page) == [linked]
+    page.get_by_label("State").select_option("COMPLETE")
+    page.get_by_role("button", name="Filter").click()
+    page.wait_for_url("**/agendas?state=COMPLETE*")
+    assert row_ids(page) == []
+    answer = page.request.get(
+        f"{dash_server.url}/agendas?link=ladder-7", headers={"Accept": "application/json"}
+    )
+    assert [row["agendaId"] for row in answer.json()["all"]] == [linked]
+    assert stored["acme"] != linked
+
+
+# every control's accessible name: aria-label, else its <label>, else its text
+CONTROL_NAMES = """() => [...document.querySelectorAll(
+    'a[href], button, input:not([type=hidden]), select, progress')].map(el =>
+  (el.getAttribute('aria-label') || (el.labels && el.labels[0] && el.labels[0].textContent)
+   || el.textContent || '').trim())"""
+
+
+def test_the_agendas_page_is_labelled_and_reachable_by_keyboard(
+    page: Any, dash_server: RunningServer, tokens: dict[str, str], stored: dict[str, str]
+) -> None:
+    sign_in(page, dash_server, tokens["acme"])
+    assert page.get_attribute("html", "lang") == "en"
+    for landmark in ("banner", "main", "navigation", "search", "contentinfo"):
+        assert page.get_by_role(landmark).count() >= 1, landmark
+    names = page.evaluate(CONTROL_NAMES)
+    assert names and all(names), names
+    reached = []
+    for _ in range(len(names) + 5):
+        page.keyboard.press("Tab")
+        reached.append(
+            page.evaluate(
+                "(() => { const e = document.activeElement;"
+                " return (e.getAttribute('aria-label') || (e.labels && e.labels[0] &&"
+                " e.labels[0].textContent) || e.textContent || '').trim(); })()"
+            )
+        )
+    for name in ("Sign out", "State", "Customer", "Link", "Filter", f"Copy id {stored['acme']}"):
+        assert name in reached, (name, reached)

@@ -32,6 +32,8 @@ HERE = Path(__file__).parent
 STATIC_DIR = HERE / "static"
 STATIC_PATH = "/dashboard/static"
 PAGE_SIZE = 50
+# the page's filters (query parameters) -> the API's ``by<field>`` conditions
+FILTERS = {"state": "processingState", "customer": "customerId", "link": "linkId"}
 ALL_ROWS = 10**9  # the selection's limit when the page slices the rows itself
 
 templates = Jinja2Templates(directory=str(HERE / "templates"))
@@ -118,34 +120,33 @@ async def signout(request: Request) -> Response:
     return answer
 
 
-def _rows(client: Client, caller: Caller, state: str, customer: str) -> list[dict[str, Any]]:
-    conditions = {"processingState": state} if state else {}
-    if customer:
-        conditions["customerId"] = customer
+def _rows(client: Client, caller: Caller, filters: dict[str, str]) -> list[dict[str, Any]]:
+    """The rows of the API's progress selection for these filters, newest first."""
+    conditions = {FILTERS[name]: value for name, value in filters.items() if value}
     query = ByQuery(conditions=conditions, limit=ALL_ROWS)
     return list(reversed(progress_selection(client, caller, query).items))  # newest first
 
 
 @router.get("/agendas")
 async def agendas(request: Request) -> Response:
-    """The agendas the session may see, newest first, by state and customer, 50 a page."""
+    """The agendas the session may see, newest first, by state, customer and link, 50 a
+    page."""
     caller = await _caller(request)
     wants_json = "application/json" in request.headers.get("accept", "")
     if caller is None:
         if wants_json:
             raise UnauthorizedError("sign in first", hint="POST /signin with a token")
         return _to_signin()
-    state = request.query_params.get("state", "").strip().upper()
-    customer = request.query_params.get("customer", "").strip()
+    filters = {name: request.query_params.get(name, "").strip() for name in FILTERS}
+    filters["state"] = filters["state"].upper()
     try:
         page = max(1, int(request.query_params.get("page", "1")))
     except ValueError:
         page = 1
-    found = await client_thread(request).call(lambda c: _rows(c, caller, state, customer))
+    found = await client_thread(request).call(lambda c: _rows(c, caller, filters))
     rows = found[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
     if wants_json:
         return data_response(rows, cid_of(request))
-    filters = {"state": state, "customer": customer}
 
     def page_url(number: int) -> str:
         return "/agendas?" + urlencode({**{k: v for k, v in filters.items() if v}, "page": number})
