@@ -1,7 +1,9 @@
 """A real headless browser for the dashboard tests: Debian's ``chromium`` driven by Playwright
 for Python (its sync API), never a browser downloaded by ``playwright install``.
 
-``browser`` is one Chromium per test session; ``page`` a fresh context (1280x800) and page per
+``browser`` is one Chromium per test module (not per session: while Playwright's sync API runs,
+its event loop is the thread's running loop, and any other module's test calling
+``asyncio.run`` would fail on the same worker); ``page`` a fresh context (1280x800) and page per
 test whose console errors and uncaught page errors are collected (``page_errors``) and must be
 none at teardown. ``dash_server`` is a real ``pop serve --port 0`` that needs tokens, one per
 module. Without chromium or playwright the tests are skipped, saying why, except under
@@ -34,7 +36,7 @@ def _missing() -> str | None:
     return None
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     missing = _missing()
     if missing is not None:
