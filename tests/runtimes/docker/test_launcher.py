@@ -511,6 +511,7 @@ class ForwardingSocket:
         self.host = f"unix://{path}"
         self._target = target
         self._sockets: list[socket.socket] = []
+        self._stopped = False
         self._lock = threading.Lock()
         self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self._listener.bind(str(path))
@@ -519,6 +520,7 @@ class ForwardingSocket:
 
     def stop(self) -> None:
         with self._lock:
+            self._stopped = True
             self._listener.close()
             self.path.unlink(missing_ok=True)
             for connection in self._sockets:
@@ -535,6 +537,10 @@ class ForwardingSocket:
             upstream = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             upstream.connect(self._target)
             with self._lock:
+                if self._stopped:  # accepted while stop() ran: it would outlive the stop
+                    client.close()
+                    upstream.close()
+                    return
                 self._sockets += [client, upstream]
             for source, sink in ((client, upstream), (upstream, client)):
                 threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
