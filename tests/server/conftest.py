@@ -14,11 +14,12 @@ import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
-from tests.conftest import start_pop_at, wait_for
+from tests.conftest import start_pop_at, store_snapshot, wait_for
 
 READY_PREFIX = "pop serve: listening on "
 
@@ -113,3 +114,37 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
 def auth_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     """A ``pop serve`` that needs tokens, with its own POP_HOME, shared by the module's tests."""
     yield from _module_server(tmp_path_factory.mktemp("serve-auth") / "pop_home")
+
+
+def add_token(home: Path, **rights: Any) -> str:
+    """A token made on the server's store (``pop token add``); its secret."""
+    from pop.api import Client
+    from pop.config import Settings
+
+    client = Client(Settings.from_env().with_changes(home=home))
+    try:
+        _, secret = client.token_add(**rights)
+    finally:
+        client.close()
+    return secret
+
+
+def the_five_tokens(home: Path) -> dict[str, str]:
+    """acme's, umbrella's, both customers', a global and an executor token (insight default)."""
+    return {
+        "acme": add_token(home, kind="customer", customers=["acme"], name="acme"),
+        "umbrella": add_token(home, kind="customer", customers=["umbrella"], name="umbrella"),
+        "both": add_token(home, kind="customer", customers=["acme", "umbrella"], name="both"),
+        "global": add_token(home, kind="global", name="root"),
+        "executor": add_token(home, kind="executor", insights=["default"], name="exec"),
+    }
+
+
+def bearer(secret: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {secret}"}
+
+
+def without_tokens(home: Path) -> dict[str, Any]:
+    """The store but its tokens table (a verified token records when it was last used)."""
+    snapshot = store_snapshot(home) or {}
+    return {table: rows for table, rows in snapshot.items() if table != "tokens"}

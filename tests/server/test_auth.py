@@ -13,20 +13,8 @@ import pytest
 from pop.api import Client
 from pop.config import Settings
 from tests.conftest import store_snapshot
-from tests.server.conftest import RunningServer
-
-
-def token(home: Path, **rights: Any) -> str:
-    client = Client(Settings.from_env().with_changes(home=home))
-    try:
-        _, secret = client.token_add(**rights)
-    finally:
-        client.close()
-    return secret
-
-
-def bearer(secret: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {secret}"}
+from tests.server.conftest import RunningServer, bearer, the_five_tokens
+from tests.server.conftest import add_token as token
 
 
 def agenda(**fields: Any) -> dict[str, Any]:
@@ -44,14 +32,7 @@ def agenda_tables(home: Path) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def tokens(auth_server: RunningServer) -> dict[str, str]:
-    home = auth_server.home
-    return {
-        "acme": token(home, kind="customer", customers=["acme"], name="acme"),
-        "umbrella": token(home, kind="customer", customers=["umbrella"], name="umbrella"),
-        "both": token(home, kind="customer", customers=["acme", "umbrella"], name="both"),
-        "global": token(home, kind="global", name="root"),
-        "executor": token(home, kind="executor", insights=["default"], name="exec"),
-    }
+    return the_five_tokens(auth_server.home)
 
 
 @pytest.fixture(scope="module")

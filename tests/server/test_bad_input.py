@@ -13,15 +13,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from pop.api import Client
-from pop.config import Settings
-from tests.conftest import store_snapshot
-from tests.server.conftest import RunningServer, start_server
+from tests.server.conftest import RunningServer, start_server, the_five_tokens, without_tokens
 
 MAX_BODY = 4096
 JSON = {"Content-Type": "application/json"}
@@ -195,15 +191,6 @@ CASES: list[tuple[str, str, str, str, dict[str, Any], int, str, str]] = [
 ]  # fmt: skip
 
 
-def add_token(home: Path, **rights: Any) -> str:
-    client = Client(Settings.from_env().with_changes(home=home))
-    try:
-        _, secret = client.token_add(**rights)
-    finally:
-        client.close()
-    return secret
-
-
 @pytest.fixture(scope="module")
 def bad_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     """A server with tokens and a small body limit; leases that outlive the module and no
@@ -223,14 +210,7 @@ def bad_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServ
 
 @pytest.fixture(scope="module")
 def tokens(bad_server: RunningServer) -> dict[str, str]:
-    home = bad_server.home
-    return {
-        "acme": add_token(home, kind="customer", customers=["acme"], name="acme"),
-        "umbrella": add_token(home, kind="customer", customers=["umbrella"], name="umbrella"),
-        "both": add_token(home, kind="customer", customers=["acme", "umbrella"], name="both"),
-        "global": add_token(home, kind="global", name="root"),
-        "executor": add_token(home, kind="executor", insights=["default"], name="exec"),
-    }
+    return the_five_tokens(bad_server.home)
 
 
 @pytest.fixture(scope="module")
@@ -257,12 +237,6 @@ def targets(bad_server: RunningServer, tokens: dict[str, str]) -> dict[str, str]
     call("acme", "/pop/agenda/service/cancel", {"agendaId": complete})
     template = call("acme", "/pop/agendatemplate", TEMPLATE)["all"][0]["id"]
     return {"held": held, "waiting": waiting, "complete": complete, "template": template}
-
-
-def without_tokens(home: Path) -> dict[str, Any]:
-    """The store but the tokens table (a verified token records when it was last used)."""
-    snapshot = store_snapshot(home) or {}
-    return {table: rows for table, rows in snapshot.items() if table != "tokens"}
 
 
 def fill(value: Any, names: dict[str, str]) -> Any:

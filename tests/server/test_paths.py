@@ -18,29 +18,14 @@ from pop.api import Client
 from pop.config import Settings
 from pop.engine.input_paths import absolute_input_paths
 from pop.registry import Registry
-from tests.conftest import run_pop_at, store_snapshot
-from tests.server.conftest import RunningServer
+from tests.conftest import run_pop_at
+from tests.server.conftest import RunningServer, add_token, without_tokens
 
 
 def analysis(*inputs: str, **fields: Any) -> dict[str, Any]:
     """An agenda of acme's probing ``inputs`` (an op type whose payload declares path fields)."""
     operation = {"name": "probe", "type": "analysis", "payload": {"inputs": list(inputs)}}
     return {"operations": [operation], "customerId": "acme", **fields}
-
-
-def add_token(home: Path, **rights: Any) -> str:
-    client = Client(Settings.from_env().with_changes(home=home))
-    try:
-        _, secret = client.token_add(**rights)
-    finally:
-        client.close()
-    return secret
-
-
-def without_tokens(home: Path) -> dict[str, Any]:
-    """The store but its tokens table (a verified token records when it was last used)."""
-    snapshot = store_snapshot(home) or {}
-    return {table: rows for table, rows in snapshot.items() if table != "tokens"}
 
 
 class Setup:
