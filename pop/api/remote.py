@@ -103,8 +103,9 @@ class RemoteClient(RemoteReadsMixin, RemoteCatalogMixin, RemoteHttp):
         from pop.engine.input_paths import absolute_input_paths
         from pop.registry import Registry
 
-        registry = Registry.load(self._registry_path)
-        return absolute_input_paths(document, registry, os.getcwd())
+        if self._registry is None:  # one read per client: `batch --server` submits many
+            self._registry = Registry.load(self._registry_path)
+        return absolute_input_paths(document, self._registry, os.getcwd())
 
     def status(self, agenda_id: str) -> AgendaProgress:
         """``GET /pop/progress/agenda/{id}`` (an agenda id, a progress id or a unique prefix)."""

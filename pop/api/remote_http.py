@@ -15,10 +15,13 @@ import builtins
 import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pop import errors
 from pop.errors import InputError, PopError, RuntimeUnavailableError
+
+if TYPE_CHECKING:
+    from pop.registry import Registry
 
 DEFAULT_TIMEOUT_SECONDS = 30.0
 UNLIMITED = str(1_000_000)  # a bylimit above any listing (the server's default is 100)
@@ -61,6 +64,7 @@ class RemoteHttp:
         self._has_token = bool(token)
         self._checked = False
         self._registry_path = registry_path  # which fields of a payload are paths
+        self._registry: Registry | None = None  # read once, on the first submit
 
     def close(self) -> None:
         self._http.close()
