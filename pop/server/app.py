@@ -26,7 +26,8 @@ import pop.server
 from pop.api import Client
 from pop.config import Settings
 from pop.server.calls import ClientThread
-from pop.server.dashboard import routes as dashboard
+from pop.server.dashboard import page_modules
+from pop.server.dashboard.pages import STATIC_DIR, STATIC_PATH
 from pop.server.dashboard.sessions import Sessions
 from pop.server.envelope import install_error_handlers
 from pop.server.metrics import ServerMetrics
@@ -111,8 +112,9 @@ def create_app(
         )
     # the dashboard (issue 14): its pages at /, its script and style sheet, its sessions
     app.state.sessions = Sessions()
-    app.router.routes.extend(dashboard.router.routes)
-    app.mount(dashboard.STATIC_PATH, StaticFiles(directory=dashboard.STATIC_DIR), "dashboard")
+    for page in page_modules():
+        app.router.routes.extend(page.router.routes)
+    app.mount(STATIC_PATH, StaticFiles(directory=STATIC_DIR), "dashboard")
     app.state.metrics = ServerMetrics()
     app.add_middleware(RequestContext, max_body_bytes=max_body_bytes, metrics=app.state.metrics)
     if cors_origins:  # outermost: every answer, 413 and 500 too, carries the headers
