@@ -8,12 +8,22 @@ test whose console errors and uncaught page errors are collected (``page_errors`
 none at teardown. ``dash_server`` is a real ``pop serve --port 0`` that needs tokens, one per
 module. Without chromium or playwright the tests are skipped, saying why, except under
 ``CI=true`` where that is a failure (scripts/test installs both).
+
+``assert_accessible(page)`` runs axe-core (a test-only npm dependency: ``package.json`` here,
+installed by scripts/test with ``npm ci``) in the page, in the light and the dark scheme, and
+fails on any serious or critical violation. ``page_screenshots(page, name, tmp_path)`` takes the
+page at 1280x800 in light and dark, checks each is not blank and in its scheme, and writes them
+to ``docs/img/dashboard-<name>-<scheme>.png`` when ``POP_DOCS_IMAGES=1`` (otherwise to
+``tmp_path``: a test run leaves the checkout as it was).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import struct
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +34,10 @@ from tests.server.conftest import RunningServer, start_server
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 VIEWPORT = {"width": 1280, "height": 800}
+HERE = Path(__file__).resolve().parent
+AXE = HERE / "node_modules" / "axe-core" / "axe.min.js"
+IMAGES = HERE.parents[1] / "docs" / "img"
+SCHEMES = ("light", "dark")
 
 
 def _missing() -> str | None:
@@ -87,3 +101,78 @@ def dash_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSer
         yield server
     finally:
         server.stop()
+
+
+def _unavailable(reason: str) -> None:
+    if os.environ.get("CI"):
+        pytest.fail(f"CI is set: the dashboard tests must run, but there is {reason}")
+    pytest.skip(reason)
+
+
+def axe_violations(page: Any) -> list[dict[str, Any]]:
+    """axe-core's serious and critical violations on the page as it is now."""
+    if not AXE.exists():
+        _unavailable("no axe-core (npm ci --prefix tests/dashboard; scripts/test does)")
+    if not page.evaluate("typeof window.axe !== 'undefined'"):
+        page.add_script_tag(content=AXE.read_text(encoding="utf-8"))
+    found = page.evaluate(
+        """async () => {
+          const result = await axe.run(document, {resultTypes: ["violations"]});
+          return result.violations.map((v) => ({
+            id: v.id, impact: v.impact, help: v.help,
+            targets: v.nodes.map((n) => n.target.join(" ")).slice(0, 5),
+          }));
+        }"""
+    )
+    return [item for item in found if item["impact"] in ("serious", "critical")]
+
+
+def assert_accessible(page: Any) -> None:
+    """No serious or critical axe-core violation in either colour scheme."""
+    problems = {}
+    for scheme in SCHEMES:
+        page.emulate_media(color_scheme=scheme)
+        found = axe_violations(page)
+        if found:
+            problems[scheme] = found
+    page.emulate_media(color_scheme=None)
+    assert problems == {}, json.dumps(problems, indent=1)
+
+
+def png_pixels(png: bytes) -> tuple[int, int, bytes, tuple[int, ...]]:
+    """Width, height, the decompressed scanlines and the first pixel of a PNG (Playwright's
+    8-bit RGB(A)); the first pixel of the first row is stored as is whatever its filter."""
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height, depth, colour = struct.unpack(">IIBB", png[16:26])
+    assert depth == 8 and colour in (2, 6)
+    data, at = b"", 8
+    while at < len(png):
+        length, kind = struct.unpack(">I4s", png[at : at + 8])
+        if kind == b"IDAT":
+            data += png[at + 8 : at + 8 + length]
+        at += 12 + length
+    raw = zlib.decompress(data)
+    channels = 3 if colour == 2 else 4
+    return width, height, raw, tuple(raw[1 : 1 + channels])
+
+
+def page_screenshots(page: Any, name: str, tmp_path: Path) -> list[Path]:
+    """The page at 1280x800 in light and dark, each checked not blank and in its scheme (the
+    top-left pixel, the header's background, is light or dark), written to docs/img/ when
+    ``POP_DOCS_IMAGES=1``."""
+    folder = IMAGES if os.environ.get("POP_DOCS_IMAGES") == "1" else tmp_path
+    folder.mkdir(parents=True, exist_ok=True)
+    page.set_viewport_size(VIEWPORT)
+    written = []
+    for scheme in SCHEMES:
+        page.emulate_media(color_scheme=scheme)
+        path = folder / f"dashboard-{name}-{scheme}.png"
+        png = page.screenshot(path=str(path))
+        width, height, raw, first = png_pixels(png)
+        assert (width, height) == (VIEWPORT["width"], VIEWPORT["height"])
+        assert len(set(raw)) > 32, f"{path.name} is blank"  # text, lines and colours
+        brightness = sum(first[:3]) / 3
+        assert brightness > 200 if scheme == "light" else brightness < 60, (path.name, first)
+        written.append(path)
+    page.emulate_media(color_scheme=None)
+    return written

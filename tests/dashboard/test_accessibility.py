@@ -1,0 +1,32 @@
+"""The pages every visitor meets first, checked by axe-core in the test browser (no serious or
+critical violation, light and dark) and photographed for docs/dashboard.md: the sign-in page
+and its refusal; and the checker itself, shown a violation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from tests.dashboard.conftest import assert_accessible, axe_violations, page_screenshots
+from tests.server.conftest import RunningServer
+
+
+def test_the_sign_in_page_and_its_refusal_pass_axe(
+    page: Any, dash_server: RunningServer, tmp_path: Path
+) -> None:
+    page.goto(f"{dash_server.url}/signin")
+    assert_accessible(page)
+    page_screenshots(page, "signin", tmp_path)
+    page.get_by_label("Token").fill("not-a-token")
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("alert").wait_for()
+    assert_accessible(page)
+
+
+def test_axe_finds_a_violation_it_is_shown(page: Any, dash_server: RunningServer) -> None:
+    """The checker is live: an image without a text alternative is a critical violation."""
+    page.goto(f"{dash_server.url}/signin")
+    page.evaluate(
+        "document.querySelector('main').insertAdjacentHTML('beforeend', '<img src=\"data:,\">')"
+    )
+    assert [item["id"] for item in axe_violations(page)] == ["image-alt"]
