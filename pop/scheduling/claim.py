@@ -8,7 +8,9 @@ agendas, ``default`` included; the least recently served first) it works out the
 (``queueSize`` minus the insight's agendas handed out and not finished, i.e. EXECUTING;
 unbounded without ``queueSize``), splits ``limit`` over the insights one at a time, selects with
 the insight's algorithm (:mod:`pop.scheduling.selection`), and for each selected agenda takes its
-lease, removes it from the ready queue and sets its progress EXECUTING/``claimed``.
+lease, removes it from the ready queue and sets its progress EXECUTING/``claimed``, and records
+the hand-out (``handouts``: insight, customer, agenda, time; rows older than
+:data:`HANDOUTS_KEPT_MS` are deleted by the same claim).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from pop.store import Store
 from pop.store.queue import QueuedRow
 
 CLAIMED_MESSAGE = "claimed"
+HANDOUTS_KEPT_MS = 24 * 3600 * 1000  # how long a hand-out record is kept
 
 
 def _capacity(store: Store, insight: Insight | None, limit: int) -> int:
@@ -118,6 +121,7 @@ def claim_next(
         for name in order:
             capacity = _capacity(store, definitions[name], limit)
             available.append((name, store.queue.count_up_to(name, capacity)))
+        store.queue.prune_handouts(now - HANDOUTS_KEPT_MS)
         shares = share_out(limit, available)
         served_at = max([now, *(value + 1 for value in last_served.values())])
         handed: list[list[str]] = []
@@ -127,24 +131,34 @@ def claim_next(
             selected, pending = _select(
                 store, name, definitions[name], shares[name], now=now, aging_seconds=aging_seconds
             )
-            handed.append(_hand_out(store, selected, owner=owner, lease_seconds=lease_seconds))
+            handed.append(
+                _hand_out(store, name, selected, owner=owner, lease_seconds=lease_seconds, now=now)
+            )
             store.queue.save_schedule(name, last_executed=served_at, pending=pending)
             served_at += 1
         return interleave(handed)
 
 
 def _hand_out(
-    store: Store, rows: Sequence[QueuedRow], *, owner: str, lease_seconds: float
+    store: Store,
+    insight_id: str,
+    rows: Sequence[QueuedRow],
+    *,
+    owner: str,
+    lease_seconds: float,
+    now: int,
 ) -> list[str]:
-    """Lease, dequeue and mark each selected agenda. One whose lease another live executor holds
-    stays queued until that lease lapses; a stale row of a COMPLETE agenda is dropped."""
-    claimed: list[str] = []
+    """Lease, dequeue, mark and record each selected agenda. One whose lease another live
+    executor holds stays queued until that lease lapses; a stale row of a COMPLETE agenda is
+    dropped."""
+    claimed: list[QueuedRow] = []
     for row in rows:
         if not store.progress.take_lease(row.agenda_id, owner, lease_seconds):
             continue
         store.queue.remove(row.agenda_id)
         if store.queue.mark_claimed(row.agenda_id):
-            claimed.append(row.agenda_id)
+            claimed.append(row)
         else:
             store.progress.release_lease(row.agenda_id, owner)
-    return claimed
+    store.queue.record_handouts(insight_id, claimed, handed_time=now)
+    return [row.agenda_id for row in claimed]

@@ -207,3 +207,30 @@ class QueueStore:
                  pending_customer_ids = excluded.pending_customer_ids""",
             (insight_id, dumps(list(pending)), last_executed),
         )
+
+    # -- hand-outs (the dashboard's queues page) ---------------------------------------------
+
+    def record_handouts(
+        self, insight_id: str, handed: Sequence[QueuedRow], *, handed_time: int
+    ) -> None:
+        """Record agendas handed out to an executor (in the claim's transaction)."""
+        self.db.connection.executemany(
+            """INSERT INTO handouts (insight_id, customer_id, agenda_id, handed_time)
+               VALUES (?, ?, ?, ?)""",
+            [(insight_id, row.customer_id, row.agenda_id, handed_time) for row in handed],
+        )
+
+    def prune_handouts(self, before: int) -> int:
+        """Delete the hand-outs recorded before ``before`` (epoch ms); how many went."""
+        cursor = self.db.execute("DELETE FROM handouts WHERE handed_time < ?", (before,))
+        return cursor.rowcount
+
+    def handout_shares(self, insight_id: str, since_ms: int) -> dict[str, int]:
+        """How many agendas of each customer the insight handed out since ``since_ms``."""
+        rows = self.db.query(
+            """SELECT customer_id, count(*) AS n FROM handouts
+               WHERE insight_id = ? AND handed_time >= ?
+               GROUP BY customer_id ORDER BY customer_id""",
+            (insight_id, since_ms),
+        )
+        return {str(row["customer_id"]): int(row["n"]) for row in rows}

@@ -241,12 +241,27 @@ def _v5_lease_index(connection: sqlite3.Connection) -> None:
     db["agenda_progress"].create_index(["state", "lease_expires"])  # type: ignore[union-attr]
 
 
+def _v6_handouts(connection: sqlite3.Connection) -> None:
+    """Hand-outs (:func:`pop.scheduling.claim.claim_next`): one row per agenda handed out to an
+    executor, written in the claim's transaction and kept 24 h; read per insight since a time
+    (the dashboard's queues page: each customer's share of the last hour)."""
+    db = _database(connection)
+    db["handouts"].create(  # type: ignore[union-attr]
+        {"id": int, "insight_id": str, "customer_id": str, "agenda_id": str, "handed_time": int},
+        pk="id",
+        not_null={"insight_id", "customer_id", "agenda_id", "handed_time"},
+    )
+    db["handouts"].create_index(["insight_id", "handed_time"])  # type: ignore[union-attr]
+    db["handouts"].create_index(["handed_time"])  # type: ignore[union-attr]
+
+
 MIGRATIONS: list[Migration] = [
     _v1_initial,
     _v2_scheduling,
     _v3_tokens,
     _v4_changes,
     _v5_lease_index,
+    _v6_handouts,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
