@@ -11,6 +11,8 @@ segments (plain or percent-encoded), absolute paths, NUL bytes and symlinks lead
 404, as is a file that does not exist. A work directory outside ``$POP_HOME/work`` (an agenda's
 own ``params.workDir``) is served to global tokens only: a customer's agenda could otherwise
 name any directory of the server. An agenda the caller may not see is 404 as if it did not exist.
+Both routes also take a dashboard session cookie instead of a bearer token
+(:func:`pop.server.auth.session_caller`): the agenda page's previews show these files.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from pop.api import Client
 from pop.api.events import agenda_work_dir
 from pop.errors import NotFoundError
-from pop.server.auth import Caller, CallerDep, client_thread
+from pop.server.auth import Caller, SessionCallerDep, client_thread
 from pop.server.envelope import cid_of, data_response
 from pop.server.logs import inside, visible_agenda
 
@@ -35,7 +37,7 @@ router = APIRouter(prefix="/pop/agenda", tags=["extensions"])
 
 @router.get("/{agenda_id}/outputs")
 async def agenda_outputs(
-    agenda_id: str, request: Request, caller: CallerDep, operation: str | None = None
+    agenda_id: str, request: Request, caller: SessionCallerDep, operation: str | None = None
 ) -> JSONResponse:
     """Each op's output folder and the files its result names."""
 
@@ -82,7 +84,7 @@ def served_file(work_dir: Path, relative: str) -> Path | None:
 
 @router.get("/{agenda_id}/files/{path:path}")
 async def agenda_file(
-    agenda_id: str, path: str, request: Request, caller: CallerDep
+    agenda_id: str, path: str, request: Request, caller: SessionCallerDep
 ) -> FileResponse:
     """The bytes of one file of the agenda's work directory (404 for anything outside it)."""
     work_dir = await client_thread(request).call(

@@ -10,7 +10,8 @@ op (404 naming the ops when it has none such). ``?follow=true&operation=OP`` ans
 until that attempt ends (the file and the attempt's row are read every 0.5 s).
 
 An agenda the caller may not see is 404, as one that does not exist (:func:`visible_agenda`,
-shared with :mod:`pop.server.files`).
+shared with :mod:`pop.server.files`). A dashboard session cookie is taken instead of a bearer
+token (:func:`pop.server.auth.session_caller`): the dashboard's log viewer follows a log with it.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pop.api import Client
 from pop.errors import InputError, NotFoundError
 from pop.models import Agenda
-from pop.server.auth import Caller, CallerDep, can_see, client_thread
+from pop.server.auth import Caller, SessionCallerDep, can_see, client_thread
 from pop.server.envelope import cid_of, data_response
 
 router = APIRouter(prefix="/pop/agenda", tags=["extensions"])
@@ -80,7 +81,7 @@ def _logs(client: Client, caller: Caller, agenda_id: str, operation: str | None)
 async def agenda_logs(
     agenda_id: str,
     request: Request,
-    caller: CallerDep,
+    caller: SessionCallerDep,
     operation: str | None = None,
     follow: bool = False,
 ) -> JSONResponse | StreamingResponse:
