@@ -28,6 +28,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from pop.api import Client
+from pop.engine.input_paths import PathPolicy
 from pop.engine.summary import summarize
 from pop.errors import InputError, NotFoundError
 from pop.models import Agenda, AgendaProgress
@@ -53,7 +54,7 @@ router = APIRouter(tags=["services"])
 RERUN_FLAGS = ("resetAll", "continue", "skipExecution")
 
 
-def _payload(value: Any) -> Any:
+def payload_value(value: Any) -> Any:
     """POP sends the payload as a string of JSON; pop also takes the JSON value itself."""
     if value is None:
         raise InputError("agendaTemplateId and payload must be specified")
@@ -67,6 +68,37 @@ def _payload(value: Any) -> Any:
     return value
 
 
+def fill_template(
+    client: Client,
+    caller: Caller,
+    template_id: str,
+    payload: Any,
+    *,
+    link_id: str | None,
+    dry_run: bool,
+    paths: PathPolicy,
+    cid: str,
+) -> Agenda:
+    """What ``POST /pop/agenda/service/run`` does (the dashboard's template page too): the
+    template (one the caller may read; NotFoundError otherwise) filled from ``payload`` and
+    checked like a submission, with its customer; stored and queued unless ``dry_run``."""
+    template = client.template_get(template_id)
+    if not readable(caller, template):
+        raise NotFoundError(f"no template with id {template_id}")
+    agenda = client.template_expand(template.id or template_id, payload, paths=paths)
+    # the filled agenda's customer, else the token's own one, else the template's
+    fallback = None if caller.single_customer else template.customer_id
+    customer_id = submission_customer(caller, agenda.customer_id or fallback)
+    agenda.set(customer_id=customer_id, cid=agenda.cid or cid)
+    if dry_run:
+        if link_id is not None:
+            agenda.set(link_id=link_id)
+        return agenda
+    return client.submit_expanded(
+        agenda, customer_id=customer_id, link_id=link_id, actor=actor_of(caller), cid=cid
+    ).agenda
+
+
 @router.post("/pop/agenda/service/run")
 async def run_template(request: Request, caller: CallerDep) -> JSONResponse:
     """Fill a template from a payload and submit the agenda (``?dryRun=true``: only fill)."""
@@ -74,32 +106,26 @@ async def run_template(request: Request, caller: CallerDep) -> JSONResponse:
     template_id = required_text(
         document, "agendaTemplateId", "agendaTemplateId and payload must be specified"
     ).strip()
-    payload = _payload(document.get("payload"))
+    payload = payload_value(document.get("payload"))
     link_id = document.get("linkId")
     if link_id is not None and not isinstance(link_id, str):
         raise InputError("linkId must be a string")
     dry_run = request.query_params.get("dryRun", "").strip().lower() == "true"
     cid, paths = cid_of(request), path_policy(request, caller)
-
-    def run(client: Client) -> Agenda:
-        template = client.template_get(template_id)
-        if not readable(caller, template):
-            raise NotFoundError(f"no template with id {template_id}")
-        agenda = client.template_expand(template.id or template_id, payload, paths=paths)
-        # the filled agenda's customer, else the token's own one, else the template's
-        fallback = None if caller.single_customer else template.customer_id
-        customer_id = submission_customer(caller, agenda.customer_id or fallback)
-        agenda.set(customer_id=customer_id, cid=agenda.cid or cid)
-        if dry_run:
-            if link_id is not None:
-                agenda.set(link_id=link_id)
-            return agenda
-        return client.submit_expanded(
-            agenda, customer_id=customer_id, link_id=link_id, actor=actor_of(caller), cid=cid
-        ).agenda
-
-    agenda = (await client_thread(request).call(run)).to_wire()
-    return JSONResponse({"agendas": [agenda], "all": [agenda], "count": 1, "cid": cid})
+    agenda = await client_thread(request).call(
+        lambda client: fill_template(
+            client,
+            caller,
+            template_id,
+            payload,
+            link_id=link_id,
+            dry_run=dry_run,
+            paths=paths,
+            cid=cid,
+        )
+    )
+    wire = agenda.to_wire()
+    return JSONResponse({"agendas": [wire], "all": [wire], "count": 1, "cid": cid})
 
 
 def rerun_options(params: Any) -> dict[str, Any]:
