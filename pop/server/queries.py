@@ -21,6 +21,7 @@ from pop.api import Client
 from pop.errors import InputError, NotFoundError
 from pop.models import AgendaProgress, ProcessingState
 from pop.server.auth import Caller, can_see
+from pop.store.progress import PageQuery
 
 DEFAULT_LIMIT = 100
 SPECIAL = ("limit", "count", "fields")
@@ -112,13 +113,7 @@ def visible_progress(
         return []  # POP: a value no object has matches nothing
     others = [name for name in query.conditions if name not in store_fields]
     limit = None if others or query.count_only else query.limit
-    customer = asked.get("customer_id")
-    if caller.is_global:
-        customers: list[str | None] = [customer]
-    elif customer is not None:
-        customers = [customer] if can_see(caller, customer) else []
-    else:
-        customers = list(dict.fromkeys(caller.customers))
+    customers = visible_customers(caller, asked.get("customer_id"))
     found: list[AgendaProgress] = []
     for customer_id in customers:
         found.extend(
@@ -129,6 +124,62 @@ def visible_progress(
     if len(customers) > 1:
         found.sort(key=lambda progress: progress.added_time or 0)
     return [progress for progress in found if can_see(caller, progress.customer_id)]
+
+
+def visible_customers(caller: Caller, customer: str | None) -> list[str | None]:
+    """The customers to ask the store for: the one asked (None: any, for a global caller),
+    else each of the caller's customers; none when the caller may not see the one asked."""
+    if caller.is_global:
+        return [customer]
+    if customer is not None:
+        return [customer] if can_see(caller, customer) else []
+    return list(dict.fromkeys(caller.customers))
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of the progress a caller may see: the AgendaProgress wire objects and the
+    number of every match."""
+
+    items: list[dict[str, Any]]
+    total: int
+
+
+def progress_page(
+    client: Client,
+    caller: Caller,
+    conditions: Mapping[str, str],
+    *,
+    op_type: str | None = None,
+    text: str | None = None,
+    agenda_id: str | None = None,
+    limit: int = DEFAULT_LIMIT,
+    offset: int = 0,
+) -> Page:
+    """The dashboard's page of progress, newest first: ``conditions`` on the store fields of
+    :data:`PROGRESS_STORE_FIELDS` (``processingState``, ``customerId``, ``linkId``), an op type,
+    a text searched in ids, titles and op names. The store pages and counts (LIMIT/OFFSET and
+    COUNT in SQL); visibility is :func:`visible_customers`, as for the API's selections."""
+    state = conditions.get("processingState")
+    if state is not None and state not in ProcessingState.__members__:
+        return Page(items=[], total=0)  # POP: a value no object has matches nothing
+    asked = visible_customers(caller, conditions.get("customerId"))
+    customers = [c for c in asked if c is None or can_see(caller, c)]
+    if not customers:
+        return Page(items=[], total=0)
+    query = PageQuery(
+        state=state,
+        customer_ids=None if customers == [None] else [c for c in customers if c is not None],
+        link_id=conditions.get("linkId"),
+        agenda_id=agenda_id,
+        op_type=op_type,
+        text=text,
+        limit=limit,
+        offset=offset,
+    )
+    found, total = client.store.progress.page(query)
+    items = [progress.to_wire() for progress in found if can_see(caller, progress.customer_id)]
+    return Page(items=items, total=total)
 
 
 def select(items: Iterable[dict[str, Any]], query: ByQuery, asked: Iterable[str]) -> Selection:

@@ -1,17 +1,72 @@
-"""Queries of the services over AgendaProgress rows: the retrier's and the data reaper's
-candidates, and deleting reaped progress.
+"""Queries over AgendaProgress rows: the retrier's and the data reaper's candidates, deleting
+reaped progress, and the dashboard's pages of agendas.
 
 Layer: store. Called through ``store.progress`` (:class:`pop.store.progress.ProgressStore`) by
-pop.services (retrier, data reaper).
+pop.services (retrier, data reaper) and pop.server (the agendas page, through
+:func:`pop.server.queries.progress_page`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from pop.models import now_ms
 from pop.store.db import Database
+
+
+@dataclass(frozen=True)
+class PageQuery:
+    """What one page of agendas asks: conditions that all hold, newest first, ``limit`` rows
+    after ``offset``. ``customer_ids`` None: any customer; ``[]``: none. ``op_type``: agendas
+    with at least one op of that type (their stored doc's ``operations``). ``text``: a
+    case-insensitive substring of the agenda id, its title or one of its op names."""
+
+    state: str | None = None
+    customer_ids: Sequence[str] | None = None
+    link_id: str | None = None
+    agenda_id: str | None = None
+    op_type: str | None = None
+    text: str | None = None
+    limit: int = 50
+    offset: int = 0
+
+
+def _page_where(query: PageQuery) -> tuple[str, dict[str, Any]]:
+    """The WHERE clause over ``agenda_progress p`` of a page query, and its values."""
+    clauses: list[str] = []
+    values: dict[str, Any] = {}
+    for column, value in (
+        ("state", query.state),
+        ("link_id", query.link_id),
+        ("agenda_id", query.agenda_id),
+    ):
+        if value is not None:
+            clauses.append(f"p.{column} = :{column}")
+            values[column] = value
+    if query.customer_ids is not None:
+        marks = ", ".join(f":customer{index}" for index in range(len(query.customer_ids)))
+        clauses.append(f"p.customer_id IN ({marks or 'NULL'})")
+        values.update({f"customer{i}": c for i, c in enumerate(query.customer_ids)})
+    if query.op_type is not None:
+        clauses.append(
+            """EXISTS (SELECT 1 FROM agendas a, json_each(a.doc, '$.operations') o
+                        WHERE a.id = p.agenda_id AND json_extract(o.value, '$.type') = :op_type)"""
+        )
+        values["op_type"] = query.op_type
+    if query.text:
+        # SQLite's lower() folds ASCII only: a non-ASCII search folds in Python
+        fold = "lower" if query.text.isascii() else "pop_casefold"
+        clauses.append(
+            f"""(instr({fold}(p.agenda_id), :text)
+                 OR instr({fold}(coalesce(json_extract(p.doc, '$.title'), '')), :text)
+                 OR EXISTS (SELECT 1 FROM operation_progress o
+                             WHERE o.agenda_progress_id = p.id
+                               AND instr({fold}(o.operation), :text)))"""
+        )
+        values["text"] = query.text.lower() if query.text.isascii() else query.text.casefold()
+    return (f"WHERE {' AND '.join(clauses)}" if clauses else ""), values
 
 
 class ProgressQueries:
@@ -97,3 +152,28 @@ class ProgressQueries:
                 "DELETE FROM operation_progress WHERE agenda_progress_id = ?", (progress_id,)
             )
             self.db.execute("DELETE FROM agenda_progress WHERE id = ?", (progress_id,))
+
+    def page_ids(self, query: PageQuery) -> tuple[list[str], int]:
+        """The agenda ids of one page (newest first: ``added_time``, then insertion order) and
+        the number of every agenda that matches. SQLite does the paging (LIMIT/OFFSET) and the
+        count (a window function over the same scan): no row outside the page is read into
+        Python."""
+        if query.text and not query.text.isascii():
+            self.db.connection.create_function("pop_casefold", 1, _casefold, deterministic=True)
+        where, values = _page_where(query)
+        # one scan answers the page and the count (a search reads every row's doc once)
+        rows = self.db.query(
+            f"""SELECT p.agenda_id, count(*) OVER () AS total FROM agenda_progress p {where}
+                ORDER BY p.added_time DESC, p.rowid DESC LIMIT :limit OFFSET :offset""",
+            {**values, "limit": max(0, int(query.limit)), "offset": max(0, int(query.offset))},
+        )
+        if rows or query.offset <= 0:
+            total = rows[0]["total"] if rows else 0
+        else:  # past the last page: the count alone
+            counted = self.db.query_one(f"SELECT count(*) FROM agenda_progress p {where}", values)
+            total = counted[0] if counted is not None else 0
+        return [row["agenda_id"] for row in rows], int(total)
+
+
+def _casefold(text: str | None) -> str | None:
+    return None if text is None else text.casefold()
