@@ -1,0 +1,198 @@
+// pop dashboard, the agenda page: follows the agenda over GET /pop/events?agendaId=ID
+// (Server-Sent Events) and updates in place, without a reload, each op's box in the DAG
+// picture (class "op state-...", data-state, its state line), its row in the ops list, the op
+// panel's state and the header's state and percent. When an op ends, the parts of the page
+// marked data-refresh (the cause of a failure, the op panel's details) are read again from the
+// page's own URL. Clicking a box selects its op (?op=NAME), as the links of the list do.
+// The project's own script: no framework, no CDN.
+"use strict";
+
+(function () {
+  var page = document.getElementById("agenda");
+  if (!page) {
+    return;
+  }
+  var agendaId = page.dataset.agendaId;
+
+  // the state a box shows, as pop.graph.layout.state_of computes it
+  function shownState(op) {
+    var state = op.processingState;
+    if (state === "EXECUTING") {
+      return "running";
+    }
+    if (state === "COMPLETE") {
+      var message = (op.processingStateMessage || "").toLowerCase();
+      return message === "succeeded" ? "succeeded" : "failed";
+    }
+    return "waiting";
+  }
+
+  function percentText(percent) {
+    return percent === null || percent === undefined ? "" : Math.round(Number(percent)) + "%";
+  }
+
+  function setText(element, text) {
+    if (element && element.textContent !== text) {
+      element.textContent = text;
+    }
+  }
+
+  function setBox(box, state, percent) {
+    var wanted = "op state-" + state.replace(/ /g, "-");
+    if (box.getAttribute("class") !== wanted) {
+      box.setAttribute("class", wanted);
+    }
+    if (box.getAttribute("data-state") !== state) {
+      box.setAttribute("data-state", state);
+    }
+    var shown = percentText(percent);
+    setText(box.querySelector("text.state"), shown ? state + " " + shown : state);
+  }
+
+  function setOpState(holder, state, percent) {
+    if (!holder) {
+      return;
+    }
+    var cell = holder.querySelector('[data-field="state"]');
+    if (cell) {
+      setText(cell, state);
+      var wanted = "op-state op-state-" + state.replace(/ /g, "-");
+      if (cell.className !== wanted) {
+        cell.className = wanted;
+      }
+    }
+    setText(holder.querySelector('[data-field="percent"]'), percentText(percent));
+  }
+
+  function setHeader(progress) {
+    var facts = page.querySelector(".facts");
+    var state = progress.processingState || "";
+    var cell = facts.querySelector('[data-field="state"]');
+    setText(cell, state);
+    if (cell.className !== "state state-" + state.toLowerCase()) {
+      cell.className = "state state-" + state.toLowerCase();
+    }
+    setText(facts.querySelector('[data-field="message"]'), progress.processingStateMessage || "");
+    var percent = Math.round(Number(progress.percentComplete || 0));
+    var bar = facts.querySelector('[data-field="bar"]');
+    if (bar.value !== percent) {
+      bar.value = percent;
+      bar.textContent = percent + "%";
+    }
+    setText(facts.querySelector('[data-field="percent"]'), percent + "%");
+    var finished = state === "COMPLETE";
+    var failed = finished && (progress.processingStateMessage || "").toLowerCase() !== "succeeded";
+    page.querySelectorAll("form[data-when]").forEach(function (form) {
+      form.hidden = form.dataset.when === "unfinished" ? finished : !failed;
+    });
+  }
+
+  var ended = {}; // op name -> its last shown state was an end (succeeded or failed)
+  var agendaComplete = null; // null until the first event
+  var refreshing = null;
+
+  // read the page again and replace the parts marked data-refresh (an op ended)
+  function refresh() {
+    if (refreshing) {
+      refreshing.again = true;
+      return;
+    }
+    refreshing = { again: false };
+    fetch(window.location.pathname + window.location.search, { credentials: "same-origin" })
+      .then(function (answer) {
+        return answer.ok ? answer.text() : null;
+      })
+      .then(function (html) {
+        if (html) {
+          var fresh = new DOMParser().parseFromString(html, "text/html");
+          document.querySelectorAll("[data-refresh][id]").forEach(function (part) {
+            var other = fresh.getElementById(part.id);
+            if (other) {
+              part.innerHTML = other.innerHTML;
+              part.hidden = other.hidden;
+            }
+          });
+        }
+      })
+      .catch(function () {
+        return null; // the server went away: the page keeps what it shows
+      })
+      .then(function () {
+        var again = refreshing.again;
+        refreshing = null;
+        if (again) {
+          refresh();
+        }
+      });
+  }
+
+  function apply(progress) {
+    setHeader(progress);
+    var anEnd = false;
+    (progress.operationProgress || []).forEach(function (op) {
+      var name = op.operation || "";
+      var state = shownState(op);
+      var percent = op.percentComplete;
+      var box = document.querySelector('svg.pop-dag g.op[data-op="' + CSS.escape(name) + '"]');
+      if (box) {
+        setBox(box, state, percent);
+      }
+      var row = page.querySelector('table.ops tr[data-op="' + CSS.escape(name) + '"]');
+      setOpState(row, state, percent);
+      if (row) {
+        setText(row.querySelector('[data-field="attempts"]'), String(op.attemptCount || 0));
+      }
+      if (page.dataset.selected === name) {
+        setOpState(document.getElementById("op-details"), state, percent);
+      }
+      var isEnd = state === "succeeded" || state === "failed";
+      if (isEnd && ended[name] === false) {
+        anEnd = true;
+      }
+      ended[name] = isEnd;
+    });
+    var complete = progress.processingState === "COMPLETE";
+    if (anEnd || (complete && agendaComplete === false)) {
+      refresh();
+    }
+    agendaComplete = complete;
+  }
+
+  function listen() {
+    var live = document.getElementById("live");
+    if (!window.EventSource) {
+      return;
+    }
+    var source = new EventSource("/pop/events?agendaId=" + encodeURIComponent(agendaId));
+    source.addEventListener("open", function () {
+      live.textContent = "Live updates: on";
+      live.dataset.state = "open";
+    });
+    source.addEventListener("error", function () {
+      live.textContent = "Live updates: reconnecting";
+      live.dataset.state = "reconnecting";
+    });
+    source.addEventListener("progress", function (event) {
+      apply(JSON.parse(event.data));
+    });
+    window.addEventListener("pagehide", function () {
+      source.close();
+    });
+  }
+
+  // a click on a box selects its op, as the link of its row in the list does
+  function clickableBoxes() {
+    document.querySelectorAll("svg.pop-dag g.op[data-op]").forEach(function (box) {
+      box.addEventListener("click", function () {
+        var name = box.getAttribute("data-op");
+        window.location.href = "/agendas/" + encodeURIComponent(agendaId) + "?op=" +
+          encodeURIComponent(name) + "#op-panel";
+      });
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    clickableBoxes();
+    listen();
+  });
+})();
