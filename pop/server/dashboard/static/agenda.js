@@ -67,10 +67,13 @@
   function setHeader(progress) {
     var facts = page.querySelector(".facts");
     var state = progress.processingState || "";
+    var finished = state === "COMPLETE";
+    var failed = finished && (progress.processingStateMessage || "").toLowerCase() !== "succeeded";
     var cell = facts.querySelector('[data-field="state"]');
     setText(cell, state);
-    if (cell.className !== "state state-" + state.toLowerCase()) {
-      cell.className = "state state-" + state.toLowerCase();
+    var wanted = "state state-" + (failed ? "failed" : state.toLowerCase());
+    if (cell.className !== wanted) {
+      cell.className = wanted;
     }
     setText(facts.querySelector('[data-field="message"]'), progress.processingStateMessage || "");
     var percent = Math.round(Number(progress.percentComplete || 0));
@@ -80,8 +83,6 @@
       bar.textContent = percent + "%";
     }
     setText(facts.querySelector('[data-field="percent"]'), percent + "%");
-    var finished = state === "COMPLETE";
-    var failed = finished && (progress.processingStateMessage || "").toLowerCase() !== "succeeded";
     page.querySelectorAll("form[data-when]").forEach(function (form) {
       form.hidden = form.dataset.when === "unfinished" ? finished : !failed;
     });
