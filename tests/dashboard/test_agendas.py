@@ -1,15 +1,14 @@
 """The dashboard's sign-in and agendas page in headless Chromium against a real ``pop serve``:
 a customer's session lists its agendas and not another customer's (page and JSON), a row turns
-WAITING -> EXECUTING -> COMPLETE without a reload while a real ``pop executor`` runs it, the
-session cookie is HttpOnly and SameSite=Strict, a POST without the CSRF token is refused, a
-revoked token ends its session, ``--no-auth`` needs no sign-in, and screenshots of the page in
-light and dark are taken (checked non-blank; written to docs/img/ with POP_DOCS_IMAGES=1)."""
+WAITING -> EXECUTING -> COMPLETE without a reload while a real ``pop executor`` runs it, a new
+agenda appears at the top without a reload (only when it matches the page's filters), the
+filters by link, state, op type and text keep to the token's agendas, the session cookie is
+HttpOnly and SameSite=Strict, a POST without the CSRF token is refused, a revoked token ends its
+session, ``--no-auth`` needs no sign-in, the page passes axe-core and is photographed in light
+and dark (written to docs/img/ with POP_DOCS_IMAGES=1)."""
 
 from __future__ import annotations
 
-import os
-import struct
-import zlib
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +18,10 @@ import pytest
 from pop.api import Client
 from pop.config import Settings
 from tests.conftest import run_pop_at
+from tests.dashboard.conftest import assert_accessible, page_screenshots
 from tests.server.conftest import RunningServer, start_server
 from tests.server.test_auth import bearer, token
 from tests.server.test_extension_routes import sample_op
-
-IMAGES = Path(__file__).resolve().parents[2] / "docs" / "img"
 
 # records each text the row's state cell shows, as the page changes it
 RECORD_STATES = """(id) => {
@@ -152,52 +150,20 @@ def test_a_row_goes_from_waiting_to_complete_live_while_an_executor_runs_it(
     assert page.evaluate("performance.getEntriesByType('navigation').length") == 1  # no reload
 
 
-def png_pixels(png: bytes) -> tuple[int, int, bytes, tuple[int, ...]]:
-    """Width, height, the decompressed scanlines and the first pixel of a PNG (Playwright's
-    8-bit RGB(A)); the first pixel of the first row is stored as is whatever its filter."""
-    assert png[:8] == b"\x89PNG\r\n\x1a\n"
-    width, height, depth, colour = struct.unpack(">IIBB", png[16:26])
-    assert depth == 8 and colour in (2, 6)
-    data, at = b"", 8
-    while at < len(png):
-        length, kind = struct.unpack(">I4s", png[at : at + 8])
-        if kind == b"IDAT":
-            data += png[at + 8 : at + 8 + length]
-        at += 12 + length
-    raw = zlib.decompress(data)
-    channels = 3 if colour == 2 else 4
-    return width, height, raw, tuple(raw[1 : 1 + channels])
-
-
-@pytest.mark.parametrize("scheme", ["light", "dark"])
-def test_screenshots_of_the_agendas_page_in_light_and_dark(
-    browser: Any,
-    page_errors: list[str],
+def test_the_agendas_page_passes_axe_and_is_photographed_in_light_and_dark(
+    page: Any,
     dash_server: RunningServer,
     tokens: dict[str, str],
     stored: dict[str, str],
-    scheme: str,
     tmp_path: Path,
 ) -> None:
-    # docs/img/ only when asked (POP_DOCS_IMAGES=1): a test run leaves the checkout as it was
-    folder = IMAGES if os.environ.get("POP_DOCS_IMAGES") == "1" else tmp_path
-    context = browser.new_context(viewport={"width": 1280, "height": 800}, color_scheme=scheme)
-    try:
-        page = context.new_page()
-        page.on("console", lambda m: m.type == "error" and page_errors.append(m.text))
-        sign_in(page, dash_server, tokens["acme"])
-        page.wait_for_selector('#live[data-state="open"]')
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"dashboard-agendas-{scheme}.png"
-        png = page.screenshot(path=str(path))
-    finally:
-        context.close()
-    assert page_errors == []
-    width, height, raw, first = png_pixels(png)
-    assert (width, height) == (1280, 800)
-    assert len(set(raw)) > 32  # text, lines and colours, not a blank page
-    brightness = sum(first[:3]) / 3
-    assert brightness > 200 if scheme == "light" else brightness < 60
+    sign_in(page, dash_server, tokens["acme"])
+    page.wait_for_selector('#live[data-state="open"]')
+    # the title opens the agenda page, the link id the link group's page
+    title = page.locator(f'tr[data-agenda-id="{stored["acme"]}"] a.title')
+    assert title.get_attribute("href") == f"/agendas/{stored['acme']}"
+    assert_accessible(page)
+    page_screenshots(page, "agendas", tmp_path)
 
 
 def test_the_sign_in_page_is_labelled_and_the_api_is_unchanged(
@@ -261,6 +227,8 @@ def test_filters_by_link_and_state_keep_to_the_tokens_agendas(
     page.get_by_role("button", name="Filter").click()
     page.wait_for_url("**/agendas?*link=ladder-7*")
     assert row_ids(page) == [linked]
+    link = page.locator(f'tr[data-agenda-id="{linked}"] td a[href^="/links/"]')
+    assert link.get_attribute("href") == "/links/ladder-7" and link.inner_text() == "ladder-7"
     page.get_by_label("State").select_option("COMPLETE")
     page.get_by_role("button", name="Filter").click()
     page.wait_for_url("**/agendas?state=COMPLETE*")
@@ -298,5 +266,86 @@ def test_the_agendas_page_is_labelled_and_reachable_by_keyboard(
                 " e.labels[0].textContent) || e.textContent || '').trim(); })()"
             )
         )
-    for name in ("Sign out", "State", "Customer", "Link", "Filter", f"Copy id {stored['acme']}"):
+    controls = ("Sign out", "State", "Customer", "Link", "Op type", "Search", "Filter")
+    for name in (*controls, f"Copy id {stored['acme']}"):
         assert name in reached, (name, reached)
+
+
+def noop_op(name: str) -> dict[str, Any]:
+    return {"name": name, "type": "noop", "payload": {}}
+
+
+def count_text(page: Any) -> str:
+    return str(page.locator("#count").inner_text())
+
+
+def test_filters_by_op_type_and_text_search_keep_to_the_tokens_agendas(
+    page: Any, dash_server: RunningServer, tokens: dict[str, str], stored: dict[str, str]
+) -> None:
+    unrun = {"params": {"doNotRun": True}}
+    mine = submit(
+        dash_server, tokens["acme"], "Ladder Nine", operations=[noop_op("encode-HD")], **unrun
+    )
+    theirs = submit(
+        dash_server, tokens["umbrella"], "Ladder Nine", operations=[noop_op("encode-HD")], **unrun
+    )
+    sign_in(page, dash_server, tokens["acme"])
+    options = page.locator("#filter-type option").all_inner_texts()
+    assert "noop" in options and "transcode" in options  # the registry's op types
+    page.get_by_label("Op type").select_option("noop")
+    page.get_by_role("button", name="Filter").click()
+    page.wait_for_url("**/agendas?*type=noop*")
+    assert row_ids(page) == [mine]
+    assert count_text(page) == "1 agenda, page 1 of 1"
+    # case-insensitive, over the title, the op names and the id
+    for text in ("ladder nine", "ENCODE-hd", mine[:13].upper()):
+        page.goto(f"{dash_server.url}/agendas")
+        page.get_by_label("Search").fill(text)
+        page.get_by_role("button", name="Filter").click()
+        page.wait_for_url("**/agendas?*q=*")
+        assert row_ids(page) == [mine], text
+    assert page.get_by_label("Search").input_value() == mine[:13].upper()  # kept in the form
+
+    def json_ids(query: str) -> list[str]:
+        answer = page.request.get(
+            f"{dash_server.url}/agendas?{query}", headers={"Accept": "application/json"}
+        )
+        assert answer.status == 200
+        return [row["agendaId"] for row in answer.json()["all"]]
+
+    assert json_ids("type=noop&q=nine") == [mine]
+    assert json_ids("type=sample&q=nine") == []  # its only op is a noop
+    assert json_ids("q=acme+LADDER") == [stored["acme"]]
+    assert json_ids("q=nine&customer=umbrella") == []
+    assert theirs not in json_ids("q=nine") + json_ids("type=noop")
+
+
+def test_a_new_agenda_appears_at_the_top_without_a_reload(
+    page: Any, dash_server: RunningServer, tokens: dict[str, str], stored: dict[str, str]
+) -> None:
+    unrun = {"params": {"doNotRun": True}}
+    sign_in(page, dash_server, tokens["acme"])
+    page.wait_for_selector('#live[data-state="open"]')
+    before = row_ids(page)
+    total = int(page.locator("#count").get_attribute("data-total"))
+    theirs = submit(dash_server, tokens["umbrella"], "not for acme", **unrun)
+    fresh = submit(dash_server, tokens["acme"], "fresh arrival", **unrun)
+    page.wait_for_selector(f'tr[data-agenda-id="{fresh}"]')
+    assert row_ids(page) == [fresh, *before][:50]  # theirs never came
+    assert count_text(page) == f"{total + 1} agendas, page 1 of {-(-(total + 1) // 50)}"
+    row = page.locator(f'tr[data-agenda-id="{fresh}"]')
+    assert row.locator("a.title").get_attribute("href") == f"/agendas/{fresh}"
+    assert row.get_by_role("button", name=f"Copy id {fresh}").is_visible()
+    assert page.evaluate("performance.getEntriesByType('navigation').length") == 1  # no reload
+    # with a text filter only an agenda matching it is inserted (the server checks its row)
+    page.goto(f"{dash_server.url}/agendas?q=wanted")
+    page.wait_for_selector('#live[data-state="open"]')
+    assert row_ids(page) == [] and count_text(page) == "0 agendas, page 1 of 1"
+    with page.expect_response(lambda answer: "/agendas/row/" in answer.url) as refused:
+        other = submit(dash_server, tokens["acme"], "not this one", **unrun)
+    assert refused.value.status == 204 and other in refused.value.url
+    wanted = submit(dash_server, tokens["acme"], "The WANTED one", **unrun)
+    page.wait_for_selector(f'tr[data-agenda-id="{wanted}"]')
+    assert row_ids(page) == [wanted]
+    assert count_text(page) == "1 agenda, page 1 of 1"
+    assert theirs not in row_ids(page) and stored["umbrella"] not in row_ids(page)

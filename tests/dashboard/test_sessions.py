@@ -1,6 +1,8 @@
 """Dashboard sessions over plain HTTP on a real ``pop serve``: the event stream opened with a
 session cookie sees only the token's customers and ends once the token is revoked; the agendas
-page splits its rows in pages of 50 (page and JSON)."""
+page splits its rows in pages of 50 and counts them (page and JSON, with a search too); a token
+of two customers pages both of them newest first and no other's, and the row route answers only
+a row the session may see that matches the filters."""
 
 from __future__ import annotations
 
@@ -83,7 +85,7 @@ def test_the_agendas_page_has_pages_of_fifty(tmp_path: Path) -> None:
             for number in range(55):
                 answer = http.post(
                     "/pop/agenda",
-                    json={"title": f"a{number}", "operations": [sample_op("s", "x")]},
+                    json={"title": f"item {number}", "operations": [sample_op("s", "x")]},
                 )
                 ids.append(answer.json()["all"][0]["id"])
             json_accept = {"Accept": "application/json"}
@@ -92,7 +94,56 @@ def test_the_agendas_page_has_pages_of_fifty(tmp_path: Path) -> None:
             assert [row["agendaId"] for row in first + second] == ids[::-1]  # newest first
             assert len(first) == 50
             page = http.get("/agendas?page=2").text
-            assert "page 2 of 2" in page and 'rel="prev"' in page and 'rel="next"' not in page
+            assert "55 agendas, page 2 of 2" in page
+            assert 'rel="prev"' in page and 'rel="next"' not in page
             assert page.count("data-agenda-id=") == 5
+            first_page = http.get("/agendas").text
+            assert "55 agendas, page 1 of 2" in first_page and 'rel="next"' in first_page
+            # a search pages and counts the same way: item 1, item 10 ... item 19
+            searched = http.get("/agendas?q=ITEM+1").text
+            assert "11 agendas, page 1 of 1" in searched
+            assert searched.count("data-agenda-id=") == 11
+            found = http.get("/agendas?q=item+1", headers=json_accept).json()["all"]
+            newest_first = [f"item 1{n}" for n in range(9, -1, -1)] + ["item 1"]
+            assert [row["title"] for row in found] == newest_first
+            past = http.get("/agendas?page=3", headers=json_accept).json()
+            assert past["all"] == []  # past the last page: no rows, the count still right
+            assert "55 agendas, page 3 of 2" in http.get("/agendas?page=3").text
     finally:
         server.stop()
+
+
+def test_a_token_of_two_customers_pages_both_newest_first_and_no_other(
+    dash_server: RunningServer,
+) -> None:
+    home = dash_server.home
+    both = token(home, kind="customer", customers=["north", "south"], name="north-south")
+    other = token(home, kind="customer", customers=["west"], name="west")
+    ids = []
+    for number in range(6):
+        customer = ("north", "south", "west")[number % 3]
+        secret = other if customer == "west" else both
+        ids.append(
+            submit(
+                dash_server, secret, f"twin {number}", customerId=customer,
+                params={"doNotRun": True},
+            )
+        )  # fmt: skip
+    mine = [agenda for number, agenda in enumerate(ids) if number % 3 != 2]
+    http = signed_in(dash_server, both)
+    try:
+        json_accept = {"Accept": "application/json"}
+        rows = http.get("/agendas?q=twin", headers=json_accept).json()["all"]
+        assert [row["agendaId"] for row in rows] == mine[::-1]
+        assert "4 agendas, page 1 of 1" in http.get("/agendas?q=twin").text
+        south = http.get("/agendas?q=twin&customer=south", headers=json_accept).json()["all"]
+        assert [row["agendaId"] for row in south] == [ids[4], ids[1]]
+        assert http.get("/agendas?customer=west", headers=json_accept).json()["all"] == []
+        assert "0 agendas" in http.get("/agendas?customer=west&type=sample").text
+        # the row of one agenda: only when the session may see it and it matches the filters
+        assert 'data-agenda-id="' + ids[0] + '"' in http.get(f"/agendas/row/{ids[0]}").text
+        assert http.get(f"/agendas/row/{ids[0]}?q=nothing-like-it").status_code == 204
+        assert http.get(f"/agendas/row/{ids[2]}").status_code == 204  # west's
+        assert http.get(f"/agendas/row/{ids[2]}", headers=json_accept).json()["all"] == []
+    finally:
+        http.close()
