@@ -161,6 +161,7 @@ def test_a_global_session_sees_each_insight_and_every_customers_share(
         page.keyboard.press("Tab")
         reached.append(page.evaluate(FOCUSED_NAME))
     assert "Queues" in reached and "Edit insight transcode" in reached, reached
+    page.goto(f"{dash_server.url}/queues")  # the top of the page, nothing focused
     assert_accessible(page)
     page_screenshots(page, "queues", tmp_path)
 
@@ -229,6 +230,7 @@ def test_a_global_session_edits_an_insight_and_adds_and_deletes_a_pool(
     assert "Traceback" not in page.content()
     assert fact(page, "queue-size") == "6"
 
+    page.get_by_text("Add a pool").click()
     page.get_by_role("form", name="Add a pool").get_by_label("Id (empty: generated)").fill("spare")
     page.get_by_role("form", name="Add a pool").get_by_label("Title").fill("Spare <pool>")
     page.get_by_role("button", name="Add pool").click()
