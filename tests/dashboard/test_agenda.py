@@ -144,13 +144,15 @@ def test_the_boxes_go_from_waiting_to_running_to_succeeded_live(
         ],
     )
     sign_in(page, dash_server, tokens["acme"])
-    page.goto(f"{dash_server.url}/agendas/{agenda_id[:8]}")  # a unique prefix names it too
+    # a unique prefix names it too; the op panel of probe is open while it runs
+    page.goto(f"{dash_server.url}/agendas/{agenda_id[:8]}?op=probe")
+    assert page.locator("#op-panel").get_by_text("No output.").is_visible()
     assert box(page, "probe").get_attribute("class") == "op state-waiting"
     page.evaluate(RECORD_BOXES)
     page.wait_for_selector('#live[data-state="open"]')
     run_executor(dash_server)
     page.wait_for_function(
-        "document.querySelector('.facts [data-field=\"state\"]').textContent === 'COMPLETE'",
+        "document.querySelector('#head [data-field=\"state\"]').textContent === 'COMPLETE'",
         timeout=60_000,
     )
     page.wait_for_function(
@@ -173,20 +175,26 @@ def test_the_boxes_go_from_waiting_to_running_to_succeeded_live(
         ("1080p", "package"),
     ):
         assert order.index(f"{before}:succeeded") < order.index(f"{after}:running"), order
-    assert page.locator(".facts [data-field='percent']").inner_text() == "100%"
+    assert page.locator("#head [data-field='percent']").inner_text() == "100%"
     assert page.locator("table.ops tr[data-op='720p'] [data-field='state']").inner_text() == (
         "succeeded"
     )
-    assert page.evaluate("performance.getEntriesByType('navigation').length") == 1  # no reload
     assert page.get_by_role("button", name="Cancel agenda").is_hidden()  # it has finished
-    # a click on a box opens its op: its output as the op returned it, its one attempt
-    box(page, "probe").click()
-    page.wait_for_url(f"**/agendas/{agenda_id}?op=probe#op-panel")
+    # the op panel was read again when probe ended: its output as the op returned it, its one
+    # attempt; all without a reload
     panel = page.locator("#op-panel")
-    assert panel.get_by_role("heading", name="Operation probe").is_visible()
-    assert panel.locator("[data-field='output']").inner_text() == '{\n  "duration": 12.5\n}'
+    output = panel.locator("[data-field='output']")
+    output.wait_for()
+    assert output.inner_text() == '{\n  "duration": 12.5\n}'
     assert panel.locator("table.attempts tbody tr").count() == 1
     assert "succeeded" in panel.locator("table.attempts tbody tr").inner_text()
+    assert panel.locator("[data-field='state']").inner_text() == "succeeded"
+    assert page.evaluate("performance.getEntriesByType('navigation').length") == 1  # no reload
+    # a click on a box opens its op
+    box(page, "720p").click()
+    page.wait_for_url(f"**/agendas/{agenda_id}?op=720p#op-panel")
+    assert panel.get_by_role("heading", name="Operation 720p").is_visible()
+    assert '"sleepMilliseconds": 3000' in panel.locator("[data-field='payload']").inner_text()
 
 
 def test_a_failed_op_is_red_with_its_diagnostic_and_rerun_from_failure_runs_only_it(
@@ -235,7 +243,7 @@ def test_cancel_reset_selected_ops_and_their_csrf_refusals(
     csrf = page.locator("input[name=csrf]").first.get_attribute("value")
     page.get_by_role("button", name="Cancel agenda").click()
     page.wait_for_url(f"**/agendas/{waiting}?notice=cancel")
-    assert page.locator(".facts [data-field='state']").inner_text() == "COMPLETE"
+    assert page.locator("#head [data-field='state']").inner_text() == "COMPLETE"
     assert "cancelled" in page.get_by_role("region", name="Why it failed").inner_text()
     assert page.get_by_role("button", name="Cancel agenda").is_hidden()
     # cancelling it again is refused by pop: its message on the page, not a stack trace

@@ -65,7 +65,7 @@
   }
 
   function setHeader(progress) {
-    var facts = page.querySelector(".facts");
+    var facts = document.getElementById("head");
     var state = progress.processingState || "";
     var finished = state === "COMPLETE";
     var failed = finished && (progress.processingStateMessage || "").toLowerCase() !== "succeeded";
