@@ -330,4 +330,5 @@ def test_the_templates_pages_are_labelled_reachable_by_keyboard_and_pass_axe(
     page.wait_for_function("document.getElementById('preview-json').textContent.length > 0")
     assert json.loads(page.locator("#preview-json").text_content())["title"].endswith(CLIP)
     assert_accessible(page)
+    page.evaluate("window.scrollTo(0, 0)")
     page_screenshots(page, "template", tmp_path)
