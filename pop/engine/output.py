@@ -39,7 +39,8 @@ class OutputCollector:
         self._log: IO[str] | None = None
         self.log_path = log_path
         if log_path is not None:
-            self._log = log_path.open("a", encoding="utf-8", errors="replace")
+            # line-buffered: a follower of the log (logs?follow=true) sees each line at once
+            self._log = log_path.open("a", encoding="utf-8", errors="replace", buffering=1)
 
     def feed(self, line: str) -> OperationProgress | None:
         """Take one line; returns the progress it reported, if it was a Progress line."""
