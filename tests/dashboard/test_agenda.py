@@ -189,6 +189,11 @@ def test_the_boxes_go_from_waiting_to_running_to_succeeded_live(
     assert panel.locator("table.attempts tbody tr").count() == 1
     assert "succeeded" in panel.locator("table.attempts tbody tr").inner_text()
     assert panel.locator("[data-field='state']").inner_text() == "succeeded"
+    # the timeline was read again too: a bar per op's attempt, each succeeded
+    bars = page.locator("#timeline g.attempt")
+    assert sorted(
+        bars.evaluate_all("bars => bars.map(b => b.dataset.op + ':' + b.dataset.outcome)")
+    ) == ["1080p:succeeded", "720p:succeeded", "package:succeeded", "probe:succeeded"]
     assert page.evaluate("performance.getEntriesByType('navigation').length") == 1  # no reload
     # a click on a box opens its op
     box(page, "720p").click()

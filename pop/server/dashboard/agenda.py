@@ -9,9 +9,11 @@ reader, :func:`pop.server.progress.one_progress`, in the same envelope).
 The page shows the header (title, id, state, customer, link, progress, times, the cause of a
 failure), the DAG drawn by :mod:`pop.graph`, the list of ops (each a link to ``?op=NAME``, the
 op panel, and a checkbox for "reset selected ops") and the op panel of the selected op:
-payload, output, diagnostics (the real cause first, verbatim), attempts. Everything is read in
-one call on the client thread (one read of the agenda, its progress and its attempts, whatever
-the number of ops). The buttons' routes are in :mod:`pop.server.dashboard.agenda_actions`.
+payload, output, diagnostics (the real cause first, verbatim), attempts, media previews
+(:mod:`pop.server.dashboard.previews`), and the timeline of every attempt
+(:mod:`pop.server.dashboard.timeline`). Everything but the previews is read in one call on the
+client thread (one read of the agenda, its progress and its attempts, whatever the number of
+ops). The buttons' routes are in :mod:`pop.server.dashboard.agenda_actions`.
 ``static/agenda.js`` follows the agenda over ``GET /pop/events?agendaId=ID``.
 """
 
@@ -29,10 +31,12 @@ from pop.api import Client
 from pop.errors import NotFoundError, PopError
 from pop.graph import lay_out, to_svg
 from pop.graph.layout import state_of
-from pop.models import Agenda, AgendaProgress, ProcessingState
+from pop.models import Agenda, AgendaProgress, ProcessingState, now_ms
 from pop.server.auth import Caller, client_thread
 from pop.server.crud import one_response
 from pop.server.dashboard.pages import caller_or_none, not_found, not_signed_in, render, wants_json
+from pop.server.dashboard.previews import Preview, agenda_previews
+from pop.server.dashboard.timeline import timeline_svg
 from pop.server.logs import visible_agenda
 from pop.server.progress import one_progress
 
@@ -190,8 +194,9 @@ def header(progress: AgendaProgress) -> dict[str, Any]:
 
 
 def extras(client: Client, view: AgendaView) -> dict[str, Any]:
-    """What the parts of another module need (timeline, previews): empty until they exist."""
-    return {}
+    """What the timeline part needs (``templates/_timeline.html``): the attempts as a Gantt
+    chart."""
+    return {"timeline_svg": timeline_svg(view.attempts, now_ms())}
 
 
 async def agenda_page(
@@ -216,6 +221,12 @@ async def agenda_page(
     except NotFoundError:
         return not_found(request, f"agenda {agenda_id}")
     full_id = view.agenda.id or agenda_id
+    previews: list[Preview] = []
+    if view.selected is not None:  # the selected op's media (templates/_previews.html)
+        try:
+            previews = await agenda_previews(request, caller, full_id, view.selected.name)
+        except NotFoundError:
+            previews = []  # deleted meanwhile: the page shows what it read
     return render(
         request,
         "agenda.html",
@@ -232,6 +243,7 @@ async def agenda_page(
         asked_op=op,
         notice=notice,
         error=error,
+        previews=previews,
         **more,
     )
 
