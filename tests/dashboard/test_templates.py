@@ -22,6 +22,26 @@ from tests.server.conftest import RunningServer, bearer, the_five_tokens, withou
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "templates"
 LADDER_OPS = ["analysis", "transcode360p", "transcode720p", "package", "thumbnail", "filmstrip"]
 CLIP = "https://media.example/clips/clip1.mp4"
+# umbrella's, shared with acme: a field read inside (an object), one with a default
+NESTED = {
+    "title": "nested",
+    "allowedCustomerIds": ["acme"],
+    "agenda": {
+        "operations": [
+            {
+                "name": "fetch",
+                "type": "sample",
+                "payload": {
+                    "actions": [{"action": "log", "paramsMap": {"logMessage": "fetch"}}],
+                    "resultPayload": {
+                        "url": "@<pop.payload::/source/url>",
+                        "times": "@<pop.payload::/count?2>",
+                    },
+                },
+            }
+        ]
+    },
+}
 
 
 @pytest.fixture(scope="module")
@@ -38,12 +58,14 @@ def add_template(server: RunningServer, secret: str, document: dict[str, Any]) -
 
 @pytest.fixture(scope="module")
 def stored(dash_server: RunningServer, tokens: dict[str, str]) -> dict[str, str]:
-    """abr-ladder of acme; hello-template of umbrella (acme may not read it)."""
+    """abr-ladder of acme; hello-template of umbrella (acme may not read it); nested of
+    umbrella, shared with acme."""
     ladder = json.loads((EXAMPLES / "abr-ladder.json").read_text())
     hello = json.loads((EXAMPLES / "hello-template.json").read_text())
     return {
         "ladder": add_template(dash_server, tokens["acme"], ladder),
         "hello": add_template(dash_server, tokens["umbrella"], {**hello, "title": "umbrella hi"}),
+        "nested": add_template(dash_server, tokens["umbrella"], NESTED),
     }
 
 
@@ -82,13 +104,15 @@ def test_the_list_and_one_template_keep_to_the_sessions_templates(
 ) -> None:
     url = dash_server.url
     sign_in(page, dash_server, tokens["acme"])
-    assert listed(page) == [stored["ladder"]]
+    assert listed(page) == [stored["ladder"], stored["nested"]]
     row = page.locator(f'tr[data-template-id="{stored["ladder"]}"]')
     assert row.locator('[data-field="parameters"]').inner_text() == "input"
+    shared = page.locator(f'tr[data-template-id="{stored["nested"]}"]').inner_text()
+    assert "umbrella\tacme\t1\tsource, count?" in shared
     # the page's JSON is the API's for the same token, without the cid
     status, answer = page_json(page, f"{url}/templates")
     _, api = api_json(dash_server, tokens["acme"], "/pop/agendatemplate")
-    assert status == 200 and answer["all"] == api["all"] and len(api["all"]) == 1
+    assert status == 200 and answer["all"] == api["all"] and len(api["all"]) == 2
 
     row.get_by_role("link", name="abr-ladder").click()
     page.wait_for_url(f"{url}/templates/{stored['ladder']}")
@@ -332,3 +356,61 @@ def test_the_templates_pages_are_labelled_reachable_by_keyboard_and_pass_axe(
     assert_accessible(page)
     page.evaluate("window.scrollTo(0, 0)")
     page_screenshots(page, "template", tmp_path)
+
+
+def test_a_field_read_inside_must_be_an_object_and_defaults_fill_the_editor(
+    page: Any, dash_server: RunningServer, tokens: dict[str, str], stored: dict[str, str]
+) -> None:
+    sign_in(page, dash_server, tokens["acme"], f"/templates/{stored['nested']}")
+    rows = {
+        name: page.locator(f'tr[data-parameter="{name}"]').locator("th, td").all_inner_texts()
+        for name in ("source", "count")
+    }
+    assert rows["source"][:4] == ["source", "object", "yes", ""]
+    assert rows["count"][:4] == ["count", "any JSON value", "no", '"2"']
+    editor = page.get_by_label("Payload (JSON)")
+    assert json.loads(editor.input_value()) == {"source": {"url": ""}, "count": "2"}
+    editor.fill('{"source": "https://media.example/a.mp4"}')
+    assert problems(page) == [
+        "wrong type: 'source' must be an object (the template reads 'source/url')"
+    ]
+    assert page.get_by_role("button", name="Submit").is_disabled()
+    editor.fill('{"source": {}}')
+    assert problems(page) == ["missing required parameter 'source/url'"]
+    editor.fill('{"source": {"url": "https://media.example/a.mp4"}, "count": 3}')
+    assert problems(page) == []
+    # the server agrees: the preview fills both
+    page.get_by_role("button", name="Preview").click()
+    page.locator("#preview-ops li").first.wait_for()
+    filled = json.loads(page.locator("#preview-json").text_content())
+    result = filled["operations"][0]["payload"]["resultPayload"]
+    assert result == {"url": "https://media.example/a.mp4", "times": 3}
+    assert filled["customerId"] == "acme"  # a shared template runs for the session's customer
+
+
+def test_payload_parameters_come_from_the_templates_tokens() -> None:
+    from pop.models import AgendaTemplate
+    from pop.server.dashboard.templates_parameters import ANY, OBJECT, TEXT, payload_parameters
+
+    hello = json.loads((EXAMPLES / "hello-template.json").read_text())
+    found = payload_parameters(AgendaTemplate.model_validate(hello))
+    assert [(p.name, p.type, p.required, p.default) for p in found.parameters] == [
+        ("name", TEXT, True, None),  # inside "greetings for @<...>"
+        ("requestId", ANY, False, "no-request-id"),
+        ("repeat", ANY, False, "1"),
+        ("tags", ANY, False, None),  # a bare "?": null
+    ]
+    assert found.takes_whole_payload  # "request": "@<pop.transformRequest>"
+    assert found.example() == {
+        "name": "",
+        "requestId": "no-request-id",
+        "repeat": "1",
+        "tags": None,
+    }
+    nested = payload_parameters(AgendaTemplate.model_validate(NESTED))
+    assert [(p.name, p.type, p.required) for p in nested.parameters] == [
+        ("source", OBJECT, True),
+        ("count", ANY, False),
+    ]
+    assert not nested.takes_whole_payload
+    assert nested.parameters[0].description == "read by operation 'fetch'"
