@@ -181,18 +181,18 @@ async def preview(template_id: str, request: Request) -> Response:
     if refused is not None:
         return refused
     cid, paths = cid_of(request), path_policy(request, caller)
-
-    def dry_run(client: Client) -> tuple[dict[str, Any], str]:
-        agenda = fill_template(
-            client, caller, template_id, payload, link_id=link_id, dry_run=True, paths=paths,
-            cid=cid,
-        )  # fmt: skip
-        return agenda.to_wire(), picture(agenda)
-
     try:
         document = await json_object(request, what="the preview request", named="a preview")
         payload = payload_value(document.get("payload"))
         link_id = _link_id(document.get("linkId"))
+
+        def dry_run(client: Client) -> tuple[dict[str, Any], str]:
+            agenda = fill_template(
+                client, caller, template_id, payload, link_id=link_id, dry_run=True,
+                paths=paths, cid=cid,
+            )  # fmt: skip
+            return agenda.to_wire(), picture(agenda)
+
         agenda, svg = await client_thread(request).call(dry_run)
     except PopError as error:
         refusal = pop_error_response(error, cid)
