@@ -19,21 +19,29 @@ from tests.dashboard.test_agendas import sign_in
 from tests.server.conftest import RunningServer, bearer
 from tests.server.test_auth import token
 
+FILLER = "\n".join(f"filler {n}" for n in range(40))  # more than the viewer's height
 LINES = [
-    "first line [bold] -map '0:v:0?' :smile:",
+    "first line [bold] -map '0:v:0?' :smile:\n" + FILLER,
     "second line <b>not bold</b> &amp; \\n",
     "third line",
     "fourth and last line",
 ]
 
-# records the viewer's text each time it changes, and whether it ever held an element
+# records the viewer's text each time it changes, and where it was scrolled to then (the
+# reader's scroll-up, window.__up, is recorded too)
 RECORD_TEXT = """(operation) => {
   const viewer = document.querySelector(`[data-logview][data-operation="${operation}"]`);
   const pre = viewer.querySelector("pre");
   window.__texts = window.__texts || {};
+  window.__scrolls = window.__scrolls || {};
   window.__texts[operation] = [pre.textContent];
-  new MutationObserver(() => window.__texts[operation].push(pre.textContent))
-    .observe(pre, {childList: true, characterData: true, subtree: true});
+  window.__scrolls[operation] = [];
+  new MutationObserver(() => {
+    window.__texts[operation].push(pre.textContent);
+    window.__scrolls[operation].push({
+      up: Boolean(window.__up), top: pre.scrollTop,
+      bottom: pre.scrollHeight - pre.scrollTop - pre.clientHeight < 8});
+  }).observe(pre, {childList: true, characterData: true, subtree: true});
 }"""
 
 
@@ -100,6 +108,12 @@ def test_the_viewer_shows_each_line_as_it_is_written(
     page.evaluate(RECORD_TEXT, "shout")
     executor = start_pop_at(dash_server.home, "executor", "--once")
     try:
+        # the first lines fill the viewer, which keeps to the bottom; the reader scrolls up
+        page.wait_for_function("window.__texts.talk.at(-1).includes('filler 39')")
+        page.evaluate(
+            """() => { const pre = document.querySelector('[data-operation="talk"] pre');
+            window.__up = true; pre.scrollTop = 0; }"""
+        )
         page.wait_for_selector(
             '[data-logview][data-operation="talk"][data-state="ended"]', timeout=90_000
         )
@@ -128,10 +142,14 @@ def test_the_viewer_shows_each_line_as_it_is_written(
     shouted = page.evaluate("window.__texts.shout").pop()
     assert all(line in shouted for line in other) and LINES[0] not in shouted
     assert "shout 1" not in final  # each viewer follows its own op
-    # the viewer stays at the bottom as text arrives
-    assert viewer.locator("pre").evaluate(
-        "pre => pre.scrollHeight - pre.scrollTop - pre.clientHeight < 8"
-    )
+    # the viewer kept to the bottom as text arrived, until the reader scrolled up: then it
+    # stayed where the reader put it while the next lines came
+    scrolls = page.evaluate("window.__scrolls.talk")
+    before = [s for s in scrolls if not s["up"]]
+    after = [s for s in scrolls if s["up"]]
+    assert before and all(s["bottom"] for s in before), scrolls
+    assert before[-1]["top"] > 0  # the filler overflowed the viewer: it had scrolled
+    assert after and all(s["top"] == 0 and not s["bottom"] for s in after), scrolls
     page.keyboard.press("Tab")  # the log text is reached by keyboard (to scroll it)
     reached = []
     for _ in range(12):
@@ -139,6 +157,13 @@ def test_the_viewer_shows_each_line_as_it_is_written(
         page.keyboard.press("Tab")
     assert "Log text of talk" in reached and "Log text of shout" in reached, reached
     assert_accessible(page)
+    # the page again: an ended op's log is read whole, and the viewer is at its bottom
+    page.goto(f"{dash_server.url}/agendas/{agenda_id}/log?operation=talk")
+    page.wait_for_selector('[data-logview][data-state="ended"]')
+    assert all(line in page.locator("pre").inner_text() for line in LINES[1:])
+    assert page.locator("pre").evaluate(
+        "pre => pre.scrollHeight - pre.scrollTop - pre.clientHeight < 8"
+    )
     page_screenshots(page, "log", tmp_path)
 
 
