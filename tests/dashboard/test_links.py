@@ -21,6 +21,15 @@ from tests.server.conftest import add_token as token
 LINK = "ladder-42"
 JSON = {"Accept": "application/json"}
 
+# records each text the summary's state shows, as the page changes it
+RECORD_SUMMARY = """() => {
+  const cell = document.querySelector('[data-field="summary-state"]');
+  window.__summary = [cell.textContent];
+  new MutationObserver(() => {
+    if (window.__summary.at(-1) !== cell.textContent) window.__summary.push(cell.textContent);
+  }).observe(cell, {childList: true, characterData: true, subtree: true});
+}"""
+
 
 @pytest.fixture(scope="module")
 def tokens(dash_server: RunningServer) -> dict[str, str]:
@@ -96,6 +105,7 @@ def test_a_link_page_shows_the_summary_and_the_sessions_members(
         reached.append(page.evaluate(FOCUSED_NAME))
     assert "1080p" in reached and "720p" in reached, reached
     page.goto(f"{dash_server.url}/links/{LINK}")  # nothing focused
+    page.wait_for_selector('#live[data-state="open"]')
     assert_accessible(page)
     page_screenshots(page, "links", tmp_path)
 
@@ -131,3 +141,33 @@ def test_another_customers_link_is_the_404_page(
         assert answer.json()["processingState"] == "WAITING"
     finally:
         context.close()
+
+
+def test_the_summary_and_the_rows_follow_the_store_live(
+    page: Any, dash_server: RunningServer, tokens: dict[str, str], linked: dict[str, str]
+) -> None:
+    first = submit(dash_server, tokens["acme"], "live 1080p", linkId="live-7")
+    sign_in(page, dash_server, tokens["acme"])
+    page.goto(f"{dash_server.url}/links/live-7")
+    page.wait_for_selector('#live[data-state="open"]')
+    page.evaluate(RECORD_SUMMARY)
+    # an agenda joining the link appears as a row, without a reload
+    second = submit(dash_server, tokens["acme"], "live 720p <b>", linkId="live-7")
+    page.wait_for_selector(f'tr[data-agenda-id="{second}"]')
+    page.wait_for_function(
+        "document.querySelector('[data-field=\"summary-count\"]').textContent === '2'"
+    )
+    joined = page.get_by_role("link", name="live 720p <b>")  # as text, not markup
+    assert joined.get_attribute("href") == f"/agendas/{second}"
+
+    executed = run_pop_at(dash_server.home, "executor", "--once", timeout=120)
+    assert executed.returncode == 0, executed.stderr
+    page.wait_for_function("window.__summary.at(-1) === 'COMPLETE'", timeout=60_000)
+    assert page.evaluate("window.__summary") == ["WAITING", "EXECUTING", "COMPLETE"]
+    assert page.locator('[data-field="summary-percent"]').inner_text() == "100%"
+    for agenda_id in (first, second):
+        row = page.locator(f'tr[data-agenda-id="{agenda_id}"]')
+        assert row.locator('[data-field="state"]').inner_text() == "COMPLETE"
+        assert row.locator('[data-field="percent"]').inner_text() == "100%"
+        assert row.locator('[data-field="completed"]').inner_text().endswith("Z")
+    assert page.evaluate("performance.getEntriesByType('navigation').length") == 1  # no reload
