@@ -346,3 +346,28 @@ def test_the_agenda_page_is_labelled_reachable_by_keyboard_and_passes_axe(
     page.wait_for_selector('#live[data-state="open"]')
     assert_accessible(page)
     page_screenshots(page, "agenda", tmp_path)
+
+
+def test_the_picture_cache_draws_what_pop_graph_draws_for_each_state() -> None:
+    from pop.graph import lay_out, to_svg
+    from pop.models import Agenda, AgendaProgress, OperationProgress, ProcessingState
+    from pop.server.dashboard.agenda import picture_svg
+
+    agenda = Agenda.model_validate(
+        {"id": "cache-1", "title": "cached", "operations": [op("a"), op("b", after="a")]}
+    )
+
+    def progress(percent: float) -> AgendaProgress:
+        running = OperationProgress(
+            operation="a", processing_state=ProcessingState.EXECUTING, percent_complete=percent
+        )
+        waiting = OperationProgress(operation="b", processing_state=ProcessingState.WAITING)
+        return AgendaProgress(agenda_id="cache-1", operation_progress=[running, waiting])
+
+    first = picture_svg(agenda, progress(40))
+    assert first == to_svg(lay_out(agenda, progress(40))) and "running 40%" in first
+    assert picture_svg(agenda, progress(40)) is first  # the same states: the kept picture
+    later = picture_svg(agenda, progress(60))
+    assert "running 60%" in later and "running 40%" not in later
+    renamed = agenda.model_copy(update={"title": "renamed"})
+    assert "renamed" in picture_svg(renamed, progress(60))  # another document, another picture
