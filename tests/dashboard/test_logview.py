@@ -90,6 +90,7 @@ def test_the_viewer_shows_each_line_as_it_is_written(
     sign_in(page, dash_server, secrets["acme"])
     page.goto(f"{dash_server.url}/agendas/{agenda_id}/log?operation=talk")
     assert page.locator("h1").inner_text() == "Log of talk"
+    assert page.get_by_role("link", name="Open the log of talk in its own page").count() == 0
     page.wait_for_selector('[data-logview][data-state="following"]')
     # a second viewer on the same page, for the other op, as the agenda page has one per op
     page.evaluate(
@@ -191,3 +192,15 @@ def test_the_log_page_lists_ops_answers_json_and_hides_other_customers(
         f"{dash_server.url}/pop/agenda/{agenda_id}/logs?operation=only%20%3Cop%3E&follow=true"
     )
     assert followed.status == 404  # the API's route with this session: the same answer
+
+
+def test_the_partial_escapes_its_context_and_links_the_logs_own_page() -> None:
+    from pop.server.dashboard.pages import templates
+
+    partial = templates.get_template("_logview.html")
+    html = partial.render(static="/dashboard/static", agenda_id="a1", operation='say "<hi>" & go')
+    assert 'data-operation="say &#34;&lt;hi&gt;&#34; &amp; go"' in html
+    assert 'href="/agendas/a1/log?operation=say%20%22%3Chi%3E%22%20%26%20go"' in html
+    assert "<hi>" not in html
+    alone = partial.render(static="", agenda_id="a1", operation="x", logview_page_link=False)
+    assert "in its own page" not in alone and 'role="log"' in alone

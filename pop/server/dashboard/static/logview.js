@@ -74,6 +74,10 @@
         var reader = answer.body.getReader();
         function next() {
           return reader.read().then(function (part) {
+            if (!viewer.isConnected) {
+              reader.cancel(); // the viewer left the page (its panel was replaced): stop reading
+              return undefined;
+            }
             if (part.done) {
               append(pre, decoder.decode());
               setStatus(viewer, "ended", pre.textContent ? "Ended" : "Ended: nothing logged");
