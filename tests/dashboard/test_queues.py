@@ -166,6 +166,16 @@ def test_a_global_session_sees_each_insight_and_every_customers_share(
     page_screenshots(page, "queues", tmp_path)
 
 
+def test_without_a_session_the_page_asks_to_sign_in(dash_server: RunningServer) -> None:
+    with dash_server.http() as http:
+        page = http.get("/queues", follow_redirects=False)
+        as_json = http.get("/queues", headers=JSON)
+        edit = http.post("/queues/edit", data={"kind": "pool", "action": "add", "id": "x"})
+    assert (page.status_code, page.headers["location"]) == (303, "/signin")
+    assert as_json.status_code == 401
+    assert edit.status_code == 303 and edit.headers["location"] == "/signin"
+
+
 def test_a_customer_session_sees_only_its_own_share_and_cannot_edit(
     page: Any, dash_server: RunningServer, tokens: dict[str, str], handed_out: dict[str, Any]
 ) -> None:
@@ -208,11 +218,14 @@ def test_a_global_session_edits_an_insight_and_adds_and_deletes_a_pool(
     )
     assert refused.status == 403
 
-    page.get_by_text("Edit insight transcode").click()
+    # by keyboard: open the folded form with Enter, change it, save it with Enter
+    page.get_by_text("Edit insight transcode").focus()
+    page.keyboard.press("Enter")
     form = page.get_by_role("form", name="Edit insight transcode")
     form.get_by_label("Algorithm").select_option("Priority")
     form.get_by_label("Queue size (empty: unbounded)").fill("6")
-    form.get_by_role("button", name="Save insight transcode").click()
+    form.get_by_role("button", name="Save insight transcode").focus()
+    page.keyboard.press("Enter")
     page.wait_for_url("**/queues?done=update*")
     assert page.get_by_role("status").inner_text() == "Insight transcode updated."
     assert (fact(page, "algorithm"), fact(page, "queue-size")) == ("Priority", "6")
@@ -229,6 +242,8 @@ def test_a_global_session_edits_an_insight_and_adds_and_deletes_a_pool(
     assert "leave the queue size out for an unbounded insight" in alert
     assert "Traceback" not in page.content()
     assert fact(page, "queue-size") == "6"
+    page.get_by_text("Edit insight transcode").click()  # the error state with a form open
+    assert_accessible(page)
 
     page.get_by_text("Add a pool").click()
     page.get_by_role("form", name="Add a pool").get_by_label("Id (empty: generated)").fill("spare")
