@@ -166,11 +166,15 @@ def test_a_global_session_sees_each_insight_and_every_customers_share(
     page_screenshots(page, "queues", tmp_path)
 
 
-def test_without_a_session_the_page_asks_to_sign_in(dash_server: RunningServer) -> None:
+def test_without_a_session_the_page_asks_to_sign_in(
+    dash_server: RunningServer, tokens: dict[str, str]
+) -> None:
     with dash_server.http() as http:
         page = http.get("/queues", follow_redirects=False)
         as_json = http.get("/queues", headers=JSON)
         edit = http.post("/queues/edit", data={"kind": "pool", "action": "add", "id": "x"})
+        pool = http.get("/pop/resourcepool/x", headers=bearer(tokens["global"]))
+    assert pool.status_code == 404  # not added
     assert (page.status_code, page.headers["location"]) == (303, "/signin")
     assert as_json.status_code == 401
     assert edit.status_code == 303 and edit.headers["location"] == "/signin"
