@@ -20,6 +20,8 @@ from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
+from starlette.middleware.gzip import GZipMiddleware
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 import pop
 import pop.server
@@ -115,6 +117,7 @@ def create_app(
     for page in page_modules():
         app.router.routes.extend(page.router.routes)
     app.mount(STATIC_PATH, StaticFiles(directory=STATIC_DIR), "dashboard")
+    app.add_middleware(DashboardGZip)
     app.state.metrics = ServerMetrics()
     app.add_middleware(RequestContext, max_body_bytes=max_body_bytes, metrics=app.state.metrics)
     if cors_origins:  # outermost: every answer, 413 and 500 too, carries the headers
@@ -126,6 +129,21 @@ def create_app(
             expose_headers=["X-pop-cid"],
         )
     return app
+
+
+class DashboardGZip:
+    """Gzip for the dashboard (every path outside ``/pop/``: its pages, script and style sheets)
+    when the browser accepts it; the API's answers and streams go as they were."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.gzip = GZipMiddleware(app, minimum_size=1024)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and not scope["path"].startswith("/pop/"):
+            await self.gzip(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
 
 
 def router_modules() -> list[ModuleType]:

@@ -50,23 +50,36 @@ def _page_where(query: PageQuery) -> tuple[str, dict[str, Any]]:
         clauses.append(f"p.customer_id IN ({marks or 'NULL'})")
         values.update({f"customer{i}": c for i, c in enumerate(query.customer_ids)})
     if query.op_type is not None:
+        # the agendas with such an op, found once (not per progress row); a type that any JSON
+        # encoder writes verbatim must occur in the document's text, a cheap test that spares
+        # parsing the documents that do not hold it
+        verbatim = "instr(a.doc, :op_type) AND " if _verbatim_in_json(query.op_type) else ""
         clauses.append(
-            """EXISTS (SELECT 1 FROM agendas a, json_each(a.doc, '$.operations') o
-                        WHERE a.id = p.agenda_id AND json_extract(o.value, '$.type') = :op_type)"""
+            f"""p.agenda_id IN (SELECT a.id FROM agendas a WHERE {verbatim}EXISTS (
+                  SELECT 1 FROM json_each(a.doc, '$.operations') o
+                   WHERE json_extract(o.value, '$.type') = :op_type))"""
         )
         values["op_type"] = query.op_type
     if query.text:
         # SQLite's lower() folds ASCII only: a non-ASCII search folds in Python
-        fold = "lower" if query.text.isascii() else "pop_casefold"
+        ascii_text = query.text.isascii()
+        fold = "lower" if ascii_text else "pop_casefold"
+        title = f"instr({fold}(coalesce(json_extract(p.doc, '$.title'), '')), :text)"
+        if _verbatim_in_json(query.text):  # in the title: in the progress document's text
+            title = f"(instr(lower(p.doc), :text) AND {title})"
         clauses.append(
-            f"""(instr({fold}(p.agenda_id), :text)
-                 OR instr({fold}(coalesce(json_extract(p.doc, '$.title'), '')), :text)
-                 OR EXISTS (SELECT 1 FROM operation_progress o
-                             WHERE o.agenda_progress_id = p.id
-                               AND instr({fold}(o.operation), :text)))"""
+            f"""(instr({fold}(p.agenda_id), :text) OR {title}
+                 OR p.id IN (SELECT o.agenda_progress_id FROM operation_progress o
+                              WHERE instr({fold}(o.operation), :text)))"""
         )
-        values["text"] = query.text.lower() if query.text.isascii() else query.text.casefold()
+        values["text"] = query.text.lower() if ascii_text else query.text.casefold()
     return (f"WHERE {' AND '.join(clauses)}" if clauses else ""), values
+
+
+def _verbatim_in_json(text: str) -> bool:
+    """Whether every JSON encoder writes ``text`` as it is inside a string (printable ASCII
+    without quotes or backslashes)."""
+    return text.isascii() and text.isprintable() and '"' not in text and "\\" not in text
 
 
 class ProgressQueries:
