@@ -189,6 +189,11 @@ def test_the_boxes_go_from_waiting_to_running_to_succeeded_live(
     assert panel.locator("table.attempts tbody tr").count() == 1
     assert "succeeded" in panel.locator("table.attempts tbody tr").inner_text()
     assert panel.locator("[data-field='state']").inner_text() == "succeeded"
+    log = panel.get_by_role("log", name="Log text of probe")
+    page.wait_for_function(
+        "document.querySelector('#op-panel [data-logview]').dataset.state === 'ended'"
+    )
+    assert "probe done" in log.inner_text()  # what the op logged, followed while it ran
     # the timeline was read again too: a bar per op's attempt, each succeeded
     bars = page.locator("#timeline g.attempt")
     assert sorted(
@@ -224,10 +229,27 @@ def test_a_failed_op_is_red_with_its_diagnostic_and_rerun_from_failure_runs_only
     page.get_by_role("button", name="Rerun from failure").click()
     page.wait_for_url(f"**/agendas/{failed}?notice=continue")
     assert "only the failed and not-run ops run again" in page.get_by_role("status").inner_text()
+    # scale's panel, open while it runs again: its log viewer follows the new attempt
+    page.goto(f"{dash_server.url}/agendas/{failed}?op=scale")
+    page.wait_for_selector('#live[data-state="open"]')
+    page.wait_for_selector('#op-panel [data-logview][data-state="ended"]')
+    log = page.get_by_role("log", name="Log text of scale")
+    first_log = log.inner_text()  # the first attempt's
     run_executor(dash_server)  # it fails again (the input is as bad as before)
     after = progress_of(dash_server, tokens["acme"], failed)
     assert after["processingStateMessage"] == "failed"
     assert attempt_counts(after) == {"probe": 1, "scale": 2, "package": 0}  # probe kept
+    page.wait_for_function(
+        "document.querySelector('#op-panel .diagnostic.first pre').textContent === "
+        f"{FAILURE!r} && document.querySelectorAll('#op-panel table.attempts tbody tr')"
+        ".length === 2"
+    )
+    page.wait_for_function(  # the second attempt's own log (its times differ)
+        "(t) => { const v = document.querySelector('#op-panel [data-logview]');"
+        " return v.dataset.state === 'ended' && v.querySelector('pre').textContent !== t; }",
+        arg=first_log,
+    )
+    assert "conclusionStatus=failed" in log.inner_text()
 
 
 def test_cancel_reset_selected_ops_and_their_csrf_refusals(

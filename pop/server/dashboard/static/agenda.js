@@ -2,8 +2,9 @@
 // (Server-Sent Events) and updates in place, without a reload, each op's box in the DAG
 // picture (class "op state-...", data-state, its state line), its row in the ops list, the op
 // panel's state and the header's state and percent. When an op ends, the parts of the page
-// marked data-refresh (the cause of a failure, the op panel's details) are read again from the
-// page's own URL. Clicking a box selects its op (?op=NAME), as the links of the list do.
+// marked data-refresh (the cause of a failure, the op panel's details, the timeline) are read
+// again from the page's own URL; when the selected op runs again its log viewer (logview.js)
+// follows the new attempt. Clicking a box selects its op (?op=NAME), as the links of the list do.
 // The project's own script: no framework, no CDN.
 "use strict";
 
@@ -88,7 +89,12 @@
     });
   }
 
-  var ended = {}; // op name -> its last shown state was an end (succeeded or failed)
+  var last = {}; // op name -> the state the last event showed
+
+  function isEnd(state) {
+    return state === "succeeded" || state === "failed";
+  }
+
   var agendaComplete = null; // null until the first event
   var refreshing = null;
 
@@ -127,6 +133,13 @@
       });
   }
 
+  function followLogAgain() {
+    var viewer = document.querySelector("#op-panel [data-logview]");
+    if (viewer && window.popLogview && viewer.dataset.state !== "following") {
+      window.popLogview.start(viewer);
+    }
+  }
+
   function apply(progress) {
     setHeader(progress);
     var anEnd = false;
@@ -146,11 +159,18 @@
       if (page.dataset.selected === name) {
         setOpState(document.getElementById("op-details"), state, percent);
       }
-      var isEnd = state === "succeeded" || state === "failed";
-      if (isEnd && ended[name] === false) {
+      var before = last[name]; // undefined on the first event
+      if (before !== undefined && isEnd(state) && !isEnd(before)) {
         anEnd = true;
       }
-      ended[name] = isEnd;
+      var began = state === "running" && before !== "running";
+      var finished = isEnd(state) && !isEnd(before);
+      if (before !== undefined && (began || finished) && page.dataset.selected === name) {
+        // the selected op runs again (a rerun), or ran and ended between two events: its log
+        // viewer, if it stopped with an earlier attempt, reads the new attempt's log
+        followLogAgain();
+      }
+      last[name] = state;
     });
     var complete = progress.processingState === "COMPLETE";
     if (anEnd || (complete && agendaComplete === false)) {
