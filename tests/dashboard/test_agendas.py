@@ -157,6 +157,9 @@ def test_the_agendas_page_passes_axe_and_is_photographed_in_light_and_dark(
     stored: dict[str, str],
     tmp_path: Path,
 ) -> None:
+    unrun = {"params": {"doNotRun": True}}
+    for title in ("news 1080p renditions", "trailer thumbnails", "promo filmstrip"):
+        submit(dash_server, tokens["acme"], title, linkId="campaign-42", **unrun)
     sign_in(page, dash_server, tokens["acme"])
     page.wait_for_selector('#live[data-state="open"]')
     # the title opens the agenda page, the link id the link group's page
