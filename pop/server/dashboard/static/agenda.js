@@ -157,7 +157,7 @@
         setText(row.querySelector('[data-field="attempts"]'), String(op.attemptCount || 0));
       }
       if (page.dataset.selected === name) {
-        setOpState(document.getElementById("op-details"), state, percent);
+        setOpState(document.getElementById("op-summary"), state, percent);
       }
       var before = last[name]; // undefined on the first event
       if (before !== undefined && isEnd(state) && !isEnd(before)) {
