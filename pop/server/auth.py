@@ -11,6 +11,7 @@ reads silently leave out what the caller may not see; writes for another custome
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -162,6 +163,40 @@ async def session_caller(request: Request) -> Caller:
 
 
 SessionCallerDep = Annotated[Caller, Depends(session_caller)]
+
+
+TOKEN_CHECK_SECONDS = 5.0
+
+
+class TokenWatch:
+    """A long answer's check of the token it was opened with (a bearer token, else the
+    dashboard session's): :meth:`ended` is True once the token is revoked, expired or deleted
+    (asked of the store at most every ``TOKEN_CHECK_SECONDS``), so event streams and followed
+    logs end with their token. Under ``pop serve --no-auth`` nothing ends."""
+
+    def __init__(self, request: Request) -> None:
+        self._request = request
+        self._secret = bearer_secret(request.headers.get("authorization"))
+        self._session = dashboard_session(request) if self._secret is None else None
+        self._checked = time.monotonic()
+
+    async def ended(self) -> bool:
+        if not self._request.app.state.auth:
+            return False
+        if time.monotonic() - self._checked < TOKEN_CHECK_SECONDS:
+            return False
+        self._checked = time.monotonic()
+        session, secret = self._session, self._secret
+        try:
+            if session is not None:
+                await client_thread(self._request).call(
+                    lambda client: active_token(client, session.token_id)
+                )
+            else:
+                await client_thread(self._request).call(lambda client: client.token_verify(secret))
+        except UnauthorizedError:
+            return True
+        return False
 
 
 def can_see(caller: Caller, customer_id: str | None) -> bool:

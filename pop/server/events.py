@@ -30,25 +30,15 @@ from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
 from pop.api.events import ProgressChange, progress_changes
-from pop.errors import InputError, UnauthorizedError
+from pop.errors import InputError
 from pop.models import now_ms
-from pop.server.auth import (
-    Caller,
-    SessionCallerDep,
-    active_token,
-    bearer_secret,
-    can_see,
-    client_thread,
-    dashboard_session,
-)
-from pop.server.dashboard.sessions import Session
+from pop.server.auth import Caller, SessionCallerDep, TokenWatch, can_see, client_thread
 from pop.server.logs import visible_agenda
 
 router = APIRouter(tags=["extensions"])
 
 POLL_SECONDS = 0.5
 KEEPALIVE_SECONDS = 15.0
-TOKEN_CHECK_SECONDS = 5.0
 RETRY_MS = 1000
 
 
@@ -110,10 +100,8 @@ async def events(
     if full_id is not None and resume is None:  # one agenda: its progress as it is, first
         found = await thread.call(lambda c: progress_changes(c, 0, agenda_id=full_id))
         first = cursor.fresh(found, caller)
-    secret = bearer_secret(request.headers.get("authorization"))
-    session = dashboard_session(request) if secret is None else None
     return StreamingResponse(
-        _stream(request, caller, cursor, first, full_id, linkId, secret, session),
+        _stream(request, caller, cursor, first, full_id, linkId, TokenWatch(request)),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
@@ -126,23 +114,19 @@ async def _stream(
     first: list[ProgressChange],
     agenda_id: str | None,
     link_id: str | None,
-    secret: str | None,
-    session: Session | None,
+    token: TokenWatch,
 ) -> AsyncIterator[bytes]:
     thread = client_thread(request)
     yield f"retry: {RETRY_MS}\n\n".encode()
     for change in first:
         yield event_text(change)
-    last_write = last_check = time.monotonic()
+    last_write = time.monotonic()
     while True:
         await asyncio.sleep(POLL_SECONDS)
         if await request.is_disconnected():
             return
-        now = time.monotonic()
-        if request.app.state.auth and now - last_check >= TOKEN_CHECK_SECONDS:
-            last_check = now
-            if not await _still_valid(request, secret, session):
-                return
+        if await token.ended():
+            return
         read = functools.partial(
             progress_changes, since_ms=cursor.since, agenda_id=agenda_id, link_id=link_id
         )
@@ -152,15 +136,3 @@ async def _stream(
         if time.monotonic() - last_write >= KEEPALIVE_SECONDS:
             yield b": keepalive\n\n"
             last_write = time.monotonic()
-
-
-async def _still_valid(request: Request, secret: str | None, session: Session | None) -> bool:
-    try:
-        if session is not None:
-            token_id = session.token_id
-            await client_thread(request).call(lambda client: active_token(client, token_id))
-        else:
-            await client_thread(request).call(lambda client: client.token_verify(secret))
-    except UnauthorizedError:
-        return False
-    return True

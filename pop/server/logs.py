@@ -27,7 +27,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pop.api import Client
 from pop.errors import InputError, NotFoundError
 from pop.models import Agenda
-from pop.server.auth import Caller, SessionCallerDep, can_see, client_thread
+from pop.server.auth import Caller, SessionCallerDep, TokenWatch, can_see, client_thread
 from pop.server.envelope import cid_of, data_response
 
 router = APIRouter(prefix="/pop/agenda", tags=["extensions"])
@@ -120,6 +120,7 @@ async def _follow(
     """The op's last attempt's log from its last ``cap`` bytes on, as it grows, until the
     attempt ends (or, before any attempt, until the agenda is COMPLETE)."""
     thread = client_thread(request)
+    token = TokenWatch(request)
     followed: int | None = None  # the attempt's row id once one is seen
     offset: int | None = None
     while True:
@@ -138,8 +139,8 @@ async def _follow(
                 yield chunk
         if ended or (row is None and complete):
             return
-        if await request.is_disconnected():
-            return
+        if await request.is_disconnected() or await token.ended():
+            return  # the reader went, or its token was revoked or expired
         await asyncio.sleep(FOLLOW_POLL_SECONDS)
 
 

@@ -183,3 +183,44 @@ def test_a_revoked_tokens_stream_ends(auth_server: RunningServer) -> None:
         client.close()
     assert listener.ended.wait(60), "the stream of a revoked token did not end"
     assert listener.error is None  # it ended as a stream ends, the server still serving
+
+
+def test_a_revoked_tokens_followed_log_ends(auth_server: RunningServer) -> None:
+    """``/logs?follow=true`` of an op that never starts waits for it, until the token goes."""
+    secret = token(auth_server.home, kind="customer", customers=["acme"], name="log-reader")
+    with auth_server.http() as http:
+        stored = http.post(
+            "/pop/agenda",
+            json={"operations": [sample_op("idle", "never", 100)], "params": {"doNotRun": True}},
+            headers=bearer(secret),
+        )
+    assert stored.status_code == 200, stored.text
+    agenda_id = stored.json()["all"][0]["id"]
+    ended, opened = threading.Event(), threading.Event()
+
+    def follow() -> None:
+        with (
+            httpx.Client(base_url=auth_server.url, timeout=90) as http,
+            http.stream(
+                "GET",
+                f"/pop/agenda/{agenda_id}/logs",
+                params={"follow": "true", "operation": "idle"},
+                headers=bearer(secret),
+            ) as answer,
+        ):
+            assert answer.status_code == 200
+            opened.set()
+            for _ in answer.iter_bytes():
+                pass
+        ended.set()
+
+    reader = threading.Thread(target=follow, daemon=True)
+    reader.start()
+    assert opened.wait(30)
+    assert not ended.wait(1)  # still following: the op has no attempt yet
+    client = Client(Settings.from_env().with_changes(home=auth_server.home))
+    try:
+        client.token_revoke("log-reader")
+    finally:
+        client.close()
+    assert ended.wait(60), "the followed log of a revoked token did not end"
