@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pop.api import Client
+from pop.engine.summary import summarize
 from pop.errors import InputError, NotFoundError
 from pop.models import AgendaProgress, ProcessingState
 from pop.server.auth import Caller, can_see
@@ -214,3 +215,16 @@ def _agenda_wire(client: Client, agenda_id: str) -> dict[str, Any] | None:
         return client.agenda(agenda_id).to_wire()
     except NotFoundError:  # deleted between the two reads
         return None
+
+
+def link_summary(client: Client, caller: Caller, link_id: str) -> dict[str, Any]:
+    """POP's progress summary (wire JSON) over the link's agendas the caller may see."""
+    visible = [
+        progress
+        for progress in client.list(link_id=link_id)
+        if can_see(caller, progress.customer_id)
+    ]
+    wire = summarize(visible).to_wire()
+    if wire.get("processingPercent") is None:
+        wire.pop("processingPercent", None)  # POP leaves it out when a member failed
+    return wire

@@ -29,14 +29,12 @@ from fastapi.responses import JSONResponse
 
 from pop.api import Client
 from pop.engine.input_paths import PathPolicy
-from pop.engine.summary import summarize
 from pop.errors import InputError, NotFoundError
 from pop.models import Agenda, AgendaProgress
 from pop.server.auth import (
     Caller,
     CallerDep,
     actor_of,
-    can_see,
     client_thread,
     path_policy,
     require_customer,
@@ -45,6 +43,7 @@ from pop.server.auth import (
 from pop.server.bodies import required_text
 from pop.server.crud import object_body
 from pop.server.envelope import cid_of
+from pop.server.queries import link_summary
 from pop.server.templates import readable
 
 ROUTER_ORDER = 10
@@ -204,15 +203,7 @@ async def progress_summary(request: Request, caller: CallerDep) -> JSONResponse:
     ).strip()
 
     def summary(client: Client) -> dict[str, Any]:
-        visible = [
-            progress
-            for progress in client.list(link_id=link_id)
-            if can_see(caller, progress.customer_id)
-        ]
-        wire = summarize(visible).to_wire()
-        if wire.get("processingPercent") is None:
-            wire.pop("processingPercent", None)  # POP leaves it out when a member failed
-        return wire
+        return link_summary(client, caller, link_id)
 
     answer = await client_thread(request).call(summary)
     return JSONResponse({**answer, "cid": cid_of(request)})

@@ -17,27 +17,13 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
-from pop.api import Client
-from pop.engine.summary import summarize
 from pop.errors import NotFoundError
-from pop.server.auth import Caller, can_see, client_thread
+from pop.server.auth import client_thread
 from pop.server.dashboard.pages import caller_or_none, not_found, not_signed_in, render, wants_json
 from pop.server.envelope import cid_of
+from pop.server.queries import link_summary
 
 router = APIRouter(include_in_schema=False)
-
-
-def link_summary(client: Client, caller: Caller, link_id: str) -> dict[str, Any]:
-    """POP's progress summary (wire JSON) over the link's agendas the caller may see."""
-    visible = [
-        progress
-        for progress in client.list(link_id=link_id)
-        if can_see(caller, progress.customer_id)
-    ]
-    wire = summarize(visible).to_wire()
-    if wire.get("processingPercent") is None:
-        wire.pop("processingPercent", None)  # POP leaves it out when a member failed
-    return wire
 
 
 @router.get("/links/{link_id:path}")
