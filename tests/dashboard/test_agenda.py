@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import run_pop_at
+from tests.conftest import run_pop_at, start_pop_at, stop_process
 from tests.dashboard.conftest import assert_accessible, page_screenshots
 from tests.dashboard.test_agendas import CONTROL_NAMES, sign_in
 from tests.server.conftest import RunningServer, bearer
@@ -293,6 +293,40 @@ def test_cancel_reset_selected_ops_and_their_csrf_refusals(
     assert reset["processingState"] == "WAITING" and states == {"a": "COMPLETE", "b": "WAITING"}
     run_executor(dash_server)
     assert attempt_counts(progress_of(dash_server, tokens["acme"], done)) == {"a": 1, "b": 2}
+
+
+def test_cancelling_a_running_agenda_stops_it_and_the_page_shows_it_live(
+    page: Any, dash_server: RunningServer, tokens: dict[str, str]
+) -> None:
+    agenda_id = submit(
+        dash_server,
+        tokens["acme"],
+        "long ladder",
+        [op("encode", sleep_ms=60_000), op("b", after="encode")],
+    )
+    sign_in(page, dash_server, tokens["acme"])
+    page.goto(f"{dash_server.url}/agendas/{agenda_id}")
+    page.wait_for_selector('#live[data-state="open"]')
+    executor = start_pop_at(dash_server.home, "executor", "--once")
+    try:
+        page.wait_for_selector('g.op[data-op="encode"][data-state="running"]', timeout=60_000)
+        page.get_by_role("button", name="Cancel agenda").click()
+        page.wait_for_url(f"**/agendas/{agenda_id}?notice=cancel")
+        assert "Cancel requested" in page.get_by_role("status").inner_text()
+        # the executor stops the running handler; the page follows without a reload
+        page.wait_for_function(
+            "document.querySelector('#head [data-field=\"message\"]').textContent === 'failed'",
+            timeout=60_000,
+        )
+        assert executor.wait(timeout=60) == 0
+    finally:
+        stop_process(executor)
+    assert box(page, "encode").get_attribute("data-state") == "failed"
+    assert page.get_by_role("button", name="Cancel agenda").is_hidden()
+    assert page.get_by_role("button", name="Rerun from failure").is_visible()
+    cancelled = progress_of(dash_server, tokens["acme"], agenda_id)
+    assert cancelled["processingStateMessage"] == "failed"
+    assert attempt_counts(cancelled)["b"] == 0  # nothing new started after the cancel
 
 
 def test_another_customers_agenda_is_the_404_page_and_the_json_is_the_apis(
