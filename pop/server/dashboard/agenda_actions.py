@@ -30,7 +30,7 @@ from pop.server.dashboard.pages import (
 )
 from pop.server.envelope import cid_of
 from pop.server.logs import visible_agenda
-from pop.server.services import _owned_agenda, rerun_options
+from pop.server.services import owned_agenda, rerun_options
 
 router = APIRouter(include_in_schema=False)
 
@@ -76,7 +76,7 @@ async def _act(request: Request, agenda_id: str, name: str) -> Response:
     action, actor, cid = ACTIONS[name], actor_of(caller), cid_of(request)
 
     def act(client: Client) -> str:
-        full_id = _owned_agenda(client, caller, agenda_id)  # 403 naming the customer
+        full_id = owned_agenda(client, caller, agenda_id)  # 403 naming the customer
         action(client, full_id, form.get("op", []), actor, cid)
         return full_id
 
