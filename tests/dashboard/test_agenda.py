@@ -149,6 +149,12 @@ def test_the_boxes_go_from_waiting_to_running_to_succeeded_live(
     assert page.locator("#op-panel").get_by_text("No output.").is_visible()
     assert box(page, "probe").get_attribute("class") == "op state-waiting"
     page.evaluate(RECORD_BOXES)
+    # counts each time probe's panel details are replaced (by the page reading itself again)
+    page.evaluate(
+        "() => { window.__replaced = 0; new MutationObserver((records) => {"
+        " window.__replaced += records.filter(r => r.addedNodes.length).length; })"
+        ".observe(document.getElementById('op-more'), {childList: true}); }"
+    )
     page.wait_for_selector('#live[data-state="open"]')
     run_executor(dash_server)
     page.wait_for_function(
@@ -200,6 +206,8 @@ def test_the_boxes_go_from_waiting_to_running_to_succeeded_live(
         bars.evaluate_all("bars => bars.map(b => b.dataset.op + ':' + b.dataset.outcome)")
     ) == ["1080p:succeeded", "720p:succeeded", "package:succeeded", "probe:succeeded"]
     assert page.evaluate("performance.getEntriesByType('navigation').length") == 1  # no reload
+    # read again once, when probe ended; not when the other ops ended (a video would restart)
+    assert page.evaluate("window.__replaced") == 1
     # a click on a box opens its op
     box(page, "720p").click()
     page.wait_for_url(f"**/agendas/{agenda_id}?op=720p#op-panel")

@@ -2,9 +2,10 @@
 // (Server-Sent Events) and updates in place, without a reload, each op's box in the DAG
 // picture (class "op state-...", data-state, its state line), its row in the ops list, the op
 // panel's state and the header's state and percent. When an op ends, the parts of the page
-// marked data-refresh (the cause of a failure, the op panel's details, the timeline) are read
-// again from the page's own URL; when the selected op runs again its log viewer (logview.js)
-// follows the new attempt. Clicking a box selects its op (?op=NAME), as the links of the list do.
+// marked data-refresh (the timeline; the op panel's details when it is the selected op; the
+// cause of a failure when the agenda ends) are read again from the page's own URL; when the
+// selected op runs again its log viewer (logview.js) follows the new attempt. Clicking a box
+// selects its op (?op=NAME), as the links of the list do.
 // The project's own script: no framework, no CDN.
 "use strict";
 
@@ -96,15 +97,22 @@
   }
 
   var agendaComplete = null; // null until the first event
-  var refreshing = null;
+  var refreshing = null; // the reasons of the read under way, and those that came meanwhile
+  var waiting = {};
 
-  // read the page again and replace the parts marked data-refresh (an op ended)
-  function refresh() {
+  // read the page again and replace the parts whose data-refresh names one of the reasons:
+  // "any" (an op ended: the timeline), "op" (the selected op ended: its panel, so a video the
+  // reader plays is not replaced when another op ends), "agenda" (it ended: why it failed)
+  function refresh(reasons) {
+    Object.keys(reasons).forEach(function (reason) {
+      waiting[reason] = true;
+    });
     if (refreshing) {
-      refreshing.again = true;
       return;
     }
-    refreshing = { again: false };
+    refreshing = waiting;
+    waiting = {};
+    var now = refreshing;
     fetch(window.location.pathname + window.location.search, { credentials: "same-origin" })
       .then(function (answer) {
         return answer.ok ? answer.text() : null;
@@ -114,7 +122,7 @@
           var fresh = new DOMParser().parseFromString(html, "text/html");
           document.querySelectorAll("[data-refresh][id]").forEach(function (part) {
             var other = fresh.getElementById(part.id);
-            if (other) {
+            if (other && now[part.dataset.refresh]) {
               part.innerHTML = other.innerHTML;
               part.hidden = other.hidden;
             }
@@ -125,10 +133,9 @@
         return null; // the server went away: the page keeps what it shows
       })
       .then(function () {
-        var again = refreshing.again;
         refreshing = null;
-        if (again) {
-          refresh();
+        if (Object.keys(waiting).length) {
+          refresh({});
         }
       });
   }
@@ -142,7 +149,7 @@
 
   function apply(progress) {
     setHeader(progress);
-    var anEnd = false;
+    var reasons = {};
     (progress.operationProgress || []).forEach(function (op) {
       var name = op.operation || "";
       var state = shownState(op);
@@ -161,7 +168,10 @@
       }
       var before = last[name]; // undefined on the first event
       if (before !== undefined && isEnd(state) && !isEnd(before)) {
-        anEnd = true;
+        reasons.any = true;
+        if (page.dataset.selected === name) {
+          reasons.op = true;
+        }
       }
       var began = state === "running" && before !== "running";
       var finished = isEnd(state) && !isEnd(before);
@@ -173,8 +183,11 @@
       last[name] = state;
     });
     var complete = progress.processingState === "COMPLETE";
-    if (anEnd || (complete && agendaComplete === false)) {
-      refresh();
+    if (complete && agendaComplete === false) {
+      reasons.agenda = true;
+    }
+    if (Object.keys(reasons).length) {
+      refresh(reasons);
     }
     agendaComplete = complete;
   }
