@@ -34,6 +34,7 @@ from pop.errors import NotFoundError, PopError
 from pop.graph import lay_out, to_svg
 from pop.graph.layout import state_of
 from pop.models import Agenda, AgendaProgress, ProcessingState, now_ms
+from pop.models.causes import cause_of, operation_cause
 from pop.server.auth import Caller, client_thread
 from pop.server.crud import one_response
 from pop.server.dashboard.pages import caller_or_none, not_found, not_signed_in, render, wants_json
@@ -108,19 +109,28 @@ def _diagnostic(event: Any) -> dict[str, Any]:
     }
 
 
+def cause_first(events: list[Any]) -> list[Any]:
+    """An op's diagnostics with its real cause first (:func:`pop.models.causes.cause_of`: the
+    first that is not a wrapper such as ``Resident execution failed for operation: X``), the
+    others after it in their order."""
+    cause = cause_of(events)
+    at = next((i for i, e in enumerate(events) if cause and e.message == cause.message), 0)
+    return events[at : at + 1] + events[:at] + events[at + 1 :]
+
+
 def failure_causes(progress: AgendaProgress) -> list[str]:
-    """The messages that say why the agenda failed, verbatim: the agenda's own diagnostics,
-    else the first diagnostic of each failed op."""
+    """What says why the agenda failed, verbatim: the agenda's own diagnostics (a deadlock, a
+    cancel, a timeout), else each failed op's real cause (a program's last output line with
+    it, as ``pop status`` shows)."""
     if not progress.failed:
         return []
     causes = [event.message for event in progress.diagnostic_events or [] if event.message]
     if causes:
         return causes
     for item in progress.operation_progress or []:
-        if not item.succeeded and item.processing_state == ProcessingState.COMPLETE:
-            first = next((e.message for e in item.diagnostic_events or [] if e.message), None)
-            if first:
-                causes.append(f"{item.operation}: {first}")
+        cause = operation_cause(item)
+        if cause is not None:
+            causes.append(cause.one_line(with_operation=True))
     return causes or [progress.processing_state_message or "failed"]
 
 
@@ -182,7 +192,7 @@ def read_agenda(client: Client, caller: Caller, agenda_id: str, op: str | None) 
                 attempt_count=(item.attempt_count or 0) if item else 0,
                 payload=pretty(operation.payload),
                 output=pretty(item.result_payload) if item and has_output else None,
-                diagnostics=[_diagnostic(e) for e in (item.diagnostic_events or [])]
+                diagnostics=[_diagnostic(e) for e in cause_first(item.diagnostic_events or [])]
                 if item
                 else [],
                 attempts=by_op.get(name, []),
