@@ -35,24 +35,20 @@ import json
 import random
 import re
 import statistics
-import subprocess
 import threading
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
-from dataclasses import dataclass, field
 from http.client import HTTPConnection, HTTPException, HTTPResponse
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import common
+from serving import serving
 
 SERVER_TIME_TARGET_MS = 200.0
 PAGE_WEIGHT_TARGET_KB = 300.0
 EVENT_LATENCY_TARGET_MS = 1000.0
 WARMUP_REQUESTS = 5
-READY_PREFIX = "pop serve: listening on "
 CUSTOMERS = ("acme", "umbrella")
 SEARCH_TYPE = "logMessages"  # one agenda in 7 has an op of this type
 
@@ -101,50 +97,6 @@ def fill_store(home: Path, agendas: int, ops: int) -> dict[str, Any]:
         "wideProgressId": wide.progress.id,
         "secret": secret,
     }
-
-
-# -- a real pop serve ----------------------------------------------------------------------
-
-
-@dataclass
-class Server:
-    process: subprocess.Popen[str]
-    lines: list[str] = field(default_factory=list)
-    url: str = ""
-
-
-@contextmanager
-def serving(pop: list[str], env: Mapping[str, str]) -> Iterator[Server]:
-    """``pop serve --port 0`` (tokens needed) on ``env``'s POP_HOME, until the block ends."""
-    process = subprocess.Popen(
-        [*pop, "serve", "--port", "0"], env=dict(env), stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    server = Server(process)
-
-    def read_stderr() -> None:
-        assert process.stderr is not None
-        for line in process.stderr:
-            server.lines.append(line)
-
-    threading.Thread(target=read_stderr, daemon=True).start()
-    deadline = time.monotonic() + 60
-    try:
-        while not server.url:
-            for line in list(server.lines):
-                if line.startswith(READY_PREFIX):
-                    server.url = line[len(READY_PREFIX) :].strip()
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"pop serve did not start:\n{''.join(server.lines)}")
-            time.sleep(0.02)
-        yield server
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def connect(url: str) -> HTTPConnection:
@@ -229,7 +181,7 @@ def transferred(connection: HTTPConnection, path: str, cookie: str) -> tuple[int
 def page_weight(url: str, cookie: str) -> dict[str, Any]:
     connection = connect(url)
     try:
-        items = []
+        items: list[dict[str, Any]] = []
         wire, plain, encoding = transferred(connection, "/agendas", cookie)
         items.append({"path": "/agendas", "wire": wire, "plain": plain, "encoding": encoding})
         headers = {"Cookie": cookie}
@@ -250,7 +202,9 @@ def page_weight(url: str, cookie: str) -> dict[str, Any]:
 # -- 3. event latency ------------------------------------------------------------------------
 
 
-def event_latency(url: str, cookie: str, home: Path, ids: dict[str, Any], changes: int) -> dict:
+def event_latency(
+    url: str, cookie: str, home: Path, ids: dict[str, Any], changes: int
+) -> dict[str, Any]:
     """Seconds from each percent write (committed) to the event that carries it."""
     from pop.api import Client
     from pop.config import Settings

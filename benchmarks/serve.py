@@ -33,12 +33,8 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
 import threading
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
-from dataclasses import dataclass, field
 from http.client import HTTPConnection
 from pathlib import Path
 from typing import Any
@@ -46,6 +42,7 @@ from urllib.parse import urlsplit
 
 import common
 import httpx
+from serving import serving
 
 SUBMIT_RATIO_TARGET = 0.40
 GET_AGENDA_MEDIAN_TARGET_MS = 5.0
@@ -53,7 +50,6 @@ GET_AGENDA_P99_TARGET_MS = 20.0
 REMOTE_RATIO_TARGET = 1.10
 WARMUP_CALLS = 20
 SLEEPER_TYPE = "sleeper"
-READY_PREFIX = "pop serve: listening on "
 GET_AGENDA = "/pop/resourcepool/service/getAgenda"
 
 
@@ -80,62 +76,6 @@ def in_process_client(home: Path, registry: Path | None = None) -> Any:
     from pop.config import Settings
 
     return Client(Settings(home=home), registry_path=registry)
-
-
-# -- a real pop serve ----------------------------------------------------------------------
-
-
-@dataclass
-class Server:
-    """A ``pop serve --no-auth`` subprocess; its stderr is read all along (``lines``)."""
-
-    process: subprocess.Popen[str]
-    lines: list[str] = field(default_factory=list)
-    url: str = ""
-
-    def stop(self) -> int:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        return self.process.returncode
-
-
-@contextmanager
-def serving(
-    pop: list[str], env: Mapping[str, str], registry: Path | None = None
-) -> Iterator[Server]:
-    """``pop serve --no-auth --port 0`` on ``env``'s POP_HOME, until the block ends."""
-    argv = [*pop, "serve", "--no-auth", "--port", "0"]
-    if registry is not None:
-        argv += ["--registry", str(registry)]
-    process = subprocess.Popen(
-        argv, env=dict(env), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    server = Server(process)
-
-    def read_stderr() -> None:
-        assert process.stderr is not None
-        for line in process.stderr:
-            server.lines.append(line)
-
-    threading.Thread(target=read_stderr, daemon=True).start()
-    deadline = time.monotonic() + 60
-    try:
-        while not server.url:
-            for line in list(server.lines):
-                if line.startswith(READY_PREFIX):
-                    server.url = line[len(READY_PREFIX) :].strip()
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"pop serve did not start:\n{''.join(server.lines)}")
-            time.sleep(0.02)
-        yield server
-    finally:
-        server.stop()
 
 
 # -- 1. submits per second -----------------------------------------------------------------
@@ -206,7 +146,7 @@ def local_submits(home: Path, *, submits: int) -> float:
 
 
 def submit_figures(args: argparse.Namespace, pop: list[str]) -> dict[str, Any]:
-    with common.sandbox(args.tmpdir) as box, serving(pop, box.env) as server:
+    with common.sandbox(args.tmpdir) as box, serving(pop, box.env, "--no-auth") as server:
         http_rate = http_submits(server.url, submits=args.submits, clients=args.clients)
         with httpx.Client(base_url=server.url, timeout=60) as http:
             stored = http.get("/pop/agenda", params={"bycount": "true"}).json()["count"]
@@ -284,7 +224,7 @@ def local_get_agenda(home: Path, calls: int) -> list[float]:
 def get_agenda_figures(args: argparse.Namespace, pop: list[str]) -> dict[str, Any]:
     with common.sandbox(args.tmpdir) as box:
         fill_seconds = fill_queue(box.home, args.queued)
-        with serving(pop, box.env) as server:
+        with serving(pop, box.env, "--no-auth") as server:
             http = latencies(http_get_agenda(server.url, args.calls))
             local = latencies(local_get_agenda(box.home, args.calls))
     return {
@@ -346,7 +286,7 @@ def remote_executor_run(args: argparse.Namespace, pop: list[str]) -> float:
         queue_sleepers(box.home, registry, args)
         executor_env = {**box.env, "POP_HOME": str(box.root / "executor-home")}
         executor_env.pop("POP_TOKEN", None)
-        with serving(pop, box.env, registry) as server:
+        with serving(pop, box.env, "--no-auth", "--registry", str(registry)) as server:
             argv = [*pop, "executor", "--server", server.url, "--insight", "default"]
             run = common.run_once([*argv, *executor_options(args, registry)], env=executor_env)
         return checked(run, "pop executor --server", args.agendas)

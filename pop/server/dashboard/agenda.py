@@ -37,7 +37,15 @@ from pop.models import Agenda, AgendaProgress, ProcessingState, now_ms
 from pop.models.causes import cause_of, operation_cause
 from pop.server.auth import Caller, client_thread
 from pop.server.crud import one_response
-from pop.server.dashboard.pages import caller_or_none, not_found, not_signed_in, render, wants_json
+from pop.server.dashboard.pages import (
+    caller_or_none,
+    duration,
+    iso,
+    not_found,
+    not_signed_in,
+    render,
+    wants_json,
+)
 from pop.server.dashboard.previews import Preview, agenda_previews
 from pop.server.dashboard.timeline import timeline_svg
 from pop.server.logs import visible_agenda
@@ -85,19 +93,6 @@ class AgendaView:
 def pretty(value: Any) -> str:
     """A JSON value pretty-printed as it is (no escaping of non-ASCII text)."""
     return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=False)
-
-
-def iso(ms: float | None) -> str:
-    if not ms:
-        return ""
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ms / 1000)) + "Z"
-
-
-def duration(seconds: float) -> str:
-    seconds = max(0, int(seconds))
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
 def _diagnostic(event: Any) -> dict[str, Any]:

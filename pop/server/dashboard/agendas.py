@@ -24,7 +24,14 @@ from pop.api import Client
 from pop.errors import PopError
 from pop.models import ProcessingState
 from pop.server.auth import Caller, client_thread
-from pop.server.dashboard.pages import caller_or_none, not_signed_in, render, wants_json
+from pop.server.dashboard.pages import (
+    caller_or_none,
+    duration,
+    iso,
+    not_signed_in,
+    render,
+    wants_json,
+)
 from pop.server.envelope import cid_of, data_response
 from pop.server.queries import Page, progress_page
 
@@ -132,7 +139,7 @@ def _view(row: dict[str, Any]) -> dict[str, Any]:
     """What a table row shows of an AgendaProgress (wire JSON)."""
     started = row.get("startedTime")
     ended = row.get("completedTime") or (time.time() * 1000 if started else None)
-    elapsed = _duration((ended - started) / 1000) if started and ended else ""
+    elapsed = duration((ended - started) / 1000) if started and ended else ""
     agenda_id = row.get("agendaId") or row.get("id") or ""
     link = row.get("linkId") or ""
     return {
@@ -145,17 +152,6 @@ def _view(row: dict[str, Any]) -> dict[str, Any]:
         "link": link,
         "link_url": "/links/" + quote(link, safe="") if link else "",
         "added": int(row.get("addedTime") or 0),
-        "started": _iso(started) if started else "",
+        "started": iso(started) if started else "",
         "elapsed": elapsed,
     }
-
-
-def _iso(ms: float) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ms / 1000)) + "Z"
-
-
-def _duration(seconds: float) -> str:
-    seconds = max(0, int(seconds))
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"

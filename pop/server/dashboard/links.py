@@ -11,7 +11,6 @@ another customer's link looks exactly like one that does not exist.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -19,7 +18,14 @@ from fastapi.responses import JSONResponse, Response
 
 from pop.errors import NotFoundError
 from pop.server.auth import client_thread
-from pop.server.dashboard.pages import caller_or_none, not_found, not_signed_in, render, wants_json
+from pop.server.dashboard.pages import (
+    caller_or_none,
+    iso,
+    not_found,
+    not_signed_in,
+    render,
+    wants_json,
+)
 from pop.server.envelope import cid_of
 from pop.server.queries import link_summary
 
@@ -62,10 +68,6 @@ def _member(progress: dict[str, Any]) -> dict[str, Any]:
         "message": progress.get("processingStateMessage") or "",
         "percent": round(float(progress.get("percentComplete") or 0)),
         "customer": progress.get("customerId") or "",
-        "started": _iso(started) if started else "",
-        "completed": _iso(completed) if completed else "",
+        "started": iso(started) if started else "",
+        "completed": iso(completed) if completed else "",
     }
-
-
-def _iso(ms: float) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ms / 1000)) + "Z"

@@ -10,6 +10,7 @@ finds them all. Pages are rendered from ``templates/`` with ``static`` (the URL 
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
@@ -111,3 +112,18 @@ def csrf_header_refused(request: Request) -> Response | None:
     """For ``fetch`` requests of the page's script: the token in ``X-CSRF-Token``."""
     session = dashboard_session(request)
     return csrf_refused(session, {CSRF_FIELD: request.headers.get("x-csrf-token", "")})
+
+
+def iso(ms: float | None) -> str:
+    """A store time (epoch ms) as ``2026-12-01 22:14:55Z``; empty for none."""
+    if not ms:
+        return ""
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ms / 1000)) + "Z"
+
+
+def duration(seconds: float) -> str:
+    """``4:05`` or ``1:02:03``: how long an agenda ran."""
+    seconds = max(0, int(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
