@@ -394,6 +394,8 @@ def test_the_agenda_page_is_labelled_reachable_by_keyboard_and_passes_axe(
     wanted = [
         f"Copy id {failed}",
         "Rerun from failure",
+        "Operation probe, sample: succeeded 100%",  # the boxes are links in the Tab order
+        "Operation scale, sample: failed 0%",
         "Reset probe",
         "scale",
         "Reset selected ops",
@@ -406,6 +408,10 @@ def test_the_agenda_page_is_labelled_reachable_by_keyboard_and_passes_axe(
     page.locator("table.ops").get_by_role("link", name="probe", exact=True).focus()
     page.keyboard.press("Enter")
     page.wait_for_url("**?op=probe#op-panel")
+    # and so is a box of the picture (Enter on the focused box)
+    page.get_by_role("link", name="Operation package, sample: waiting 0%").focus()
+    page.keyboard.press("Enter")
+    page.wait_for_url("**?op=package#op-panel")
     page.goto(f"{dash_server.url}/agendas/{failed}?op=scale")
     page.wait_for_selector('#live[data-state="open"]')
     assert_accessible(page)

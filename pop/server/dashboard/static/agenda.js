@@ -49,6 +49,19 @@
     }
     var shown = percentText(percent);
     setText(box.querySelector("text.state"), shown ? state + " " + shown : state);
+    nameBox(box);
+  }
+
+  // a box's accessible name: "Operation scale, sample: failed 0%" (its texts, kept current)
+  function nameBox(box) {
+    var texts = Array.prototype.map.call(box.querySelectorAll("text"), function (text) {
+      return text.textContent;
+    });
+    var name = "Operation " + texts[0] + (texts[1] ? ", " + texts[1] : "") +
+      (texts[2] ? ": " + texts[2] : "");
+    if (box.getAttribute("aria-label") !== name) {
+      box.setAttribute("aria-label", name);
+    }
   }
 
   function setOpState(holder, state, percent) {
@@ -214,13 +227,29 @@
     });
   }
 
-  // a click on a box selects its op, as the link of its row in the list does
+  // a click on a box, or Enter or Space on it (each box is a link in the Tab order), selects
+  // its op, as the link of its row in the list does; the picture is then a group of links,
+  // not an image
   function clickableBoxes() {
+    var picture = document.querySelector("svg.pop-dag");
+    if (picture) {
+      picture.setAttribute("role", "group");
+    }
     document.querySelectorAll("svg.pop-dag g.op[data-op]").forEach(function (box) {
-      box.addEventListener("click", function () {
+      function select() {
         var name = box.getAttribute("data-op");
         window.location.href = "/agendas/" + encodeURIComponent(agendaId) + "?op=" +
           encodeURIComponent(name) + "#op-panel";
+      }
+      box.setAttribute("tabindex", "0");
+      box.setAttribute("role", "link");
+      nameBox(box);
+      box.addEventListener("click", select);
+      box.addEventListener("keydown", function (event) {
+        if (event.key === "Enter" || event.key === " ") {
+          event.preventDefault();
+          select();
+        }
       });
     });
   }
