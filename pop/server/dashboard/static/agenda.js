@@ -104,6 +104,7 @@
   }
 
   var last = {}; // op name -> the state the last event showed
+  var lastAttempts = {}; // op name -> its attempt count in the last event
 
   function isEnd(state) {
     return state === "succeeded" || state === "failed";
@@ -180,20 +181,25 @@
         setOpState(document.getElementById("op-summary"), state, percent);
       }
       var before = last[name]; // undefined on the first event
-      if (before !== undefined && isEnd(state) && !isEnd(before)) {
+      var attempts = op.attemptCount || 0;
+      // a new attempt that started and ended between two events (a rerun of a failed op that
+      // failed again at once) shows the same state as before: its attempt count tells
+      var again = before !== undefined && attempts !== lastAttempts[name];
+      if (before !== undefined && isEnd(state) && (!isEnd(before) || again)) {
         reasons.any = true;
         if (page.dataset.selected === name) {
           reasons.op = true;
         }
       }
-      var began = state === "running" && before !== "running";
-      var finished = isEnd(state) && !isEnd(before);
+      var began = state === "running" && (before !== "running" || again);
+      var finished = isEnd(state) && (!isEnd(before) || again);
       if (before !== undefined && (began || finished) && page.dataset.selected === name) {
         // the selected op runs again (a rerun), or ran and ended between two events: its log
         // viewer, if it stopped with an earlier attempt, reads the new attempt's log
         followLogAgain();
       }
       last[name] = state;
+      lastAttempts[name] = attempts;
     });
     var complete = progress.processingState === "COMPLETE";
     if (complete && agendaComplete === false) {
