@@ -17,7 +17,13 @@ from typing import Any
 import pytest
 
 from tests.dashboard.conftest import assert_accessible, page_screenshots
-from tests.server.conftest import RunningServer, bearer, the_five_tokens, without_tokens
+from tests.server.conftest import (
+    RunningServer,
+    add_token,
+    bearer,
+    the_five_tokens,
+    without_tokens,
+)
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "templates"
 LADDER_OPS = ["analysis", "transcode360p", "transcode720p", "package", "thumbnail", "filmstrip"]
@@ -414,3 +420,14 @@ def test_payload_parameters_come_from_the_templates_tokens() -> None:
     ]
     assert not nested.takes_whole_payload
     assert nested.parameters[0].description == "read by operation 'fetch'"
+
+
+def test_an_empty_list_says_whose_templates_a_customer_sees_and_how_to_add_one(
+    page: Any, dash_server: RunningServer, stored: dict[str, str]
+) -> None:
+    secret = add_token(dash_server.home, kind="customer", customers=["initech"], name="initech")
+    sign_in(page, dash_server, secret)
+    assert listed(page) == []
+    empty = page.locator("table tbody").inner_text()
+    assert "No templates of initech or shared with it." in empty
+    assert "pop template add FILE --server URL" in empty and "belongs to default" in empty

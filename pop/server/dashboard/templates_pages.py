@@ -83,7 +83,8 @@ async def templates_list(request: Request) -> Response:
         return await templates_api.query_templates(request, caller)
     found = await client_thread(request).call(lambda client: client.template_list())
     rows = [_listed(item) for item in found if templates_api.readable(caller, item)]
-    return render(request, "templates.html", active="templates", rows=rows)
+    customers = [] if caller.is_global else list(caller.customers)
+    return render(request, "templates.html", active="templates", rows=rows, customers=customers)
 
 
 def _readable(client: Client, caller: Caller, template_id: str) -> AgendaTemplate | None:
