@@ -7,6 +7,8 @@ page's JSON is the API's, keyboard reach, accessible names, axe-core and screens
 
 from __future__ import annotations
 
+import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -148,6 +150,7 @@ def test_the_boxes_go_from_waiting_to_running_to_succeeded_live(
     page.goto(f"{dash_server.url}/agendas/{agenda_id[:8]}?op=probe")
     assert page.locator("#op-panel").get_by_text("No output.").is_visible()
     assert box(page, "probe").get_attribute("class") == "op state-waiting"
+    assert page.locator("#head [data-field='started']").inner_text() == "not yet"
     page.evaluate(RECORD_BOXES)
     # counts each time probe's panel details are replaced (by the page reading itself again)
     page.evaluate(
@@ -182,6 +185,13 @@ def test_the_boxes_go_from_waiting_to_running_to_succeeded_live(
     ):
         assert order.index(f"{before}:succeeded") < order.index(f"{after}:running"), order
     assert page.locator("#head [data-field='percent']").inner_text() == "100%"
+    # when it started and how long it ran, as the server renders them (it was "not yet" at load)
+    final = progress_of(dash_server, tokens["acme"], agenda_id)
+    started = page.locator("#head [data-field='started']").inner_text()
+    assert started == time.strftime(
+        "%Y-%m-%d %H:%M:%SZ", time.gmtime(final["startedTime"] / 1000)
+    ), started
+    assert re.fullmatch(r"\d+:\d\d", page.locator("#head [data-field='elapsed']").inner_text())
     assert page.locator("table.ops tr[data-op='720p'] [data-field='state']").inner_text() == (
         "succeeded"
     )

@@ -79,6 +79,20 @@
     setText(holder.querySelector('[data-field="percent"]'), percentText(percent));
   }
 
+  // "2026-12-01 22:14:55Z", as pages.iso renders a store time
+  function isoTime(ms) {
+    return new Date(ms).toISOString().slice(0, 19).replace("T", " ") + "Z";
+  }
+
+  // "4:05" or "1:02:03", as pages.duration renders how long an agenda ran
+  function elapsedText(seconds) {
+    var whole = Math.max(0, Math.floor(seconds));
+    var hours = Math.floor(whole / 3600);
+    var minutes = Math.floor((whole % 3600) / 60);
+    var secs = String(whole % 60).padStart(2, "0");
+    return hours ? hours + ":" + String(minutes).padStart(2, "0") + ":" + secs : minutes + ":" + secs;
+  }
+
   function setHeader(progress) {
     var facts = document.getElementById("head");
     var state = progress.processingState || "";
@@ -98,6 +112,13 @@
       bar.textContent = percent + "%";
     }
     setText(facts.querySelector('[data-field="percent"]'), percent + "%");
+    // when it started and how long it ran (to now while it runs), as the server renders them
+    var started = Number(progress.startedTime || 0);
+    if (started) {
+      var ended = Number(progress.completedTime || 0) || Date.now();
+      setText(facts.querySelector('[data-field="started"]'), isoTime(started));
+      setText(facts.querySelector('[data-field="elapsed"]'), elapsedText((ended - started) / 1000));
+    }
     page.querySelectorAll("form[data-when]").forEach(function (form) {
       form.hidden = form.dataset.when === "unfinished" ? finished : !failed;
     });
