@@ -163,6 +163,19 @@ def test_a_ladder_submitted_on_the_template_page_is_watched_live_to_its_renditio
         "() => [...document.querySelectorAll('#op-panel img')]"
         ".every((image) => image.complete && image.naturalWidth > 0)"
     )
+    # the filmstrip's sprite (960 px wide) and the HLS variants table fit in the op panel
+    for op in ("filmstrip", "package"):
+        page.get_by_role("link", name=op, exact=True).click()
+        page.locator("#op-panel .preview").first.wait_for()
+        overflowing = page.evaluate(
+            """() => {
+              const right = document.getElementById('op-panel').getBoundingClientRect().right;
+              return [...document.querySelectorAll('#op-panel .preview, #op-panel .preview *')]
+                .filter((e) => e.getBoundingClientRect().right > right + 1)
+                .map((e) => e.tagName + '.' + e.className);
+            }"""
+        )
+        assert overflowing == [], (op, overflowing)
 
 
 @pytest.mark.timeout(180)
