@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pop.server.dashboard
 from tests.dashboard.conftest import assert_accessible, axe_violations, page_screenshots
 from tests.server.conftest import RunningServer
 
@@ -30,3 +31,17 @@ def test_axe_finds_a_violation_it_is_shown(page: Any, dash_server: RunningServer
         "document.querySelector('main').insertAdjacentHTML('beforeend', '<img src=\"data:,\">')"
     )
     assert [item["id"] for item in axe_violations(page)] == ["image-alt"]
+
+
+def test_the_pages_ask_nothing_of_any_other_host(page: Any, dash_server: RunningServer) -> None:
+    """Works offline: every request a page makes goes to the server itself (no CDN, no font
+    service), and the package's templates and static files name no other host."""
+    asked: list[str] = []
+    page.on("request", lambda request: asked.append(request.url))
+    page.goto(f"{dash_server.url}/signin")
+    page.wait_for_load_state("networkidle")
+    assert asked and all(url.startswith(dash_server.url) for url in asked), asked
+    shipped = Path(pop.server.dashboard.__file__).parent
+    for path in [*shipped.glob("templates/*.html"), *shipped.glob("static/*")]:
+        text = path.read_text(encoding="utf-8").replace("http://www.w3.org/2000/svg", "")
+        assert "http://" not in text and "https://" not in text, path.name
