@@ -233,7 +233,7 @@ def test_a_failed_op_is_red_with_ffmpegs_words_and_reruns_alone_once_its_input_i
 
         shutil.copyfile(good, broken)  # the input fixed, then rerun from the failure
         page.get_by_role("button", name="Rerun from failure").click()
-        page.wait_for_url(re.compile(rf".*/agendas/{agenda_id}.*"))
+        page.wait_for_url(f"**/agendas/{agenda_id}?notice=continue")
         page.wait_for_function(
             "() => document.querySelector('svg.pop-dag g.op[data-op=\"thumbnail\"]')"
             ".dataset.state === 'succeeded'",
