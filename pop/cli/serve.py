@@ -88,9 +88,9 @@ def serve(
         ),
     ] = None,
 ) -> None:
-    """Serve POP's routes over HTTP until Ctrl-C or SIGTERM; the reclaimer and the retrier run
-    on their intervals meanwhile (POP_RECLAIM_EVERY, POP_RETRY_EVERY), so work stays safe with no
-    local executor."""
+    """Serve POP's routes over HTTP (under /pop/) and the web dashboard (at /, sign in with a
+    token) until Ctrl-C or SIGTERM; the reclaimer and the retrier run on their intervals
+    meanwhile (POP_RECLAIM_EVERY, POP_RETRY_EVERY), so work stays safe with no local executor."""
     from pop.errors import InputError
 
     if (certfile is None) != (keyfile is None):
