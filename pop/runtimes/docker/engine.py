@@ -204,21 +204,23 @@ async def stop_container(engine: Engine, container_id: str, grace_seconds: float
             raise LaunchError(f"cannot stop container {container_id[:12]}: {exc}") from exc
 
 
-async def stop_children(engine: Engine, name: str, grace_seconds: float) -> None:
-    """Stop the running containers a handler started as its externals (label pop.parent)."""
+async def stop_children(
+    engine: Engine, name: str, grace_seconds: float, *, remove: bool = False
+) -> None:
+    """Stop the running containers a handler started as its externals (label pop.parent);
+    with ``remove`` also remove them, ended ones too (the reclaimer's stop: the handler that
+    would have removed them is gone)."""
     import docker
 
+    filters = {"label": f"{PARENT_LABEL}={name}"}
     try:
-        children = await engine.call(
-            lambda api: api.containers(
-                filters={"label": f"{PARENT_LABEL}={name}", "status": "running"}
-            )
-        )
+        children = await engine.call(lambda api: api.containers(all=remove, filters=filters))
     except (docker.errors.DockerException, OSError, RuntimeUnavailableError):
         return  # the engine is gone: nothing to stop there
-    await asyncio.gather(
-        *(stop_container(engine, child["Id"], grace_seconds) for child in children)
-    )
+    running = [child["Id"] for child in children if child.get("State") == "running"]
+    await asyncio.gather(*(stop_container(engine, child, grace_seconds) for child in running))
+    if remove:
+        await asyncio.gather(*(remove_container(engine, child["Id"]) for child in children))
 
 
 async def remove_container(engine: Engine, container_id: str) -> None:

@@ -177,7 +177,9 @@ class DockerLauncher:
         running = bool(state.get("Running"))
         await asyncio.gather(
             stop_container(self._engine, record.ref, grace_seconds) if running else _nothing(),
-            stop_children(self._engine, name, grace_seconds) if name else _nothing(),
+            stop_children(self._engine, name, grace_seconds, remove=not self._keep)
+            if name
+            else _nothing(),
         )
         if state and not self._keep:
             await remove_container(self._engine, record.ref)
