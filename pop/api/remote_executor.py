@@ -10,7 +10,9 @@ server's. An agenda the server took back from a dead executor comes with the att
 launches (``getAgenda``'s ``lostLaunches``): they are stopped here, through this machine's
 runtimes, before the agenda runs again (the server stops only what it can reach itself). An
 agenda is forgotten (counted, ``on_finished``) only once the server took its final report; if
-the server took it back meanwhile (409), it counts as failed, as lost.
+the server took it back meanwhile (409), it counts as failed, as lost. With
+``DaemonOptions.alive_file``, each pass in which every ``getAgenda`` it made was answered touches
+that file (:class:`pop.services.daemon.AliveFile`; ``pop alive`` checks it).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from pop.engine.budget import CpuBudget
 from pop.engine.executor import AgendaRunner, new_executor_id
 from pop.errors import ConflictError, PopError, RuntimeUnavailableError
 from pop.models import Agenda, AgendaProgress
-from pop.services.daemon import DaemonOptions, DaemonReport
+from pop.services.daemon import AliveFile, DaemonOptions, DaemonReport
 
 if TYPE_CHECKING:
     from pop.config import Settings
@@ -60,6 +62,8 @@ class RemoteExecutor:
         self.budget = CpuBudget(options.run.cpus)
         self._running: dict[asyncio.Task[AgendaProgress], str] = {}
         self._stopping = False
+        self._missed = False
+        self.alive = AliveFile(options.alive_file)
         self.stopped: list[str] = []
         """The lost launches of reclaimed agendas this executor stopped."""
         self.problems: list[str] = []
@@ -72,11 +76,16 @@ class RemoteExecutor:
     async def run(self) -> DaemonReport:
         from pop.services.launchers import close_launchers, launchers
 
+        self.alive.reset()
         launcher, external = launchers(self.options.run)
         try:
             await launcher.check()
             while True:
                 claimed = [] if self._stopping else self._claim()
+                if not self._missed:  # every getAgenda answered (or none was due): alive
+                    problem = self.alive.touch()
+                    if problem is not None:
+                        self.report.errors.append(problem)
                 for agenda, progress, lost in claimed:
                     self._start(agenda, progress, lost, launcher, external)
                 if not self._running and (self._stopping or (self.options.once and not claimed)):
@@ -99,6 +108,7 @@ class RemoteExecutor:
 
     def _claim(self) -> list[tuple[Agenda, AgendaProgress | None, list[dict[str, Any]]]]:
         claimed: list[tuple[Agenda, AgendaProgress | None, list[dict[str, Any]]]] = []
+        self._missed = False
         for insight_id in self.insight_ids:
             free = self.options.max_running - len(self._running) - len(claimed)
             if free <= 0:
@@ -110,6 +120,7 @@ class RemoteExecutor:
             except RuntimeUnavailableError:
                 if not self._running:
                     raise  # nothing runs: an unreachable server ends the executor (exit 3)
+                self._missed = True
                 break  # its agendas run on; claim again once the server is back
             progresses = {
                 item.get("id"): AgendaProgress.model_validate(item)

@@ -4,7 +4,9 @@ Layer: cli. Parses the options, calls :meth:`pop.api.Client.run_executor` and sa
 on stderr, one line per agenda as it happens: ``succeeded``/``failed`` for each agenda it ran,
 ``retried`` for each failed agenda the retrier reran (attempt n of m), ``reclaimed`` for each
 agenda the reclaimer took back from a dead executor, ``reaped`` for each orphan container or pod
-it deleted. The summary (or ``--json``) goes to stdout.
+it deleted. The summary (or ``--json``) goes to stdout. ``--alive-file`` (``POP_ALIVE_FILE``)
+names the file the claim loop touches after each answered ask for work; ``pop alive`` (here too)
+is the check a liveness probe runs on it: POP's alive check.
 """
 
 from __future__ import annotations
@@ -33,8 +35,25 @@ if TYPE_CHECKING:
     from pop.services.daemon import DaemonOptions, DaemonReport, ServiceResult
 
 
+ALIVE_ENV = "POP_ALIVE_FILE"
+ALIVE_THRESHOLD = "30s"
+
+AliveFileOption = Annotated[
+    str | None,
+    typer.Option(
+        "--alive-file",
+        envvar=ALIVE_ENV,
+        show_envvar=False,
+        metavar="PATH",
+        help=f"The file the executor touches after each answered ask for work (default: "
+        f"{ALIVE_ENV}; none: nothing written); `pop alive` checks it.",
+    ),
+]
+
+
 def register(app: typer.Typer) -> None:
     app.command("executor")(executor)
+    app.command("alive")(alive)
 
 
 def executor(
@@ -88,6 +107,7 @@ def executor(
         ),
     ] = None,
     token_file: TokenFileOption = None,
+    alive_file: AliveFileOption = None,
     json_output: JsonFlag = False,
 ) -> None:
     """Claim queued agendas atomically and run them, and rerun or take back failed and lost
@@ -113,6 +133,7 @@ def executor(
         once=once,
         poll_seconds=poll,
         services=services,
+        alive_file=_alive_path(alive_file),
     )
 
     if server is None and token_file is not None:
@@ -147,6 +168,65 @@ def executor(
         options, on_daemon=on_daemon, on_finished=on_finished, on_service=on_service
     )
     _print_report(report, json_output=json_output)
+
+
+def _alive_path(given: str | None) -> Path | None:
+    """The alive file to touch; InputError (exit 2, before anything runs) when its folder is
+    missing or it is a folder."""
+    from pop.errors import InputError
+
+    if not given:
+        return None
+    path = Path(given)
+    if path.is_dir():
+        raise InputError(f"--alive-file {given!r} is a folder", hint="name a file in a folder")
+    if not path.parent.is_dir():
+        raise InputError(
+            f"--alive-file {given!r}: no folder {str(path.parent)!r}",
+            hint="name a file in an existing folder, e.g. /tmp/pop-alive",
+        )
+    return path
+
+
+def alive(
+    alive_file: AliveFileOption = None,
+    threshold: Annotated[
+        str,
+        typer.Option(
+            "--threshold",
+            metavar="DURATION",
+            help="How long ago the last answered ask for work may be (30s, 2m; plain seconds).",
+        ),
+    ] = ALIVE_THRESHOLD,
+) -> None:
+    """Check that `pop executor --alive-file` asked for work within the threshold (a liveness
+    probe): exit 0 if so or if it has not asked yet (no file), else 1 with one stderr line."""
+    import os
+    import time
+
+    from pop.config import parse_duration
+    from pop.errors import InputError
+
+    if not alive_file:
+        raise InputError(
+            "pop alive needs the executor's alive file",
+            hint=f"give --alive-file PATH or set {ALIVE_ENV}, as for pop executor",
+        )
+    seconds = parse_duration(threshold, what="--threshold")
+    if seconds <= 0:
+        raise InputError(f"invalid --threshold {threshold!r}: it must be more than 0")
+    try:
+        modified = os.stat(alive_file).st_mtime
+    except FileNotFoundError:
+        return  # no ask for work yet: alive (POP's rule)
+    except OSError as exc:
+        raise InputError(f"cannot read the alive file {alive_file!r}: {exc.strerror}") from exc
+    age = time.time() - modified
+    if age > seconds:
+        sys.stderr.write(
+            f"not alive: last successful ask for work {int(age)} s ago (threshold {seconds:g} s)\n"
+        )
+        raise typer.Exit(1)
 
 
 def _run_remote(

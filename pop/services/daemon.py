@@ -6,16 +6,21 @@ and runs the reclaimer and the retrier on their intervals (not at all with
 ``DaemonOptions.services`` off). What those passes did to an agenda (retried, reclaimed) is in
 the report and goes to ``on_service`` as it happens, so ``pop executor`` never reruns an old
 failed agenda silently. SIGTERM stops claiming and lets the running agendas finish; a second
-SIGTERM stops them (they end ``lost`` and are retried later).
+SIGTERM stops them (they end ``lost`` and are retried later). With ``DaemonOptions.alive_file``
+each turn of the claim loop that asked the store for work and got an answer (or had no free slot
+to ask for, or is stopping) sets that file's modification time (:class:`AliveFile`), which
+``pop alive`` checks: POP's alive check, for a liveness probe.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TypeAlias
 
 from pop.config import Settings
@@ -49,6 +54,39 @@ class DaemonOptions:
     poll_seconds: float = 1.0
     services: bool = True
     """Run the reclaimer and the retrier on their intervals (off: claims only)."""
+    alive_file: Path | None = None
+    """Touched after each answered ask for work (:class:`AliveFile`); None: nothing written."""
+
+
+class AliveFile:
+    """The file whose modification time tells when the claim loop last asked for work and got an
+    answer (``pop executor --alive-file``; ``pop alive`` checks it). :meth:`reset` at start
+    removes a file left by an earlier process (no ask made yet: alive, POP's rule);
+    :meth:`touch` sets its time to now, creating it if missing: one ``utime`` call."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self.failure: str | None = None
+
+    def reset(self) -> None:
+        if self.path is not None:
+            with contextlib.suppress(FileNotFoundError):
+                self.path.unlink()
+
+    def touch(self) -> str | None:
+        """Set the time; on the first failure, its message (later ones: None)."""
+        if self.path is None:
+            return None
+        try:
+            try:
+                os.utime(self.path)
+            except FileNotFoundError:
+                self.path.touch()
+        except OSError as exc:
+            if self.failure is None:
+                self.failure = f"alive file {self.path}: {exc.strerror or exc}"
+                return self.failure
+        return None
 
 
 @dataclass
@@ -105,6 +143,7 @@ class ExecutorDaemon:
         self._stopping = False
         self._unreachable: RuntimeUnavailableError | None = None
         self._wake = asyncio.Event()
+        self.alive = AliveFile(options.alive_file)
         # one budget for every agenda this daemon runs: N agendas never oversubscribe the cores
         self.budget = CpuBudget(options.run.cpus)
 
@@ -123,6 +162,7 @@ class ExecutorDaemon:
             await self.external_launcher.check()
 
     async def run(self) -> DaemonReport:
+        self.alive.reset()
         await self._check_runtimes()
         last_reclaim = last_retry = last_orphans = 0.0
         while True:
@@ -146,6 +186,9 @@ class ExecutorDaemon:
                     if self.options.once:
                         raise
             claimed = [] if self._stopping or self._unreachable else self._claim()
+            if self._unreachable is None:
+                # the store answered (or no slot was free, or stopping): the loop turns
+                self._note_alive()
             for agenda_id in claimed:
                 self._start(agenda_id)
             if not self._running:
@@ -167,6 +210,11 @@ class ExecutorDaemon:
         return self.report
 
     # -- internals --------------------------------------------------------------------------
+
+    def _note_alive(self) -> None:
+        problem = self.alive.touch()
+        if problem is not None:
+            self.report.errors.append(problem)
 
     def _quota_spent(self) -> bool:
         limit = self.options.max_agendas

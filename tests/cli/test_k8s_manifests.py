@@ -6,8 +6,10 @@ the output is what ``deploy/kubernetes/`` holds, and neither it nor ``pop --help
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -204,6 +206,43 @@ def test_executor_adds_the_deployment_and_its_read_write_once_store(run_pop: Run
     assert registry_file.name in configmap["data"]
     assert pod["serviceAccountName"] == "pop-service"
     assert not [obj for obj in manifests(run_pop) if obj["kind"] == "Deployment"]
+
+
+def test_the_executors_liveness_probe_is_pops_alive_check(run_pop: RunPop, tmp_path: Path) -> None:
+    """The probe runs ``pop alive`` on the file the executor touches after each answered ask for
+    work: in the container's own file system (a restarted container starts without it, which
+    counts as alive), with POP's 30 s threshold, many of the executor's 1-s polls."""
+    deployment = by_kind(manifests(run_pop, "--executor"), "Deployment")
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    env = {item["name"]: item.get("value") for item in container["env"]}
+    alive_file = env["POP_ALIVE_FILE"]
+    assert alive_file.startswith("/tmp/")
+    assert not [
+        mount
+        for mount in container["volumeMounts"]
+        if alive_file.startswith(mount["mountPath"].rstrip("/") + "/")
+    ]
+    assert "--poll" not in container["command"]  # the executor polls every second
+    probe = container["livenessProbe"]
+    command = probe["exec"]["command"]
+    assert command == ["pop", "alive", "--threshold", "30s"]
+    assert probe["failureThreshold"] * probe["periodSeconds"] <= 60
+    assert container["readinessProbe"]["exec"]["command"] == [
+        "sh",
+        "-c",
+        f'test -s "{env["POP_HOME"]}/pop.db"',
+    ]
+
+    # the probe's own command line, run here on a file of its own: alive, then not
+    here = {"POP_ALIVE_FILE": str(tmp_path / "pop-alive")}
+    assert run_pop(*command[1:], env=here).returncode == 0  # no ask for work yet
+    (tmp_path / "pop-alive").touch()
+    assert run_pop(*command[1:], env=here).returncode == 0
+    old = time.time() - 31
+    os.utime(tmp_path / "pop-alive", (old, old))
+    stale = run_pop(*command[1:], env=here)
+    assert stale.returncode == 1
+    assert stale.stderr.startswith("not alive: last successful ask for work ")
 
 
 def test_the_registry_configmap_holds_what_registry_show_prints(

@@ -9,8 +9,8 @@ What they hold: the Namespace; ServiceAccount ``pop-service`` with a Role (pods
 create/get/list/watch/delete/patch, pods/log get, configmaps get) and its RoleBinding; the
 registry ConfigMap; the ``pop-work`` PVC (ReadWriteMany); the pod reaper CronJob; with
 ``executor``: the ``pop-store`` PVC (ReadWriteOnce) and a one-replica Deployment running
-``pop executor --launch kubernetes``. Every object is labelled
-``app.kubernetes.io/managed-by=pop`` and ``app.kubernetes.io/name=pop``.
+``pop executor --launch kubernetes``, its liveness probe ``pop alive`` (POP's alive check).
+Every object is labelled ``app.kubernetes.io/managed-by=pop`` and ``app.kubernetes.io/name=pop``.
 """
 
 from __future__ import annotations
@@ -53,6 +53,11 @@ STORE_SIZE = "1Gi"
 REAPER_SCHEDULE = "17 * * * *"
 REAPER_AGE = "24h"
 HANDLERS_REPOSITORY = "pop-handlers"
+# POP's alive check: the executor touches this file after each answered ask for work (the
+# container's own /tmp: a restarted container starts without it, "no ask yet", alive), and the
+# liveness probe fails when that is older than POP's 30 s (monitor.alive.lastRequestMilliseconds)
+ALIVE_FILE = "/tmp/pop-alive"
+ALIVE_THRESHOLD = "30s"
 
 LABELS = {"app.kubernetes.io/managed-by": "pop", "app.kubernetes.io/name": "pop"}
 
@@ -187,6 +192,9 @@ def build_manifests(
                 _executor_deployment(namespace, image),
                 "The executor: claims queued agendas and runs each op as a pod. One replica, "
                 "Recreate: the old pod is gone before the new one opens the ReadWriteOnce store.\n"
+                "Liveness is POP's alive check: `pop alive` fails when the executor's last "
+                f"answered ask for work (it touches POP_ALIVE_FILE) is older than "
+                f"{ALIVE_THRESHOLD}.\n"
                 "NOTE: the kubernetes runtime (`--launch kubernetes`) has been tested on a "
                 "simulated cluster only (an API test server and a kubelet simulator), never on a "
                 "real one.",
@@ -303,6 +311,7 @@ def _executor_deployment(namespace: str, image: str) -> dict[str, Any]:
         "env": [
             {"name": "POP_HOME", "value": POP_HOME},
             {"name": "POP_REGISTRY", "value": f"{REGISTRY_DIR}/{REGISTRY_KEY}"},
+            {"name": "POP_ALIVE_FILE", "value": ALIVE_FILE},
             _namespace_env(),
         ],
         "volumeMounts": [
@@ -314,14 +323,14 @@ def _executor_deployment(namespace: str, image: str) -> dict[str, Any]:
             "requests": {"cpu": "250m", "memory": "512Mi"},
             "limits": {"memory": "1Gi"},
         },
-        # Alive: pop starts in this container and answers within the timeout. Ready: the
-        # executor has opened its store on the volume. Neither sees whether it claims work.
+        # Alive: the claim loop asked the store for work and got an answer (or had no free
+        # slot) within 30 s, or has not asked yet; restarted after 3 failed checks 10 s apart
+        # (the executor polls every second). Ready: it has opened its store on the volume.
         "livenessProbe": {
-            "exec": {"command": ["pop", "--version"]},
-            "initialDelaySeconds": 30,
-            "periodSeconds": 30,
-            "timeoutSeconds": 25,
-            "failureThreshold": 5,
+            "exec": {"command": ["pop", "alive", "--threshold", ALIVE_THRESHOLD]},
+            "periodSeconds": 10,
+            "timeoutSeconds": 10,
+            "failureThreshold": 3,
         },
         "readinessProbe": {
             "exec": {"command": ["sh", "-c", f'test -s "{POP_HOME}/pop.db"']},
