@@ -30,7 +30,7 @@ from typing import Any
 
 import pytest
 
-from tests.server.conftest import RunningServer, start_server
+from tests.server.conftest import RunningServer, add_token, start_server
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 VIEWPORT = {"width": 1280, "height": 800}
@@ -91,6 +91,17 @@ def page(browser: Any, page_errors: PageErrors) -> Iterator[Any]:
     finally:
         context.close()
     assert page_errors == [], "the pages logged errors"
+
+
+@pytest.fixture(scope="module")
+def tokens(dash_server: RunningServer) -> dict[str, str]:
+    """A token of customer acme and one of customer umbrella on the module's server (a module
+    that needs others defines its own ``tokens``)."""
+    home = dash_server.home
+    return {
+        "acme": add_token(home, kind="customer", customers=["acme"], name="acme"),
+        "umbrella": add_token(home, kind="customer", customers=["umbrella"], name="umbrella"),
+    }
 
 
 @pytest.fixture(scope="module")

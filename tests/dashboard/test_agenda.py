@@ -18,7 +18,6 @@ from tests.conftest import run_pop_at, start_pop_at, stop_process
 from tests.dashboard.conftest import assert_accessible, page_screenshots
 from tests.dashboard.test_agendas import CONTROL_NAMES, sign_in
 from tests.server.conftest import RunningServer, bearer
-from tests.server.conftest import add_token as token
 
 # an exact diagnostic, with what HTML would take for markup, quotes and non-ASCII text
 FAILURE = 'bad input <b>"ladder.mp4"</b> & \u00e9t\u00e9: no such file'
@@ -98,15 +97,6 @@ def run_executor(server: RunningServer) -> None:
     """A real ``pop executor`` on the server's store until the queue is empty."""
     executed = run_pop_at(server.home, "executor", "--once", timeout=120)
     assert executed.returncode == 0, executed.stderr
-
-
-@pytest.fixture(scope="module")
-def tokens(dash_server: RunningServer) -> dict[str, str]:
-    home = dash_server.home
-    return {
-        "acme": token(home, kind="customer", customers=["acme"], name="acme"),
-        "umbrella": token(home, kind="customer", customers=["umbrella"], name="umbrella"),
-    }
 
 
 @pytest.fixture(scope="module")

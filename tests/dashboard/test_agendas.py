@@ -37,15 +37,6 @@ RECORD_STATES = """(id) => {
 }"""
 
 
-@pytest.fixture(scope="module")
-def tokens(dash_server: RunningServer) -> dict[str, str]:
-    home = dash_server.home
-    return {
-        "acme": token(home, kind="customer", customers=["acme"], name="acme"),
-        "umbrella": token(home, kind="customer", customers=["umbrella"], name="umbrella"),
-    }
-
-
 def submit(server: RunningServer, secret: str, title: str, **fields: Any) -> str:
     with server.http() as http:
         answer = http.post(

@@ -16,7 +16,6 @@ from tests.dashboard.conftest import assert_accessible, page_screenshots
 from tests.dashboard.test_agendas import CONTROL_NAMES, sign_in, submit
 from tests.dashboard.test_queues import FOCUSED_NAME
 from tests.server.conftest import RunningServer, bearer
-from tests.server.conftest import add_token as token
 
 LINK = "ladder-42"
 JSON = {"Accept": "application/json"}
@@ -29,15 +28,6 @@ RECORD_SUMMARY = """() => {
     if (window.__summary.at(-1) !== cell.textContent) window.__summary.push(cell.textContent);
   }).observe(cell, {childList: true, characterData: true, subtree: true});
 }"""
-
-
-@pytest.fixture(scope="module")
-def tokens(dash_server: RunningServer) -> dict[str, str]:
-    home = dash_server.home
-    return {
-        "acme": token(home, kind="customer", customers=["acme"], name="acme"),
-        "umbrella": token(home, kind="customer", customers=["umbrella"], name="umbrella"),
-    }
 
 
 @pytest.fixture(scope="module")
