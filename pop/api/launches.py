@@ -8,7 +8,6 @@ docker runtime is imported inside the methods, so importing ``pop.api`` loads no
 
 from __future__ import annotations
 
-import asyncio
 import builtins
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -104,6 +103,8 @@ class LaunchesMixin:
         """Remove pop's finished containers that finished more than ``older_than`` seconds ago
         (default 24 h) on the engine at ``docker_host``; ``dry_run`` removes none. Every
         pop-labelled container (matching ``selector``) is reported with what was done."""
+        import asyncio  # here, not at import: `pop list` and friends never need it
+
         return asyncio.run(
             self._reap_launches(
                 "docker",
@@ -136,6 +137,8 @@ class LaunchesMixin:
         # POP's reaper deletes a batch at once: its client is not held to the launcher's
         # 20 requests/s (the API server's priority and fairness answers 429 when busy, retried)
         options = {"rate": str(REAP_PODS_RATE), "burst": str(batch_size), **(kube or {})}
+        import asyncio  # here, not at import: `pop list` and friends never need it
+
         return asyncio.run(
             self._reap_launches(
                 "kubernetes",
