@@ -11,6 +11,7 @@ from typing import Any
 import kubernetes_validate
 
 from tests.conftest import comparable
+from tests.runtimes.kubernetes.conftest import mapped_work
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 
@@ -18,9 +19,7 @@ EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 def test_hello_on_the_simulated_cluster_equals_local(
     run_pop: Any, pop_home: Path, tmp_path: Path, kube_api: Any, kubelet: Any
 ) -> None:
-    work = pop_home / "work"
-    work.mkdir(parents=True)
-    kubelet.map_volume("persistentVolumeClaim", "pop-work", work)
+    mapped_work(pop_home, kubelet)
     registry = tmp_path / "registry.yaml"
     registry.write_text("workVolume:\n  persistentVolumeClaim: {claimName: pop-work}\n")
     cluster = {"KUBECONFIG": str(kube_api.kubeconfig)}
@@ -43,9 +42,7 @@ def test_hello_on_the_simulated_cluster_equals_local(
 def test_every_pod_the_server_saw_is_schema_valid(
     run_pop: Any, pop_home: Path, tmp_path: Path, kube_api: Any, kubelet: Any
 ) -> None:
-    work = pop_home / "work"
-    work.mkdir(parents=True)
-    kubelet.map_volume("persistentVolumeClaim", "pop-work", work)
+    mapped_work(pop_home, kubelet)
     registry = tmp_path / "registry.yaml"
     registry.write_text("workVolume:\n  persistentVolumeClaim: {claimName: pop-work}\n")
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.conftest import comparable
+from tests.runtimes.kubernetes.conftest import mapped_work
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 
@@ -23,9 +24,7 @@ def test_hello_in_pop_handlers_containers_equals_local(
     docker_kubelet: Any,
     handlers_image: str,
 ) -> None:
-    work = pop_home / "work"
-    work.mkdir(parents=True)
-    docker_kubelet.map_volume("persistentVolumeClaim", "pop-work", work)
+    mapped_work(pop_home, docker_kubelet)
     registry = tmp_path / "registry.yaml"
     registry.write_text(
         f"basePodConfig: {{image: {handlers_image}}}\n"

@@ -29,6 +29,7 @@ from tests.example_media import (
     slow_transcode_agenda,
     transcode_rendition,
 )
+from tests.runtimes.kubernetes.conftest import mapped_work
 
 EXAMPLE = TRANSCODE_EXAMPLE
 REGISTRY = """\
@@ -47,9 +48,7 @@ handlers:
 def cluster(pop_home: Path, tmp_path: Path, kube_api: Any, kubelet: Any) -> dict[str, str]:
     """The simulated cluster with the work volume and ffmpeg on the kubelet's PATH; the env
     that points pop at it."""
-    work = pop_home / "work"
-    work.mkdir(parents=True)
-    kubelet.map_volume("persistentVolumeClaim", "pop-work", work)
+    mapped_work(pop_home, kubelet)
     tools = tmp_path / "image-bin"
     tools.mkdir()
     (tools / "ffmpeg").symlink_to(find_ffmpeg())

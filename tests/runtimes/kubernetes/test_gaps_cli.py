@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import store_snapshot, wait_for
+from tests.runtimes.kubernetes.conftest import mapped_work
 from tests.runtimes.kubernetes.test_reap_pods import finished, seed
 from tests.runtimes.kubernetes.test_reclaim_cli import attempts
 
@@ -95,9 +96,7 @@ def test_reclaim_refuses_a_mistyped_context_then_deletes_the_pod_in_its_records_
     kube_api: Any,
     kubelet: Any,
 ) -> None:
-    work = pop_home / "work"
-    work.mkdir(parents=True)
-    kubelet.map_volume("persistentVolumeClaim", "pop-work", work)
+    mapped_work(pop_home, kubelet)
     registry = tmp_path / "registry.yaml"
     registry.write_text(REGISTRY)
     agenda = tmp_path / "agenda.json"
@@ -167,9 +166,7 @@ NOISY = (
 def test_a_container_exiting_3_without_a_report_fails_with_its_last_10_lines(
     run_pop: Any, pop_home: Path, tmp_path: Path, kube_api: Any, kubelet: Any
 ) -> None:
-    work = pop_home / "work"
-    work.mkdir(parents=True)
-    kubelet.map_volume("persistentVolumeClaim", "pop-work", work)
+    mapped_work(pop_home, kubelet)
     registry = tmp_path / "registry.yaml"
     registry.write_text(WORK_VOLUME + "handlers:\n" + NOISY)
     agenda = tmp_path / "agenda.json"

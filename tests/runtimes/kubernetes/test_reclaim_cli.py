@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.conftest import store_snapshot, wait_for
+from tests.runtimes.kubernetes.conftest import mapped_work
 
 REGISTRY = """\
 workVolume:
@@ -49,9 +50,7 @@ def test_a_killed_executors_pod_is_deleted_and_its_agenda_requeued(
     kube_api: Any,
     kubelet: Any,
 ) -> None:
-    work = pop_home / "work"
-    work.mkdir(parents=True)
-    kubelet.map_volume("persistentVolumeClaim", "pop-work", work)
+    mapped_work(pop_home, kubelet)
     registry = tmp_path / "registry.yaml"
     registry.write_text(REGISTRY)
     agenda = tmp_path / "agenda.json"
