@@ -233,25 +233,7 @@
   }
 
   function listen() {
-    var live = document.getElementById("live");
-    if (!window.EventSource) {
-      return;
-    }
-    var source = new EventSource("/pop/events?agendaId=" + encodeURIComponent(agendaId));
-    source.addEventListener("open", function () {
-      live.textContent = "Live updates: on";
-      live.dataset.state = "open";
-    });
-    source.addEventListener("error", function () {
-      live.textContent = "Live updates: reconnecting";
-      live.dataset.state = "reconnecting";
-    });
-    source.addEventListener("progress", function (event) {
-      apply(JSON.parse(event.data));
-    });
-    window.addEventListener("pagehide", function () {
-      source.close();
-    });
+    window.popLive("/pop/events?agendaId=" + encodeURIComponent(agendaId), apply);
   }
 
   // a click on a box, or Enter or Space on it (each box is a link in the Tab order), selects

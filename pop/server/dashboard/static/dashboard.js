@@ -137,33 +137,20 @@
   };
 
   function listen() {
-    var live = document.getElementById("live");
     var tbody = document.querySelector("table.agendas tbody");
     var count = document.getElementById("count");
-    if (!live || !tbody || !count || !window.EventSource) {
+    if (!tbody || !count) {
       return;
     }
     var appearing = count.dataset.page === "1" ? new Appearing(tbody, count) : null;
-    var source = new EventSource("/pop/events");
-    source.addEventListener("open", function () {
-      live.textContent = "Live updates: on";
-      live.dataset.state = "open";
-    });
-    source.addEventListener("error", function () {
-      live.textContent = "Live updates: reconnecting";
-      live.dataset.state = "reconnecting";
-    });
-    source.addEventListener("progress", function (event) {
-      var progress = JSON.parse(event.data);
+    // one EventSource on every agenda the session may see (live.js)
+    window.popLive("/pop/events", function (progress) {
       var row = rowOf(progress.agendaId || progress.id || "");
       if (row) {
         setRow(row, progress);
       } else if (appearing) {
         appearing.offer(progress);
       }
-    });
-    window.addEventListener("pagehide", function () {
-      source.close();
     });
   }
 

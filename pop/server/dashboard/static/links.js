@@ -113,8 +113,7 @@
   function listen() {
     var section = document.querySelector("section[data-link-id]");
     var tbody = document.querySelector("table.members tbody");
-    var live = document.getElementById("live");
-    if (!section || !tbody || !live || !window.EventSource) {
+    if (!section || !tbody) {
       return;
     }
     var asking = false;
@@ -148,20 +147,9 @@
         });
     }
 
-    var source = new EventSource("/pop/events?linkId=" + encodeURIComponent(section.dataset.linkId));
-    source.addEventListener("open", function () {
-      live.textContent = "Live updates: on";
-      live.dataset.state = "open";
-      refresh();  // what changed before the stream opened
-    });
-    source.addEventListener("error", function () {
-      live.textContent = "Live updates: reconnecting";
-      live.dataset.state = "reconnecting";
-    });
-    source.addEventListener("progress", refresh);
-    window.addEventListener("pagehide", function () {
-      source.close();
-    });
+    // on each open, what changed before the stream opened
+    window.popLive("/pop/events?linkId=" + encodeURIComponent(section.dataset.linkId), refresh,
+      refresh);
   }
 
   document.addEventListener("DOMContentLoaded", listen);
