@@ -19,12 +19,11 @@ from fastapi.responses import RedirectResponse, Response
 
 from pop.api import Client
 from pop.errors import NotFoundError, PopError
-from pop.server.auth import actor_of, client_thread, dashboard_session
+from pop.server.auth import actor_of, client_thread
 from pop.server.dashboard.agenda import agenda_page
 from pop.server.dashboard.pages import (
     caller_or_none,
-    csrf_refused,
-    form_lists,
+    checked_form,
     not_found,
     not_signed_in,
 )
@@ -63,11 +62,9 @@ async def _act(request: Request, agenda_id: str, name: str) -> Response:
     caller = await caller_or_none(request)
     if caller is None:
         return not_signed_in(request)
-    form = await form_lists(request)
-    first = {key: values[0] for key, values in form.items()}
-    refused = csrf_refused(dashboard_session(request), first)
-    if refused is not None:
-        return refused
+    form = await checked_form(request)
+    if isinstance(form, Response):
+        return form
     thread = client_thread(request)
     try:  # 404 (not 403) for an agenda the session may not see: ids do not leak
         await thread.call(lambda client: visible_agenda(client, caller, agenda_id))
@@ -77,13 +74,15 @@ async def _act(request: Request, agenda_id: str, name: str) -> Response:
 
     def act(client: Client) -> str:
         full_id = owned_agenda(client, caller, agenda_id)  # 403 naming the customer
-        action(client, full_id, form.get("op", []), actor, cid)
+        action(client, full_id, form.lists.get("op", []), actor, cid)
         return full_id
 
     try:
         full_id = await thread.call(act)
     except PopError as error:
-        return await agenda_page(request, caller, agenda_id, op=first.get("selected"), error=error)
+        return await agenda_page(
+            request, caller, agenda_id, op=form.fields.get("selected"), error=error
+        )
     return RedirectResponse(f"/agendas/{full_id}?notice={name}", status_code=303)
 
 

@@ -11,6 +11,7 @@ finds them all. Pages are rendered from ``templates/`` with ``static`` (the URL 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
@@ -32,15 +33,27 @@ NO_AUTH_TOKEN = "no-auth"  # the token id of the sessions of ``pop serve --no-au
 templates = Jinja2Templates(directory=str(HERE / "templates"))
 
 
-async def form_fields(request: Request) -> dict[str, str]:
-    """A urlencoded form's fields (the first value of each)."""
-    fields = parse_qs((await request.body()).decode("utf-8", "replace"))
-    return {name: values[0] for name, values in fields.items()}
+@dataclass(frozen=True)
+class PostedForm:
+    """A urlencoded form: every value of each field (``lists``: checkboxes of one name) and the
+    first value of each (``fields``)."""
+
+    lists: dict[str, list[str]]
+
+    @property
+    def fields(self) -> dict[str, str]:
+        return {name: values[0] for name, values in self.lists.items()}
 
 
-async def form_lists(request: Request) -> dict[str, list[str]]:
-    """A urlencoded form's fields with every value (checkboxes of the same name)."""
-    return parse_qs((await request.body()).decode("utf-8", "replace"))
+async def posted_form(request: Request) -> PostedForm:
+    return PostedForm(parse_qs((await request.body()).decode("utf-8", "replace")))
+
+
+async def checked_form(request: Request) -> PostedForm | Response:
+    """The posted form once it carries the session's CSRF token; else the 403 answer."""
+    form = await posted_form(request)
+    refused = csrf_refused(dashboard_session(request), form.fields)
+    return form if refused is None else refused
 
 
 async def caller_or_none(request: Request) -> Caller | None:

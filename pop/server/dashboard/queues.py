@@ -27,11 +27,10 @@ from pop.errors import ForbiddenError, PopError
 from pop.models import Customer, Insight, ResourcePool, now_ms
 from pop.scheduling.facility import Kind
 from pop.scheduling.selection import ALGORITHMS, FIRST_IN_FIRST_OUT, canonical_algorithm
-from pop.server.auth import Caller, actor_of, can_see, client_thread, dashboard_session
+from pop.server.auth import Caller, actor_of, can_see, client_thread
 from pop.server.dashboard.pages import (
     caller_or_none,
-    csrf_refused,
-    form_lists,
+    checked_form,
     not_signed_in,
     render,
     wants_json,
@@ -178,11 +177,10 @@ async def edit(request: Request) -> Response:
     caller = await caller_or_none(request)
     if caller is None:
         return not_signed_in(request)
-    lists = await form_lists(request)
-    form = {name: values[0] for name, values in lists.items()}
-    refused = csrf_refused(dashboard_session(request), form)
-    if refused is not None:
-        return refused
+    posted = await checked_form(request)
+    if isinstance(posted, Response):
+        return posted
+    form, lists = posted.fields, posted.lists
     if not caller.is_global:
         error = ForbiddenError(
             "only a global session may change pools, customers and insights",

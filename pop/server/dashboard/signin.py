@@ -11,11 +11,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
 from pop.errors import UnauthorizedError
-from pop.server.auth import client_thread, dashboard_session
+from pop.server.auth import client_thread
 from pop.server.dashboard.pages import (
     caller_or_none,
-    csrf_refused,
-    form_fields,
+    checked_form,
+    posted_form,
     render,
     set_session_cookie,
     to_signin,
@@ -42,7 +42,7 @@ async def signin(request: Request) -> Response:
     """Check the token as the API does; a new session in an HttpOnly, SameSite=Strict cookie."""
     if not request.app.state.auth:
         return RedirectResponse("/agendas", status_code=303)
-    secret = (await form_fields(request)).get("token")
+    secret = (await posted_form(request)).fields.get("token")
     try:
         info = await client_thread(request).call(lambda client: client.token_verify(secret))
     except UnauthorizedError as error:
@@ -56,9 +56,9 @@ async def signin(request: Request) -> Response:
 
 @router.post("/signout")
 async def signout(request: Request) -> Response:
-    refused = csrf_refused(dashboard_session(request), await form_fields(request))
-    if refused is not None:
-        return refused
+    form = await checked_form(request)
+    if isinstance(form, Response):
+        return form
     request.app.state.sessions.end(request.cookies.get(SESSION_COOKIE))
     answer = to_signin()
     answer.delete_cookie(SESSION_COOKIE, path="/")

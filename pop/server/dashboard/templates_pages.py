@@ -26,13 +26,12 @@ from pop.errors import InputError, NotFoundError, PopError
 from pop.graph import lay_out, to_svg
 from pop.models import Agenda, AgendaTemplate
 from pop.server import templates as templates_api
-from pop.server.auth import Caller, client_thread, dashboard_session, path_policy
+from pop.server.auth import Caller, client_thread, path_policy
 from pop.server.bodies import json_object
 from pop.server.dashboard.pages import (
     caller_or_none,
+    checked_form,
     csrf_header_refused,
-    csrf_refused,
-    form_fields,
     not_found,
     not_signed_in,
     render,
@@ -211,10 +210,10 @@ async def run(template_id: str, request: Request) -> Response:
     caller = await caller_or_none(request)
     if caller is None:
         return not_signed_in(request)
-    form = await form_fields(request)
-    refused = csrf_refused(dashboard_session(request), form)
-    if refused is not None:
-        return refused
+    posted = await checked_form(request)
+    if isinstance(posted, Response):
+        return posted
+    form = posted.fields
     template = await client_thread(request).call(
         lambda client: _readable(client, caller, template_id)
     )
