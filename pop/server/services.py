@@ -155,9 +155,8 @@ def rerun_options(params: Any) -> dict[str, Any]:
     return options
 
 
-def owned_agenda(client: Client, caller: Caller, agenda_id: str) -> str:
-    """The full id of an agenda the caller may change (403 naming its customer otherwise); the
-    dashboard's agenda buttons check with it too (:mod:`pop.server.dashboard.agenda_actions`)."""
+def _owned_agenda(client: Client, caller: Caller, agenda_id: str) -> str:
+    """The full id of an agenda the caller may change (403 naming its customer otherwise)."""
     agenda = client.agenda(agenda_id)
     require_customer(caller, agenda.effective_customer_id)
     return agenda.id or agenda_id
@@ -173,7 +172,7 @@ async def rerun_agenda(request: Request, caller: CallerDep) -> JSONResponse:
     actor, cid = actor_of(caller), cid_of(request)
 
     def rerun(client: Client) -> AgendaProgress:
-        full_id = owned_agenda(client, caller, agenda_id)
+        full_id = _owned_agenda(client, caller, agenda_id)
         return client.rerun(full_id, **options, actor=actor, cid=cid)
 
     progress = await client_thread(request).call(rerun)
@@ -189,7 +188,7 @@ async def cancel_agenda(request: Request, caller: CallerDep) -> JSONResponse:
     actor, cid = actor_of(caller), cid_of(request)
 
     def cancel(client: Client) -> AgendaProgress:
-        return client.cancel(owned_agenda(client, caller, agenda_id), actor=actor, cid=cid)
+        return client.cancel(_owned_agenda(client, caller, agenda_id), actor=actor, cid=cid)
 
     progress = await client_thread(request).call(cancel)
     return JSONResponse({"agendaProgress": progress.to_wire(), "cid": cid_of(request)})

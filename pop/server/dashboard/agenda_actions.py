@@ -2,9 +2,9 @@
 
 Layer: server. Each is a form POST carrying the session's CSRF token (403 without it). They do
 what ``POST /pop/agenda/service/cancel`` and ``.../rerun`` do, with the same functions
-(:func:`pop.server.services.rerun_options` for the rerun's ``params``, the services' check that
-the caller may act for the agenda's customer: 403 naming it otherwise) and the same change
-record (actor = the session's token). An agenda the session may not see is the 404 page. Done:
+(:func:`pop.server.services.rerun_options` for the rerun's ``params``) and the same change
+record (actor = the session's token). An agenda the session may not see (the API's own check,
+:func:`pop.server.logs.visible_agenda`, which is also who may act for it) is the 404 page. Done:
 a 303 back to the agenda page with a one-line notice; refused by pop (e.g. cancelling a finished
 agenda): the agenda page with the error's message and hint (status 200, as a refused sign-in).
 """
@@ -29,7 +29,7 @@ from pop.server.dashboard.pages import (
 )
 from pop.server.envelope import cid_of
 from pop.server.logs import visible_agenda
-from pop.server.services import owned_agenda, rerun_options
+from pop.server.services import rerun_options
 
 router = APIRouter(include_in_schema=False)
 
@@ -67,18 +67,15 @@ async def _act(request: Request, agenda_id: str, name: str) -> Response:
         return form
     thread = client_thread(request)
     try:  # 404 (not 403) for an agenda the session may not see: ids do not leak
-        await thread.call(lambda client: visible_agenda(client, caller, agenda_id))
+        agenda = await thread.call(lambda client: visible_agenda(client, caller, agenda_id))
     except NotFoundError:
         return not_found(request, f"agenda {agenda_id}")
+    full_id = agenda.id or agenda_id
     action, actor, cid = ACTIONS[name], actor_of(caller), cid_of(request)
-
-    def act(client: Client) -> str:
-        full_id = owned_agenda(client, caller, agenda_id)  # 403 naming the customer
-        action(client, full_id, form.lists.get("op", []), actor, cid)
-        return full_id
-
     try:
-        full_id = await thread.call(act)
+        await thread.call(
+            lambda client: action(client, full_id, form.lists.get("op", []), actor, cid)
+        )
     except PopError as error:
         return await agenda_page(
             request, caller, agenda_id, op=form.fields.get("selected"), error=error
