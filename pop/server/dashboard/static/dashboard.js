@@ -1,8 +1,37 @@
 // pop dashboard: the agendas page's live rows (GET /pop/events, Server-Sent Events): rows
 // update in place, and on the first page an agenda that appears is inserted at the top (its row
 // rendered by the server: GET /agendas/row/{id} with the page's filters); the copy buttons of
-// agenda ids. The project's own script: no framework, no CDN.
+// agenda ids; and popLive, which the agenda and link pages follow their events with too. The
+// project's own script: no framework, no CDN.
 "use strict";
+
+// follow GET /pop/events and show the stream's state in the page's #live line; onOpen
+// (optional) runs each time the stream opens (again)
+window.popLive = function (url, onProgress, onOpen) {
+  var live = document.getElementById("live");
+  if (!live || !window.EventSource) {
+    return null;
+  }
+  var source = new EventSource(url);
+  source.addEventListener("open", function () {
+    live.textContent = "Live updates: on";
+    live.dataset.state = "open";
+    if (onOpen) {
+      onOpen();
+    }
+  });
+  source.addEventListener("error", function () {
+    live.textContent = "Live updates: reconnecting";
+    live.dataset.state = "reconnecting";
+  });
+  source.addEventListener("progress", function (event) {
+    onProgress(JSON.parse(event.data));
+  });
+  window.addEventListener("pagehide", function () {
+    source.close();
+  });
+  return source;
+};
 
 (function () {
   function setRow(row, progress) {
@@ -143,7 +172,7 @@
       return;
     }
     var appearing = count.dataset.page === "1" ? new Appearing(tbody, count) : null;
-    // one EventSource on every agenda the session may see (live.js)
+    // one EventSource on every agenda the session may see (popLive above)
     window.popLive("/pop/events", function (progress) {
       var row = rowOf(progress.agendaId || progress.id || "");
       if (row) {
