@@ -4,14 +4,11 @@ beside its baseline. A smoke run only: no figure is checked against its target h
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO_ROOT
+from tests.benchmarks.quick import run_quick
 
 FIGURE_LINES = (
     "submits/s, 8 clients",
@@ -23,15 +20,7 @@ FIGURE_LINES = (
 
 @pytest.mark.timeout(600)
 def test_the_serve_benchmark_prints_its_figures_beside_their_baselines(tmp_path: Path) -> None:
-    env = {key: value for key, value in os.environ.items() if key not in ("POP_HOME", "POP_TOKEN")}
-    ran = subprocess.run(
-        [sys.executable, str(REPO_ROOT / "benchmarks" / "serve.py"), "--quick",
-         "--tmpdir", str(tmp_path)],
-        capture_output=True, text=True, env=env, timeout=540, check=False,
-    )  # fmt: skip
-
-    assert ran.returncode == 0, ran.stderr[-3000:]
-    lines = ran.stdout.splitlines()
+    lines = run_quick("serve.py", tmp_path)
     for figure in FIGURE_LINES:
         (line,) = [line for line in lines if figure in line]
         assert ("met" in line.split()) or ("MISSED" in line.split()), line
