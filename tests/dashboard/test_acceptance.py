@@ -216,6 +216,10 @@ def test_a_failed_op_is_red_with_ffmpegs_words_and_reruns_alone_once_its_input_i
         # red, live: the box's class and the op's diagnostic, ffmpeg's own words
         assert box(page, "thumbnail").get_attribute("data-state") == "failed"
         assert "state-failed" in (box(page, "thumbnail").get_attribute("class") or "")
+        # "Why it failed" is filled when the page reads itself again after the agenda ended
+        page.wait_for_function(
+            "(text) => document.getElementById('cause').textContent.includes(text)", arg=INVALID
+        )
         cause = page.locator("#cause").text_content() or ""
         assert f"Cannot read {broken} as media: {INVALID}" in cause, cause
         page.reload()  # the op panel as rendered for a failed op
