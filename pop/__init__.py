@@ -13,13 +13,14 @@ The public library API lives here (loaded on first use, so ``pop --help`` stays 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 __version__ = "0.1.0"
 
 __all__ = ["BatchReport", "Client", "PopError", "__version__"]
 
+TYPE_CHECKING = False  # typing is not imported at run time: every `pop` command starts here
 if TYPE_CHECKING:
+    from typing import Any
+
     from pop.api import Client
     from pop.errors import PopError
     from pop.services.batch import BatchReport

@@ -221,7 +221,7 @@ def shipped() -> Shipped:
     sample = Registry.from_documents([("doc test", {"handlers": {"x": {"command": ["true"]}}})])
     models = [
         value
-        for value in vars(pop.models).values()
+        for value in (getattr(pop.models, name) for name in pop.models.__all__)
         if isinstance(value, type) and issubclass(value, pydantic.BaseModel)
     ]
     return Shipped(

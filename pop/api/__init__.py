@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +24,7 @@ from pop.config import Settings
 from pop.engine.dag import validate_agenda
 from pop.engine.documents import parse_agenda, read_document
 from pop.engine.submission import Submission, prepare, store_submission
-from pop.errors import InputError, NotFoundError, PopError, RuntimeUnavailableError
+from pop.errors import InputError, PopError, RuntimeUnavailableError
 from pop.models import (
     FAILED,
     Agenda,
@@ -36,8 +35,10 @@ from pop.models import (
     ProgressSummary,
     now_ms,
 )
-from pop.store import Store
+from pop.models.states import parse_state
+from pop.store import Store, views
 from pop.store.changes import AGENDA, Change, ChangeRecord
+from pop.store.views import OperationLog
 
 if TYPE_CHECKING:
     from pop.engine.executor import AgendaRunner, RunEvent, RunOptions
@@ -46,16 +47,6 @@ if TYPE_CHECKING:
     from pop.registry import Registry  # imported when first used: yaml and the loader
     from pop.services.batch import BatchReport, BatchRunner
     from pop.services.daemon import DaemonOptions, DaemonReport, ExecutorDaemon, ServiceResult
-
-
-@dataclass(frozen=True)
-class OperationLog:
-    """One attempt's log of one op: where the file is and its kept tail."""
-
-    operation: str
-    attempt: int
-    path: str | None
-    tail: list[str]
 
 
 class Client(CatalogMixin, LaunchesMixin, K8sMixin, PoolMixin, TokensMixin):
@@ -349,11 +340,8 @@ class Client(CatalogMixin, LaunchesMixin, K8sMixin, PoolMixin, TokensMixin):
         return self.store.queue.contains(self.resolve_id(agenda_id))
 
     def status(self, agenda_id: str) -> AgendaProgress:
-        full_id = self.resolve_id(agenda_id)
-        progress = self.store.progress.get(full_id)
-        if progress is None:
-            raise NotFoundError(f"no progress for agenda {agenda_id}")
-        return progress
+        """The agenda's progress (its id, progress id, or a unique prefix of either)."""
+        return AgendaProgress.model_validate(views.progress_wire(self.store.db, agenda_id))
 
     def agenda(self, agenda_id: str) -> Agenda:
         return self.store.agendas.get(self.resolve_id(agenda_id))
@@ -367,11 +355,7 @@ class Client(CatalogMixin, LaunchesMixin, K8sMixin, PoolMixin, TokensMixin):
         limit: int | None = None,
     ) -> builtins.list[AgendaProgress]:
         if state is not None:
-            state = state.upper()
-            if state not in ProcessingState.__members__:
-                raise InputError(
-                    f"unknown state '{state}'", hint="use WAITING, EXECUTING or COMPLETE"
-                )
+            state = parse_state(state)
         return self.store.progress.list(
             state=state, customer_id=customer_id, link_id=link_id, limit=limit
         )
@@ -379,32 +363,13 @@ class Client(CatalogMixin, LaunchesMixin, K8sMixin, PoolMixin, TokensMixin):
     def _status_with(self, agenda_id: str, operation: str | None) -> AgendaProgress:
         """The agenda's progress; NotFoundError when ``operation`` is given and not one of its
         ops (the hint lists them)."""
-        progress = self.status(agenda_id)
-        names = [op.operation or "" for op in progress.operation_progress or []]
-        if operation is not None and operation not in names:
-            raise NotFoundError(
-                f"agenda {progress.agenda_id} has no operation '{operation}'",
-                hint="operations: " + ", ".join(names),
-            )
-        return progress
+        wire = views.progress_wire(self.store.db, agenda_id)
+        views.check_operation(wire, operation)
+        return AgendaProgress.model_validate(wire)
 
     def logs(self, agenda_id: str, operation: str | None = None) -> builtins.list[OperationLog]:
-        progress = self._status_with(agenda_id, operation)
-        full_id = progress.agenda_id or ""
-        result = []
-        for attempt in self.store.attempts.list(full_id, operation):
-            if attempt["operation"] is None:
-                continue
-            tail = self.store.progress.output_tail(progress.id or "", attempt["operation"])
-            result.append(
-                OperationLog(
-                    operation=attempt["operation"],
-                    attempt=attempt["number"],
-                    path=attempt["logPath"],
-                    tail=tail,
-                )
-            )
-        return result
+        """What each attempt of the agenda's ops logged (:func:`pop.store.views.logs`)."""
+        return views.logs(self.store.db, agenda_id, operation)
 
     def outputs(
         self, agenda_id: str, operation: str | None = None
@@ -418,7 +383,9 @@ class Client(CatalogMixin, LaunchesMixin, K8sMixin, PoolMixin, TokensMixin):
         """:meth:`outputs` of a progress already read (no second read of it)."""
         from pop.engine.outputs import agenda_outputs
 
-        return agenda_outputs(self.store, self.settings, progress, operation)
+        store = self.store
+        work_root = str(self.settings.work_root)
+        return agenda_outputs(store.agendas, store.attempts, work_root, progress, operation)
 
     def progress_summary(self, link_id: str) -> ProgressSummary:
         """POP's summary over every agenda with this ``linkId``."""

@@ -26,13 +26,13 @@ from pop.api.remote_catalog import RemoteCatalogMixin
 from pop.api.remote_catalog import segment as _segment
 from pop.api.remote_http import API_VERSION, DEFAULT_TIMEOUT_SECONDS, UNLIMITED, RemoteHttp
 from pop.api.remote_reads import RemoteReadsMixin
+from pop.config import SERVER_ENV
 from pop.engine.documents import read_document
 from pop.engine.submission import Submission
 from pop.errors import InputError
 from pop.models import Agenda, AgendaProgress
 from pop.models.agenda import SUBMIT_DIR_PARAM
 
-SERVER_ENV = "POP_SERVER"
 TOKEN_ENV = "POP_TOKEN"
 __all__ = [
     "API_VERSION",

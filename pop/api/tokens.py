@@ -14,11 +14,11 @@ import hashlib
 import math
 import secrets
 from collections.abc import Iterable
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from pop.errors import InputError, NotFoundError, UnauthorizedError
 from pop.models import TOKEN_KINDS, TokenInfo, now_ms
+from pop.models.states import iso_time
 
 if TYPE_CHECKING:
     from pop.store import Store
@@ -43,11 +43,6 @@ def hash_secret(secret: str) -> str:
 
 def new_secret() -> str:
     return SECRET_PREFIX + secrets.token_urlsafe(32)[:_SECRET_CHARS]
-
-
-def iso_time(epoch_ms: int) -> str:
-    """``2026-12-01T17:47:25Z``: an epoch-ms time in UTC, as token messages show it."""
-    return datetime.fromtimestamp(epoch_ms / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _ids(values: Iterable[str], what: str) -> list[str]:

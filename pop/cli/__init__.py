@@ -3,14 +3,18 @@
 Layer: cli (top). ``main()`` catches PopError once, prints ``error: <message>`` (plus a hint) on
 stderr and exits with the error's code (DESIGN §5); ``--debug`` (or ``POP_DEBUG=1``) prints the
 traceback first and keeps that exit code.
-typer and rich are imported lazily so ``pop --help`` stays fast.
+The lines :mod:`pop.cli.quick` knows (``pop --help``, ``status``, ``list``, ``logs``) run
+without typer, rich or pydantic; the others go to the typer app (:mod:`pop.cli.app`).
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Sequence
+
+TYPE_CHECKING = False  # no typing at run time: every command starts here
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 
 def _print_error(message: str, hint: str | None = None) -> None:
@@ -63,18 +67,18 @@ def _fast_exit(code: int) -> None:
 
 
 def _run(args: list[str]) -> int:
-    """Run the command line; the exit code (errors printed on stderr)."""
-    from pop.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, PopError
+    """Run the command line; the exit code (errors printed on stderr). The fast front end
+    (:mod:`pop.cli.quick`) answers the lines it knows; the typer app answers the rest."""
+    from pop.errors import EXIT_INTERRUPTED, PopError
 
     debug = "--debug" in args or os.environ.get("POP_DEBUG") == "1"
     if "--debug" in args:
         args.remove("--debug")
-    from pop.cli.app import build_app
-
-    app = build_app(args[0] if args else "--help")  # no words: pop prints its help
-    usage_errors, exits = _usage_errors()
     try:
-        code = app(args=args, prog_name="pop", standalone_mode=False)
+        from pop.cli.quick import run_quick
+
+        code = run_quick(args)
+        return _run_typer(args) if code is None else code
     except PopError as exc:
         if debug:  # the traceback, then the same error line and exit code as without --debug
             import traceback
@@ -82,6 +86,20 @@ def _run(args: list[str]) -> int:
             traceback.print_exc()
         _print_error(exc.message, exc.hint)
         return exc.exit_code
+    except KeyboardInterrupt:
+        _print_error("interrupted")
+        return EXIT_INTERRUPTED
+
+
+def _run_typer(args: list[str]) -> int:
+    """The typer app's answer to the line (PopError and KeyboardInterrupt go to the caller)."""
+    from pop.cli.app import build_app
+    from pop.errors import EXIT_BAD_INPUT
+
+    app = build_app(args[0] if args else "--help")  # no words: pop prints its help
+    usage_errors, exits = _usage_errors()
+    try:
+        code = app(args=args, prog_name="pop", standalone_mode=False)
     except exits as exc:
         return int(getattr(exc, "exit_code", 0))
     except usage_errors as exc:
@@ -90,8 +108,5 @@ def _run(args: list[str]) -> int:
             return 0
         _print_error(exc.format_message(), "run `pop --help` (or `pop COMMAND --help`)")  # type: ignore[attr-defined]
         return EXIT_BAD_INPUT
-    except KeyboardInterrupt:
-        _print_error("interrupted")
-        return EXIT_INTERRUPTED
     # click returns a typer.Exit code instead of raising it when standalone_mode is off
     return code if isinstance(code, int) else 0

@@ -24,6 +24,7 @@ from pop.cli.options import (
     TokenFileOption,
     runtime_options,
 )
+from pop.config import uses_server
 
 
 def _client(registry: Path | None = None) -> Any:
@@ -185,8 +186,19 @@ def status(
 ) -> None:
     """Show an agenda's progress, the cause of a failure and where its outputs are (or every
     agenda of a link)."""
-    from pop.cli import render
     from pop.errors import InputError
+
+    if (
+        link_id is None
+        and not watch
+        and agenda_id is not None
+        and not uses_server(server, token_file)
+    ):
+        from pop.cli.reads import show_status
+
+        show_status(agenda_id, json_output=json_output)
+        return
+    from pop.cli import render
 
     client = _connect(server, token_file)
     if link_id is not None:
@@ -239,6 +251,18 @@ def list_agendas(
 ) -> None:
     """List agendas, one line each: a short id you can paste, state, and the cause of a
     failure (or the running ops)."""
+    if not uses_server(server, token_file):
+        from pop.cli.reads import show_list
+
+        show_list(
+            state=state,
+            customer=customer,
+            link_id=link_id,
+            limit=limit,
+            wide=wide,
+            json_output=json_output,
+        )
+        return
     from pop.cli import render
 
     client = _connect(server, token_file)
@@ -258,6 +282,11 @@ def logs(
     json_output: JsonFlag = False,
 ) -> None:
     """Print what each attempt of an agenda's operations logged (resident handlers too)."""
+    if not uses_server(server, token_file):
+        from pop.cli.reads import show_logs
+
+        show_logs(agenda_id, operation, json_output=json_output)
+        return
     from pop.cli import render
 
     items = _connect(server, token_file).logs(agenda_id, operation)

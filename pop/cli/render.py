@@ -12,34 +12,34 @@ import json
 import os
 import sys
 import time
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, TextIO
 
 from pop.cli import text
-from pop.models import AgendaProgress, OperationProgress, WireModel
 from pop.models.causes import OPERATION_FAILED, FailureCause, agenda_cause, operation_cause
 
+TYPE_CHECKING = False  # no typing or models at run time: `pop status` and `pop list` start fast
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import Any, TextIO
+
     from pop.engine.outputs import OperationOutputs
+    from pop.models.views import AgendaProgressLike, OperationProgressLike
+
+
+def _plain(value: Any) -> Any:
+    """A model or view as POP's JSON (``to_wire``), an object with ``to_json`` as its JSON."""
+    if hasattr(value, "to_wire"):
+        return value.to_wire()
+    return value.to_json() if hasattr(value, "to_json") else value
 
 
 def print_json(value: Any) -> None:
-    if isinstance(value, WireModel):
-        value = value.to_wire()
-    elif isinstance(value, list):
-        value = [
-            item.to_wire()
-            if isinstance(item, WireModel)
-            else item.to_json()
-            if hasattr(item, "to_json")
-            else item
-            for item in value
-        ]
+    """``value`` (a model, a view, a list of them, or JSON) as indented JSON on stdout."""
+    value = [_plain(item) for item in value] if isinstance(value, list) else _plain(value)
     sys.stdout.write(json.dumps(value, indent=2) + "\n")
     sys.stdout.flush()
 
 
-def op_note(operation: OperationProgress) -> str:
+def op_note(operation: OperationProgressLike) -> str:
     """What the NOTE column says of an op: its failure's cause, or its running message."""
     cause = operation_cause(operation)
     if cause is not None:
@@ -57,7 +57,7 @@ def cause_lines(cause: FailureCause) -> list[str]:
 
 
 def progress_lines(
-    progress: AgendaProgress,
+    progress: AgendaProgressLike,
     *,
     width: int | None = None,
     colour: bool = False,
@@ -145,7 +145,7 @@ CHANGE_WORDS = {
 def change_lines(changes: Sequence[dict[str, Any]]) -> list[str]:
     """One line per change record (``Client.changes``, wire form), oldest first:
     ``submitted by token:alice/tok_1a2b3c4d at 2026-12-01T17:47:25Z``."""
-    from pop.api.tokens import iso_time
+    from pop.models.states import iso_time
 
     lines = []
     for change in changes:
@@ -164,7 +164,7 @@ def changes_of(client: Any, agenda_id: str) -> list[dict[str, Any]]:
 
 
 def print_progress(
-    progress: AgendaProgress,
+    progress: AgendaProgressLike,
     *,
     outputs: Sequence[OperationOutputs] | None = None,
     changes: Sequence[dict[str, Any]] | None = None,
@@ -183,7 +183,7 @@ def print_progress(
     stream.flush()
 
 
-def agenda_message(progress: AgendaProgress) -> str:
+def agenda_message(progress: AgendaProgressLike) -> str:
     """One line on an agenda: the cause of its failure, its running ops, or its title."""
     cause = agenda_cause(progress)
     if cause is not None:
@@ -199,7 +199,7 @@ def agenda_message(progress: AgendaProgress) -> str:
     return progress.title or ""
 
 
-def agenda_line(progress: AgendaProgress) -> str:
+def agenda_line(progress: AgendaProgressLike) -> str:
     """``succeeded <id>`` or ``failed    <id>: <op>: <cause>`` (``pop executor``'s lines)."""
     word = text.agenda_word(progress)
     cause = agenda_cause(progress)
@@ -208,7 +208,7 @@ def agenda_line(progress: AgendaProgress) -> str:
 
 
 def list_columns(
-    items: Sequence[AgendaProgress], *, ids: Sequence[str] | None = None, wide: bool = False
+    items: Sequence[AgendaProgressLike], *, ids: Sequence[str] | None = None, wide: bool = False
 ) -> text.Columns:
     """``pop list``: one line per agenda (ID STATE % TIME MESSAGE); ``wide`` adds every fact."""
     shown_ids = list(ids) if ids is not None else [item.agenda_id or "" for item in items]
@@ -256,7 +256,7 @@ def list_columns(
 
 
 def print_list(
-    items: Sequence[AgendaProgress], *, ids: Sequence[str] | None = None, wide: bool = False
+    items: Sequence[AgendaProgressLike], *, ids: Sequence[str] | None = None, wide: bool = False
 ) -> None:
     if not items:
         sys.stderr.write("no agendas\n")

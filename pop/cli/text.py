@@ -10,13 +10,15 @@ in a pipe.
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 import time
-from collections.abc import Sequence
-from typing import Any, TextIO
 
-from pop.models import AgendaProgress, OperationProgress
+TYPE_CHECKING = False  # no typing or models at run time: `pop status` and `pop list` start fast
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import Any, TextIO
+
+    from pop.models.views import AgendaProgressLike, OperationProgressLike
 
 _COLOURS = {"green": "32", "red": "31", "yellow": "33", "dim": "2", "bold": "1", "cyan": "36"}
 
@@ -36,7 +38,23 @@ def terminal_width(stream: TextIO) -> int | None:
     """The terminal's width in columns, or None for a pipe or file (nothing is cut)."""
     if not is_terminal(stream):
         return None
-    return shutil.get_terminal_size((80, 24)).columns
+    return columns()
+
+
+def columns() -> int:
+    """The terminal's columns as ``shutil.get_terminal_size((80, 24))`` says (``COLUMNS``
+    first), without importing shutil (and the compression modules it loads)."""
+    try:
+        given = int(os.environ.get("COLUMNS", "0"))
+    except ValueError:
+        given = 0
+    if given > 0:
+        return given
+    try:
+        measured = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+    except (AttributeError, ValueError, OSError):
+        measured = 0
+    return measured or 80
 
 
 def paint(text: str, colour: str | None, *, enabled: bool) -> str:
@@ -68,7 +86,7 @@ def state_word(state: Any, message: str | None) -> str:
     return {"WAITING": "waiting", "EXECUTING": "running"}.get(name, name.lower() or "?")
 
 
-def agenda_word(progress: AgendaProgress) -> str:
+def agenda_word(progress: AgendaProgressLike) -> str:
     """An agenda's state word; ``cancelled`` for one that failed after ``pop cancel``."""
     word = state_word(progress.processing_state, progress.processing_state_message)
     if word == "failed" and (progress.model_extra or {}).get("cancelRequested"):
@@ -109,7 +127,7 @@ def percent(value: float | None) -> str:
     return f"{value or 0:.0f}%"
 
 
-def op_word(operation: OperationProgress) -> str:
+def op_word(operation: OperationProgressLike) -> str:
     return state_word(operation.processing_state, operation.processing_state_message)
 
 

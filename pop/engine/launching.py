@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pop.engine.places import op_folder_of, work_dir_of
 from pop.handlers.codec import encode_payload_env
 from pop.handlers.launchdata import POP_ATTEMPT, POP_KEEP, POP_RUNTIME_OPTIONS
 from pop.models import Agenda, Operation, OperationProgress
@@ -23,14 +24,13 @@ if TYPE_CHECKING:
 
 
 def agenda_work_dir(agenda: Agenda, work_root: Path) -> Path:
-    """The agenda's work directory: its ``params.workDir``, else ``<work_root>/<agenda id>``."""
-    return Path(str(agenda.params.get("workDir") or work_root / (agenda.id or "")))
+    """The agenda's work directory (:func:`pop.engine.places.work_dir_of`)."""
+    return Path(work_dir_of(agenda.id or "", agenda.params, str(work_root)))
 
 
 def op_folder(work_dir: Path, operation_name: str, attempt: int) -> Path:
-    """One attempt's own folder inside the work directory (``POP_OP_DIR``): the op's name when
-    it is a safe file name, else ``<slug>-<6 hex>`` (:func:`pop.runtimes.names.file_name`)."""
-    return work_dir / file_name(operation_name) / str(attempt)
+    """One attempt's own folder (:func:`pop.engine.places.op_folder_of`)."""
+    return Path(op_folder_of(str(work_dir), operation_name, attempt))
 
 
 def log_file(logs_dir: Path, agenda_id: str, operation_name: str, attempt: int) -> Path:

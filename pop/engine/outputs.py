@@ -11,33 +11,59 @@ holds files.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+import os
 
-from pop.config import Settings
-from pop.engine.launching import agenda_work_dir, op_folder
-from pop.models import AgendaProgress, OperationProgress
-from pop.store import Store
+from pop.engine.places import op_folder_of, work_dir_of
+
+TYPE_CHECKING = False  # standard library only at run time: `pop status` lists outputs fast
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from typing import Any
+
+    from pop.models.views import AgendaProgressLike, OperationProgressLike
+    from pop.store.agendas import AgendaStore
+    from pop.store.attempts import AttemptStore
 
 
-@dataclass(frozen=True)
 class OutputFile:
-    path: str
-    size: int
-    pointer: str  # where the op's result names it, e.g. /hls/master
+    """One file an op's result names: its path, size and the JSON pointer naming it."""
+
+    __slots__ = ("path", "pointer", "size")
+
+    def __init__(self, path: str, size: int, pointer: str) -> None:
+        self.path = path
+        self.size = size
+        self.pointer = pointer  # where the op's result names it, e.g. /hls/master
 
     def to_json(self) -> dict[str, Any]:
         return {"path": self.path, "size": self.size, "pointer": self.pointer}
 
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, OutputFile) and self.to_json() == other.to_json()
 
-@dataclass
+    def __hash__(self) -> int:
+        return hash((self.path, self.size, self.pointer))
+
+    def __repr__(self) -> str:
+        return f"OutputFile({self.path!r}, {self.size!r}, {self.pointer!r})"
+
+
 class OperationOutputs:
-    operation: str
-    state: str
-    folder: str | None
-    files: list[OutputFile] = field(default_factory=list)
+    """One op's outputs: its state word, its folder (when it holds files) and its files."""
+
+    __slots__ = ("files", "folder", "operation", "state")
+
+    def __init__(
+        self,
+        operation: str,
+        state: str,
+        folder: str | None,
+        files: list[OutputFile] | None = None,
+    ) -> None:
+        self.operation = operation
+        self.state = state
+        self.folder = folder
+        self.files: list[OutputFile] = [] if files is None else files
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -46,6 +72,17 @@ class OperationOutputs:
             "folder": self.folder,
             "files": [item.to_json() for item in self.files],
         }
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, OperationOutputs) and self.to_json() == other.to_json()
+
+    def __hash__(self) -> int:
+        return hash((self.operation, self.state, self.folder, len(self.files)))
+
+    def __repr__(self) -> str:
+        return (
+            f"OperationOutputs({self.operation!r}, {self.state!r}, {self.folder!r}, {self.files!r})"
+        )
 
 
 def _strings(value: Any, pointer: str = "") -> Iterator[tuple[str, str]]:
@@ -61,63 +98,84 @@ def _strings(value: Any, pointer: str = "") -> Iterator[tuple[str, str]]:
             yield from _strings(item, f"{pointer}/{index}")
 
 
-def _inside(path: Path, folder: Path) -> bool:
-    try:
-        path.relative_to(folder)
-    except ValueError:
-        return False
-    return True
+def _clean(path: str) -> str:
+    """``path`` as ``pathlib`` spells it: repeated slashes and ``.`` parts dropped, no
+    trailing slash (``..`` kept, as pathlib keeps it)."""
+    parts = [part for part in path.split("/") if part not in ("", ".")]
+    root = "/" if path.startswith("/") else ""
+    return root + "/".join(parts) or "."
 
 
-def _state_word(operation: OperationProgress) -> str:
+def _inside(path: str, folder: str) -> bool:
+    """``path`` is ``folder`` or below it, part by part (``pathlib``'s ``relative_to``)."""
+    if folder == "/":
+        return path.startswith("/")
+    return path == folder or path.startswith(folder + "/")
+
+
+def _state_word(operation: OperationProgressLike) -> str:
     state = getattr(operation.processing_state, "value", operation.processing_state) or ""
     if state == "COMPLETE":
         return (operation.processing_state_message or "").lower() or "complete"
     return str(state).lower()
 
 
+def _holds_files(folder: str) -> bool:
+    try:
+        with os.scandir(folder) as entries:
+            return any(True for _ in entries)
+    except OSError:
+        return False
+
+
 def operation_outputs(
-    operation: OperationProgress, work_dir: Path, attempt: int | None
+    operation: OperationProgressLike, work_dir: str, attempt: int | None
 ) -> OperationOutputs:
     """The outputs of one op whose last attempt was ``attempt`` (None: never ran)."""
     name = operation.operation or ""
-    folder = op_folder(work_dir, name, attempt) if attempt else None
+    work_dir = _clean(str(work_dir))
+    folder = _clean(op_folder_of(work_dir, name, attempt)) if attempt else None
     result = operation.result_payload
     files: list[OutputFile] = []
     seen: set[str] = set()
     for pointer, text in _strings(result):
         if not text or "\n" in text or len(text) > 4096:
             continue
-        candidate = Path(text)
-        if not candidate.is_absolute():
-            if folder is None:
-                continue
-            candidate = folder / candidate
-        if str(candidate) in seen or not _inside(candidate, work_dir):
+        if text.startswith("/"):
+            candidate = _clean(text)
+        elif folder is None:
+            continue
+        else:
+            candidate = _clean(f"{folder}/{text}")
+        if candidate in seen or not _inside(candidate, work_dir):
             continue
         try:
-            if not candidate.is_file():
+            if not os.path.isfile(candidate):
                 continue
-            size = candidate.stat().st_size
-        except OSError:
+            size = os.stat(candidate).st_size
+        except (OSError, ValueError):  # ValueError: a NUL byte in the text
             continue
-        seen.add(str(candidate))
-        files.append(OutputFile(str(candidate), size, pointer))
-    shown = folder if folder is not None and folder.is_dir() and any(folder.iterdir()) else None
-    return OperationOutputs(name, _state_word(operation), str(shown) if shown else None, files)
+        seen.add(candidate)
+        files.append(OutputFile(candidate, size, pointer))
+    shown = folder if folder is not None and _holds_files(folder) else None
+    return OperationOutputs(name, _state_word(operation), shown, files)
 
 
 def agenda_outputs(
-    store: Store,
-    settings: Settings,
-    progress: AgendaProgress,
+    agendas: AgendaStore,
+    attempts: AttemptStore,
+    work_root: str,
+    progress: AgendaProgressLike,
     operation: str | None = None,
 ) -> list[OperationOutputs]:
-    """Each op's outputs (only ``operation``'s when given), in agenda order."""
+    """Each op's outputs (only ``operation``'s when given), in agenda order; the agenda's
+    document and attempts are read from ``agendas`` and ``attempts`` (``store.agendas``,
+    ``store.attempts``), its work directory is under ``work_root`` (``settings.work_root``)."""
     agenda_id = progress.agenda_id or ""
-    work_dir = agenda_work_dir(store.agendas.get(agenda_id), settings.work_root)
+    document = agendas.get_wire(agenda_id)
+    work_dir = work_dir_of(str(document.get("id") or ""), document.get("params"), str(work_root))
     last_attempt: dict[str, int] = {}
-    for row in store.attempts.list(agenda_id, operation):
+    for row in attempts.list(agenda_id, operation):
         if row["operation"] is not None:
             last_attempt[row["operation"]] = max(
                 row["number"], last_attempt.get(row["operation"], 0)

@@ -6,17 +6,15 @@ Layer: models (imports only pydantic and the standard library).
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 
+from pop.models.states import now_ms
 
-def now_ms() -> int:
-    """The current time in epoch milliseconds, as POP stores times."""
-    return int(time.time() * 1000)
+__all__ = ["WireModel", "new_id", "now_ms"]
 
 
 def new_id() -> str:

@@ -14,10 +14,15 @@ payload holds the program's last output lines), those lines belong to the cause.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass
 
-from pop.models.progress import AgendaProgress, DiagnosticEvent, OperationProgress, is_failed
+from pop.models.states import is_failed
+from pop.models.views import DiagnosticView
+
+TYPE_CHECKING = False  # no typing at run time: the fast views import this module
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from pop.models.views import AgendaProgressLike, DiagnosticLike, OperationProgressLike
 
 RESIDENT_FAILURE = "Resident execution failed for operation: "
 OPERATION_FAILED = re.compile(r"^operation '(?P<name>[^']*)' failed: ")
@@ -29,13 +34,32 @@ _WRAPPERS = (
 )
 
 
-@dataclass(frozen=True)
 class FailureCause:
     """Why something failed: one message and, for a program's exit, its last output lines."""
 
-    message: str
-    lines: tuple[str, ...] = ()
-    operation: str | None = None
+    __slots__ = ("lines", "message", "operation")
+
+    def __init__(
+        self, message: str, lines: tuple[str, ...] = (), operation: str | None = None
+    ) -> None:
+        self.message = message
+        self.lines = lines
+        self.operation = operation
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, FailureCause):
+            return NotImplemented
+        return (self.message, self.lines, self.operation) == (
+            other.message,
+            other.lines,
+            other.operation,
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.message, self.lines, self.operation))
+
+    def __repr__(self) -> str:
+        return f"FailureCause({self.message!r}, {self.lines!r}, {self.operation!r})"
 
     def one_line(self, *, with_operation: bool = False) -> str:
         """The message, plus the program's last non-empty output line, on one line."""
@@ -48,19 +72,19 @@ class FailureCause:
         return " ".join(text.split())
 
 
-def _is_wrapper(event: DiagnosticEvent) -> bool:
+def _is_wrapper(event: DiagnosticLike) -> bool:
     message = event.message or ""
     return any(pattern.match(message) for pattern in _WRAPPERS)
 
 
-def _lines_of(event: DiagnosticEvent) -> tuple[str, ...]:
+def _lines_of(event: DiagnosticLike) -> tuple[str, ...]:
     payload = event.payload
     if isinstance(payload, list) and all(isinstance(line, str) for line in payload):
         return tuple(payload)
     return ()
 
 
-def cause_of(events: Sequence[DiagnosticEvent] | None) -> FailureCause | None:
+def cause_of(events: Sequence[DiagnosticLike] | None) -> FailureCause | None:
     """The cause in a chain of diagnostics (None when there is none)."""
     events = [event for event in events or [] if event.message]
     if not events:
@@ -73,13 +97,13 @@ def cause_of(events: Sequence[DiagnosticEvent] | None) -> FailureCause | None:
     return FailureCause(events[0].message or "", lines)
 
 
-def cause_text(events: Sequence[DiagnosticEvent] | None) -> str | None:
+def cause_text(events: Sequence[DiagnosticLike] | None) -> str | None:
     """The cause of a chain of diagnostics on one line (None when there is none)."""
     cause = cause_of(events)
     return None if cause is None else cause.one_line()
 
 
-def operation_cause(operation: OperationProgress) -> FailureCause | None:
+def operation_cause(operation: OperationProgressLike) -> FailureCause | None:
     """Why an op failed (None unless it failed with a diagnostic)."""
     if not is_failed(operation.processing_state, operation.processing_state_message):
         return None
@@ -89,7 +113,7 @@ def operation_cause(operation: OperationProgress) -> FailureCause | None:
     return FailureCause(cause.message, cause.lines, operation.operation)
 
 
-def agenda_cause(progress: AgendaProgress) -> FailureCause | None:
+def agenda_cause(progress: AgendaProgressLike) -> FailureCause | None:
     """Why an agenda failed: its first failed op's cause, else its own diagnostics' (deadlock,
     cancel, timeout). None for an agenda that did not fail."""
     if not is_failed(progress.processing_state, progress.processing_state_message):
@@ -102,7 +126,12 @@ def agenda_cause(progress: AgendaProgress) -> FailureCause | None:
     for event in events:
         match = OPERATION_FAILED.match(event.message or "")
         if match and isinstance(event.payload, list):
-            inner = cause_of([DiagnosticEvent.model_validate(item) for item in event.payload])
+            inner = cause_of([_event(item) for item in event.payload])
             if inner is not None:
                 return FailureCause(inner.message, inner.lines, match.group("name"))
     return cause_of(events)
+
+
+def _event(item: object) -> DiagnosticLike:
+    """A nested diagnostic (an ``operation '...' failed`` event's payload item) to read."""
+    return DiagnosticView(item if isinstance(item, dict) else {})

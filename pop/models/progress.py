@@ -7,25 +7,36 @@ accepted on input and parsed.
 from __future__ import annotations
 
 import json
-from enum import StrEnum
 from typing import Any
 
 from pydantic import Field, field_validator
 
 from pop.models.agenda import AgendaInsight
-from pop.models.base import WireModel, now_ms
+from pop.models.base import WireModel
+from pop.models.states import (
+    FAILED,
+    PENDING,
+    RUNNING_OPERATIONS,
+    SUCCEEDED,
+    ProcessingState,
+    is_failed,
+    is_succeeded,
+    now_ms,
+)
 
-SUCCEEDED = "succeeded"
-FAILED = "failed"
-PENDING = "pending"
-RUNNING_OPERATIONS = "Running Operations"
-
-
-class ProcessingState(StrEnum):
-    WAITING = "WAITING"
-    EXECUTING = "EXECUTING"
-    COMPLETE = "COMPLETE"
-
+__all__ = [
+    "FAILED",
+    "PENDING",
+    "RUNNING_OPERATIONS",
+    "SUCCEEDED",
+    "AgendaProgress",
+    "DiagnosticEvent",
+    "OperationProgress",
+    "ProcessingState",
+    "ProgressSummary",
+    "is_failed",
+    "is_succeeded",
+]
 
 RETRY_AFTER_KEY = "retryAfterSeconds"  # in a diagnostic's payload: wait this long to retry
 
@@ -70,15 +81,6 @@ def _parse_json_text(value: Any) -> Any:
         except ValueError:
             return value
     return value
-
-
-def is_succeeded(state: str | None, message: str | None) -> bool:
-    """COMPLETE and ``succeeded`` (compared case-insensitively)."""
-    return state == ProcessingState.COMPLETE and (message or "").lower() == SUCCEEDED
-
-
-def is_failed(state: str | None, message: str | None) -> bool:
-    return state == ProcessingState.COMPLETE and (message or "").lower() != SUCCEEDED
 
 
 class OperationProgress(WireModel):

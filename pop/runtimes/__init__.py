@@ -8,26 +8,29 @@ cheap (no subprocess machinery, no docker or kubernetes SDK).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Any
-
 from pop.errors import InputError, RuntimeUnavailableError
-from pop.runtimes.base import (
-    CANCELLED,
-    EXITED,
-    LOST,
-    TIMED_OUT,
-    Capabilities,
-    ExitStatus,
-    Handle,
-    Launcher,
-    LaunchInfo,
-    LaunchRecord,
-    LaunchSpec,
-    ListingLauncher,
-    Mount,
-    ReportSink,
-)
+
+TYPE_CHECKING = False  # the protocol types load on first use: `pop status` needs only names.py
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+    from typing import Any
+
+    from pop.runtimes.base import (
+        CANCELLED,
+        EXITED,
+        LOST,
+        TIMED_OUT,
+        Capabilities,
+        ExitStatus,
+        Handle,
+        Launcher,
+        LaunchInfo,
+        LaunchRecord,
+        LaunchSpec,
+        ListingLauncher,
+        Mount,
+        ReportSink,
+    )
 
 RUNTIME_NAMES = ("local", "docker", "kubernetes", "fake")
 
@@ -51,6 +54,36 @@ __all__ = [
     "create_launcher",
     "create_report_sink",
 ]
+
+
+_FROM_BASE = frozenset(
+    (
+        "CANCELLED",
+        "EXITED",
+        "LOST",
+        "TIMED_OUT",
+        "Capabilities",
+        "ExitStatus",
+        "Handle",
+        "LaunchInfo",
+        "LaunchRecord",
+        "LaunchSpec",
+        "Launcher",
+        "ListingLauncher",
+        "Mount",
+        "ReportSink",
+    )
+)
+
+
+def __getattr__(name: str) -> object:
+    if name not in _FROM_BASE:
+        raise AttributeError(f"module 'pop.runtimes' has no attribute {name!r}")
+    from pop.runtimes import base
+
+    value = getattr(base, name)
+    globals()[name] = value
+    return value
 
 
 def check_runtime_name(name: str, *, what: str = "runtime") -> str:

@@ -182,7 +182,12 @@ class BatchRunner:
             if item.state == SKIPPED and item.agenda_id:
                 progress = self.store.progress.get(item.agenda_id)
                 if progress is not None:
-                    item.outputs = agenda_outputs(self.store, self.settings, progress)
+                    item.outputs = agenda_outputs(
+                        self.store.agendas,
+                        self.store.attempts,
+                        str(self.settings.work_root),
+                        progress,
+                    )
         return report
 
     async def _take_back(self, item: BatchItem) -> None:
@@ -222,7 +227,9 @@ class BatchRunner:
             item.percent = 100.0 if final.succeeded else item.percent
             if not final.succeeded:
                 item.message = runner.stop_reason or _failure_message(final)
-            item.outputs = agenda_outputs(self.store, self.settings, final)
+            item.outputs = agenda_outputs(
+                self.store.agendas, self.store.attempts, str(self.settings.work_root), final
+            )
         finally:
             item.ended = time.monotonic()
             self._runners.remove(runner)

@@ -10,29 +10,48 @@ Layer: store (beside runtimes; above models). One module per aggregate; no SQL e
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
-from types import TracebackType
 
-from pop.store.agendas import AgendaStore
-from pop.store.attempts import AttemptStore
-from pop.store.changes import ChangeStore
 from pop.store.db import Database
-from pop.store.facility import FacilityStore
-from pop.store.progress import ProgressStore, operation_progress_id
-from pop.store.queue import DEFAULT_INSIGHT_ID, QueueStore
-from pop.store.templates import TemplateStore
-from pop.store.tokens import TokenStore
+
+TYPE_CHECKING = False  # the aggregates load when a Store is made: `pop status` reads fewer
+if TYPE_CHECKING:
+    import sqlite3
+    from collections.abc import Iterator
+    from pathlib import Path
+    from types import TracebackType
+
+    from pop.store.progress import operation_progress_id
+    from pop.store.queue import DEFAULT_INSIGHT_ID
 
 __all__ = ["DEFAULT_INSIGHT_ID", "Store", "operation_progress_id"]
+
+
+def __getattr__(name: str) -> object:
+    if name == "DEFAULT_INSIGHT_ID":
+        from pop.store.queue import DEFAULT_INSIGHT_ID
+
+        return DEFAULT_INSIGHT_ID
+    if name == "operation_progress_id":
+        from pop.store.progress_rows import operation_progress_id
+
+        return operation_progress_id
+    raise AttributeError(f"module 'pop.store' has no attribute {name!r}")
 
 
 class Store:
     """The store: one connection, one object per aggregate."""
 
     def __init__(self, db: Database) -> None:
+        from pop.store.agendas import AgendaStore
+        from pop.store.attempts import AttemptStore
+        from pop.store.changes import ChangeStore
+        from pop.store.facility import FacilityStore
+        from pop.store.progress import ProgressStore
+        from pop.store.queue import QueueStore
+        from pop.store.templates import TemplateStore
+        from pop.store.tokens import TokenStore
+
         self.db = db
         self.agendas = AgendaStore(db)
         self.progress = ProgressStore(db)

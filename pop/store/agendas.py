@@ -6,12 +6,17 @@ stored launch settings for ``run-local --resume``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
-
 from pop.errors import InputError, NotFoundError
-from pop.models import Agenda, now_ms
-from pop.store.db import Database, dumps, loads
+from pop.models.states import now_ms
+from pop.store.db import dumps, loads
+
+TYPE_CHECKING = False  # models are loaded when a method returns one: `pop status` needs none
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import Any
+
+    from pop.models import Agenda
+    from pop.store.db import Database
 
 
 class AgendaStore:
@@ -39,10 +44,17 @@ class AgendaStore:
         )
 
     def get(self, agenda_id: str) -> Agenda:
+        from pop.models import Agenda
+
+        return Agenda.model_validate(self.get_wire(agenda_id))
+
+    def get_wire(self, agenda_id: str) -> dict[str, Any]:
+        """The stored agenda document (POP's JSON), no model built."""
         row = self.db.query_one("SELECT doc FROM agendas WHERE id = ?", (agenda_id,))
         if row is None:
             raise NotFoundError(f"no agenda with id {agenda_id}", hint="`pop list` shows agendas")
-        return Agenda.model_validate(loads(row["doc"]))
+        document: dict[str, Any] = loads(row["doc"])
+        return document
 
     def launch_settings(self, agenda_id: str) -> dict[str, Any]:
         row = self.db.query_one("SELECT launch FROM agendas WHERE id = ?", (agenda_id,))

@@ -6,13 +6,17 @@ in-memory timers, so an attempt's launch can be found after its executor died.
 
 from __future__ import annotations
 
-import builtins
-import sqlite3
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from pop.models.states import now_ms
+from pop.store.db import dumps, loads
 
-from pop.models import now_ms
-from pop.store.db import Database, dumps, loads
+TYPE_CHECKING = False  # no typing at run time: `pop logs` and `pop status` read attempts
+if TYPE_CHECKING:
+    import builtins
+    import sqlite3
+    from collections.abc import Iterable, Mapping, Sequence
+    from typing import Any
+
+    from pop.store.db import Database
 
 
 class AttemptStore:

@@ -14,14 +14,16 @@ retrier's ``retry``.
 
 from __future__ import annotations
 
-import getpass
 import os
-from dataclasses import dataclass
-from typing import Any
 
 from pop.errors import StoreError
-from pop.models import now_ms
-from pop.store.db import Database
+from pop.models.states import now_ms
+
+TYPE_CHECKING = False  # no typing or dataclasses at run time: `pop status` reads records fast
+if TYPE_CHECKING:
+    from typing import Any
+
+    from pop.store.db import Database
 
 # object kinds a record names (facility objects: customer, pool, insight)
 AGENDA = "agenda"
@@ -30,6 +32,8 @@ TEMPLATE = "template"
 
 def local_actor() -> str:
     """``local:<unix user>``: the actor of a command run on the store's machine."""
+    import getpass
+
     try:
         user = getpass.getuser()
     except (OSError, KeyError):  # no name for this uid (a bare container)
@@ -37,17 +41,42 @@ def local_actor() -> str:
     return f"local:{user}"
 
 
-@dataclass(frozen=True)
 class ChangeRecord:
     """One change: when (epoch ms), who, what (``submit``, ``cancel``, ``template.put``, ...),
-    on which object, and the request's correlation id when there was one."""
+    on which object, and the request's correlation id when there was one (a value: equal when
+    every field is)."""
 
-    time: int
-    actor: str
-    action: str
-    kind: str
-    object_id: str
-    cid: str | None = None
+    __slots__ = ("action", "actor", "cid", "kind", "object_id", "time")
+
+    def __init__(
+        self,
+        time: int,
+        actor: str,
+        action: str,
+        kind: str,
+        object_id: str,
+        cid: str | None = None,
+    ) -> None:
+        self.time = time
+        self.actor = actor
+        self.action = action
+        self.kind = kind
+        self.object_id = object_id
+        self.cid = cid
+
+    def _fields(self) -> tuple[object, ...]:
+        return (self.time, self.actor, self.action, self.kind, self.object_id, self.cid)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ChangeRecord):
+            return NotImplemented
+        return self._fields() == other._fields()
+
+    def __hash__(self) -> int:
+        return hash(self._fields())
+
+    def __repr__(self) -> str:
+        return "ChangeRecord(" + ", ".join(map(repr, self._fields())) + ")"
 
     def to_wire(self) -> dict[str, Any]:
         return {
@@ -126,14 +155,19 @@ class ChangeStore:
         ]
 
 
-@dataclass(frozen=True)
 class Change:
     """A change about to be made: its action, who makes it (None: :func:`local_actor`) and the
     request's correlation id; :meth:`record` appends it once the object's id is known."""
 
-    action: str
-    actor: str | None = None
-    cid: str | None = None
+    __slots__ = ("action", "actor", "cid")
+
+    def __init__(self, action: str, actor: str | None = None, cid: str | None = None) -> None:
+        self.action = action
+        self.actor = actor
+        self.cid = cid
+
+    def __repr__(self) -> str:
+        return f"Change({self.action!r}, {self.actor!r}, {self.cid!r})"
 
     def record(
         self, changes: ChangeStore, kind: str, object_id: str, *, default_cid: str | None = None

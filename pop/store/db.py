@@ -8,15 +8,18 @@ processes share the file safely through SQLite's locking.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import time
-from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
-from typing import Any
 
 from pop.errors import StoreError
 from pop.store.schema import migrate
+
+TYPE_CHECKING = False  # no typing or pathlib at run time: `pop status` opens the store fast
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from typing import Any
 
 BUSY_TIMEOUT_MS = 30_000
 
@@ -51,10 +54,10 @@ def _enable_wal(connection: sqlite3.Connection) -> None:
 class Database:
     """A connection to ``pop.db`` with pop's pragmas and a transaction helper."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = path
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
             self.connection = sqlite3.connect(
                 str(path),
                 timeout=BUSY_TIMEOUT_MS / 1000,

@@ -9,17 +9,18 @@ so unknown fields survive.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
 
-from pop.models import (
-    AgendaProgress,
-    DiagnosticEvent,
-    OperationProgress,
-    ProcessingState,
-    now_ms,
-)
-from pop.store.db import Database, dumps, loads
+from pop.models.states import ProcessingState, now_ms
+from pop.store.db import dumps, loads
+
+TYPE_CHECKING = False  # models are built only by the methods that return them (not *_wire)
+if TYPE_CHECKING:
+    import builtins
+    from collections.abc import Iterable, Mapping, Sequence
+    from typing import Any
+
+    from pop.models import AgendaProgress, DiagnosticEvent, OperationProgress
+    from pop.store.db import Database
 
 _AGENDA_COLUMNS = {
     "agendaId": "agenda_id",
@@ -68,6 +69,90 @@ _AGENDA_UPDATABLE = {
 def operation_progress_id(progress_id: str, operation_name: str) -> str:
     """POP's OperationProgress id: ``<progressId>-<opName>``."""
     return f"{progress_id}-{operation_name}"
+
+
+# the models' field order (AgendaProgress, OperationProgress): a wire dict read here prints its
+# keys in the order the model's to_wire() gives them, so --json reads the same either way
+_AGENDA_ORDER = (
+    "id",
+    "agendaId",
+    "linkId",
+    "externalId",
+    "cid",
+    "customerId",
+    "title",
+    "processingState",
+    "processingStateMessage",
+    "percentComplete",
+    "operationProgress",
+    "diagnosticEvents",
+    "attemptsCompleted",
+    "maximumAttempts",
+    "startedTime",
+    "completedTime",
+    "addedTime",
+    "updatedTime",
+    "params",
+    "agendaInsight",
+)
+_OPERATION_ORDER = (
+    "id",
+    "agendaProgressId",
+    "operation",
+    "processingState",
+    "processingStateMessage",
+    "percentComplete",
+    "resultPayload",
+    "diagnosticEvents",
+    "attemptCount",
+    "attemptTime",
+    "startedTime",
+    "completedTime",
+    "params",
+)
+
+
+def _ordered(data: dict[str, Any], order: tuple[str, ...]) -> dict[str, Any]:
+    """``data`` with the keys of ``order`` first, in that order, then the others as they came."""
+    result = {key: data.pop(key) for key in order if key in data}
+    result.update(data)
+    return result
+
+
+def agenda_wire(row: sqlite3.Row) -> dict[str, Any]:
+    """An agenda_progress row as POP's AgendaProgress JSON (without its operations), with the
+    store's own facts: ``lease`` while an executor holds it, ``cancelRequested``."""
+    data: dict[str, Any] = dict(loads(row["doc"], {}))
+    data["id"] = row["id"]
+    for key, column in _AGENDA_COLUMNS.items():
+        if row[column] is not None:
+            data[key] = row[column]
+    data["diagnosticEvents"] = loads(row["diagnostics"], [])
+    if row["lease_owner"]:
+        data["lease"] = {"owner": row["lease_owner"], "expiresTime": row["lease_expires"]}
+    if row["cancel_requested"]:
+        data["cancelRequested"] = True
+    return _ordered(data, _AGENDA_ORDER)
+
+
+def operation_wire(row: sqlite3.Row) -> dict[str, Any]:
+    """An operation_progress row as POP's OperationProgress JSON."""
+    data: dict[str, Any] = dict(loads(row["doc"], {}))
+    data["id"] = row["id"]
+    for key, column in _OPERATION_COLUMNS.items():
+        if row[column] is not None:
+            data[key] = row[column]
+    if row["result_payload"] is not None:
+        data["resultPayload"] = loads(row["result_payload"])
+    data["diagnosticEvents"] = loads(row["diagnostics"], [])
+    data["params"] = loads(row["params"], {})
+    return _ordered(data, _OPERATION_ORDER)
+
+
+def _agenda_model(wire: dict[str, Any]) -> AgendaProgress:
+    from pop.models import AgendaProgress
+
+    return AgendaProgress.model_validate(wire)
 
 
 def _state(value: Any) -> str:
@@ -226,20 +311,31 @@ class ProgressRows:
     # -- reading ---------------------------------------------------------------------------
 
     def get(self, agenda_id: str, *, with_operations: bool = True) -> AgendaProgress | None:
+        wire = self.get_wire(agenda_id, with_operations=with_operations)
+        return None if wire is None else _agenda_model(wire)
+
+    def get_wire(self, agenda_id: str, *, with_operations: bool = True) -> dict[str, Any] | None:
+        """:meth:`get` as POP's JSON (no model built): what ``pop status`` shows."""
         row = self.db.query_one("SELECT * FROM agenda_progress WHERE agenda_id = ?", (agenda_id,))
         if row is None:
             return None
-        progress = self._agenda_from_row(row)
+        wire = agenda_wire(row)
         if with_operations:
-            progress.operation_progress = self.operations(progress.id or "")
-        return progress
+            wire["operationProgress"] = self.operations_wire(str(row["id"]))
+            wire = _ordered(wire, _AGENDA_ORDER)
+        return wire
 
     def operations(self, progress_id: str) -> list[OperationProgress]:
+        from pop.models import OperationProgress
+
+        return [OperationProgress.model_validate(op) for op in self.operations_wire(progress_id)]
+
+    def operations_wire(self, progress_id: str) -> list[dict[str, Any]]:
         rows = self.db.query(
             "SELECT * FROM operation_progress WHERE agenda_progress_id = ? ORDER BY seq",
             (progress_id,),
         )
-        return [self._operation_from_row(row) for row in rows]
+        return [operation_wire(row) for row in rows]
 
     def output_tail(self, progress_id: str, operation_name: str) -> list[str]:
         row = self.db.query_one(
@@ -257,6 +353,25 @@ class ProgressRows:
         limit: int | None = None,
         with_operations: bool = True,
     ) -> list[AgendaProgress]:
+        found = self.list_wire(
+            state=state,
+            customer_id=customer_id,
+            link_id=link_id,
+            limit=limit,
+            with_operations=with_operations,
+        )
+        return [_agenda_model(wire) for wire in found]
+
+    def list_wire(
+        self,
+        *,
+        state: str | None = None,
+        customer_id: str | None = None,
+        link_id: str | None = None,
+        limit: int | None = None,
+        with_operations: bool = True,
+    ) -> builtins.list[dict[str, Any]]:
+        """:meth:`list` as POP's JSON (no models built): what ``pop list`` shows."""
         clauses, values = [], []
         for column, value in (("state", state), ("customer_id", customer_id), ("link_id", link_id)):
             if value is not None:
@@ -266,38 +381,11 @@ class ProgressRows:
         sql = f"SELECT * FROM agenda_progress {where} ORDER BY added_time, rowid"
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
-        result = [self._agenda_from_row(row) for row in self.db.query(sql, values)]
+        result = [agenda_wire(row) for row in self.db.query(sql, values)]
         if with_operations:
-            for progress in result:
-                progress.operation_progress = self.operations(progress.id or "")
-        return result
-
-    @staticmethod
-    def _agenda_from_row(row: sqlite3.Row) -> AgendaProgress:
-        data: dict[str, Any] = dict(loads(row["doc"], {}))
-        data["id"] = row["id"]
-        for key, column in _AGENDA_COLUMNS.items():
-            if row[column] is not None:
-                data[key] = row[column]
-        data["diagnosticEvents"] = loads(row["diagnostics"], [])
-        if row["lease_owner"]:
-            data["lease"] = {"owner": row["lease_owner"], "expiresTime": row["lease_expires"]}
-        if row["cancel_requested"]:
-            data["cancelRequested"] = True
-        return AgendaProgress.model_validate(data)
-
-    @staticmethod
-    def _operation_from_row(row: sqlite3.Row) -> OperationProgress:
-        data: dict[str, Any] = dict(loads(row["doc"], {}))
-        data["id"] = row["id"]
-        for key, column in _OPERATION_COLUMNS.items():
-            if row[column] is not None:
-                data[key] = row[column]
-        if row["result_payload"] is not None:
-            data["resultPayload"] = loads(row["result_payload"])
-        data["diagnosticEvents"] = loads(row["diagnostics"], [])
-        data["params"] = loads(row["params"], {})
-        return OperationProgress.model_validate(data)
+            for wire in result:
+                wire["operationProgress"] = self.operations_wire(str(wire["id"]))
+        return [_ordered(wire, _AGENDA_ORDER) for wire in result] if with_operations else result
 
     # -- rerun -----------------------------------------------------------------------------
 

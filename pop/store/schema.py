@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import sqlite3
 import sys
-from collections.abc import Callable
-from typing import TYPE_CHECKING
 
+TYPE_CHECKING = False  # no typing at run time: every command opens the store
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import sqlite_utils
 
-Migration = Callable[[sqlite3.Connection], None]
+    Migration = Callable[[sqlite3.Connection], None]
 
 
 def _database(connection: sqlite3.Connection) -> sqlite_utils.Database:

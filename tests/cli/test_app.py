@@ -43,7 +43,8 @@ def test_the_app_built_for_a_command_prints_the_same_help_as_the_whole_app(
 
 
 WHOLE_APP = """
-import sys
+import os, sys
+os.environ["POP_QUICK"] = "0"  # the typer app, not the fast front end (tests/cli/test_quick.py)
 import pop.cli.app
 build = pop.cli.app.build_app
 pop.cli.app.build_app = lambda first=None: build(None)

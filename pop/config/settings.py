@@ -1,14 +1,6 @@
-"""Settings: where pop keeps its files and the durations it uses.
+"""Settings: where pop keeps its files and the durations it uses (see :mod:`pop.config`).
 
-Layer: just above ``pop.errors``. Every duration is a default that the environment (or a test)
-overrides, so tests can run in seconds where production uses minutes.
-
-Environment variables: ``POP_HOME`` (default ``~/.pop``), ``POP_REGISTRY``, ``POP_LEASE_SECONDS``,
-``POP_LEASE_RENEW_SECONDS``, ``POP_LOG_CAP_BYTES``, ``POP_PROGRESS_INTERVAL``, and for the
-services ``POP_RECLAIM_GRACE``, ``POP_RETRY_BACKOFF``, ``POP_RETRY_BACKOFF_FACTOR``,
-``POP_RETRY_BACKOFF_MAX``, ``POP_REAP_DATA_AGE``, ``POP_RECLAIM_EVERY``, ``POP_RETRY_EVERY`` and
-``POP_PRIORITY_AGING`` (durations: ``30s``, ``5m``, ``24h``, ``3d``
-or plain seconds).
+Layer: config.
 """
 
 from __future__ import annotations
@@ -17,47 +9,7 @@ import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from pop.errors import InputError
-
-_DURATION_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-
-
-def parse_duration(text: str, *, what: str = "duration") -> float:
-    """Seconds in ``text``: a number with an optional unit ``s``, ``m``, ``h`` or ``d``
-    (``30s``, ``5m``, ``24h``, ``3d``, ``1.5h``, ``90``). InputError for anything else,
-    including negative numbers."""
-    raw = str(text).strip().lower()
-    unit = _DURATION_UNITS.get(raw[-1:]) if raw else None
-    number = raw[:-1].strip() if unit is not None else raw
-    try:
-        seconds = float(number) * (unit or 1.0)
-    except ValueError:
-        seconds = float("nan")
-    if not seconds >= 0 or seconds == float("inf"):  # also rejects NaN
-        raise InputError(
-            f"invalid {what} {text!r}", hint="give a duration like 30s, 5m, 24h, 3d or seconds"
-        )
-    return seconds
-
-
-def _float_env(name: str, default: float) -> float:
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        return float(raw)
-    except ValueError:
-        return default
-
-
-def _duration_env(name: str, default: float) -> float:
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        return parse_duration(raw)
-    except InputError:
-        return default
+from pop.config import _duration_env, _float_env, home_dir
 
 
 @dataclass(frozen=True)
@@ -104,7 +56,7 @@ class Settings:
 
     @classmethod
     def from_env(cls) -> Settings:
-        home = Path(os.environ.get("POP_HOME") or Path.home() / ".pop").expanduser()
+        home = Path(home_dir())
         registry = os.environ.get("POP_REGISTRY")
         return cls(
             home=home,

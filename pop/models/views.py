@@ -1,0 +1,206 @@
+"""Read-only views of progress wire objects (POP's JSON), and the shape every view reads.
+
+Layer: models, standard library only. The human views (:mod:`pop.cli.render`, the causes in
+:mod:`pop.models.causes`) read an agenda's progress through the protocols below, which pydantic's
+:class:`~pop.models.AgendaProgress` and the views here both satisfy: ``pop status``, ``pop list``
+and ``pop logs`` read the store's wire dicts (:meth:`pop.store.progress.ProgressStore.get_wire`)
+and show them without building a model, while a remote client or a run in progress passes its
+models to the same code.
+"""
+
+from __future__ import annotations
+
+TYPE_CHECKING = False  # typing is not imported at run time: these views must start fast
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import Any, Protocol
+
+    class DiagnosticLike(Protocol):
+        @property
+        def message(self) -> str | None: ...
+        @property
+        def payload(self) -> Any: ...
+
+    class OperationProgressLike(Protocol):
+        @property
+        def operation(self) -> str | None: ...
+        @property
+        def processing_state(self) -> str | None: ...
+        @property
+        def processing_state_message(self) -> str | None: ...
+        @property
+        def percent_complete(self) -> float | None: ...
+        @property
+        def started_time(self) -> int | None: ...
+        @property
+        def completed_time(self) -> int | None: ...
+        @property
+        def attempt_count(self) -> int | None: ...
+        @property
+        def result_payload(self) -> Any: ...
+        @property
+        def diagnostic_events(self) -> Sequence[DiagnosticLike] | None: ...
+
+    class AgendaProgressLike(Protocol):
+        @property
+        def id(self) -> str | None: ...
+        @property
+        def agenda_id(self) -> str | None: ...
+        @property
+        def customer_id(self) -> str | None: ...
+        @property
+        def link_id(self) -> str | None: ...
+        @property
+        def title(self) -> str | None: ...
+        @property
+        def processing_state(self) -> str | None: ...
+        @property
+        def processing_state_message(self) -> str | None: ...
+        @property
+        def percent_complete(self) -> float | None: ...
+        @property
+        def started_time(self) -> int | None: ...
+        @property
+        def completed_time(self) -> int | None: ...
+        @property
+        def operation_progress(self) -> Sequence[OperationProgressLike] | None: ...
+        @property
+        def diagnostic_events(self) -> Sequence[DiagnosticLike] | None: ...
+        @property
+        def model_extra(self) -> Mapping[str, Any] | None: ...
+
+
+class DiagnosticView:
+    """A DiagnosticEvent's wire dict, read as :class:`pop.models.DiagnosticEvent` reads."""
+
+    __slots__ = ("wire",)
+
+    def __init__(self, wire: Mapping[str, Any]) -> None:
+        self.wire = wire
+
+    @property
+    def message(self) -> str | None:
+        return self.wire.get("message")
+
+    @property
+    def payload(self) -> Any:
+        return self.wire.get("payload")
+
+
+def _diagnostics(wire: Mapping[str, Any]) -> list[DiagnosticView] | None:
+    events = wire.get("diagnosticEvents")
+    return None if events is None else [DiagnosticView(event) for event in events]
+
+
+class OperationProgressView:
+    """An OperationProgress's wire dict, read as :class:`pop.models.OperationProgress` reads."""
+
+    __slots__ = ("wire",)
+
+    def __init__(self, wire: Mapping[str, Any]) -> None:
+        self.wire = wire
+
+    @property
+    def operation(self) -> str | None:
+        return self.wire.get("operation")
+
+    @property
+    def processing_state(self) -> str | None:
+        return self.wire.get("processingState")
+
+    @property
+    def processing_state_message(self) -> str | None:
+        return self.wire.get("processingStateMessage")
+
+    @property
+    def percent_complete(self) -> float | None:
+        return self.wire.get("percentComplete")
+
+    @property
+    def started_time(self) -> int | None:
+        return self.wire.get("startedTime")
+
+    @property
+    def completed_time(self) -> int | None:
+        return self.wire.get("completedTime")
+
+    @property
+    def attempt_count(self) -> int | None:
+        return self.wire.get("attemptCount")
+
+    @property
+    def result_payload(self) -> Any:
+        return self.wire.get("resultPayload")
+
+    @property
+    def diagnostic_events(self) -> list[DiagnosticView] | None:
+        return _diagnostics(self.wire)
+
+
+class AgendaProgressView:
+    """An AgendaProgress's wire dict, read as :class:`pop.models.AgendaProgress` reads; its
+    ``model_extra`` is the whole dict (``lease``, ``cancelRequested`` and the rest)."""
+
+    __slots__ = ("operations", "wire")
+
+    def __init__(self, wire: Mapping[str, Any]) -> None:
+        self.wire = wire
+        operations = wire.get("operationProgress")
+        self.operations = (
+            None if operations is None else [OperationProgressView(op) for op in operations]
+        )
+
+    def to_wire(self) -> dict[str, Any]:
+        return dict(self.wire)
+
+    @property
+    def id(self) -> str | None:
+        return self.wire.get("id")
+
+    @property
+    def agenda_id(self) -> str | None:
+        return self.wire.get("agendaId")
+
+    @property
+    def customer_id(self) -> str | None:
+        return self.wire.get("customerId")
+
+    @property
+    def link_id(self) -> str | None:
+        return self.wire.get("linkId")
+
+    @property
+    def title(self) -> str | None:
+        return self.wire.get("title")
+
+    @property
+    def processing_state(self) -> str | None:
+        return self.wire.get("processingState")
+
+    @property
+    def processing_state_message(self) -> str | None:
+        return self.wire.get("processingStateMessage")
+
+    @property
+    def percent_complete(self) -> float | None:
+        return self.wire.get("percentComplete")
+
+    @property
+    def started_time(self) -> int | None:
+        return self.wire.get("startedTime")
+
+    @property
+    def completed_time(self) -> int | None:
+        return self.wire.get("completedTime")
+
+    @property
+    def operation_progress(self) -> list[OperationProgressView] | None:
+        return self.operations
+
+    @property
+    def diagnostic_events(self) -> list[DiagnosticView] | None:
+        return _diagnostics(self.wire)
+
+    @property
+    def model_extra(self) -> Mapping[str, Any]:
+        return self.wire
