@@ -1,8 +1,8 @@
-"""The fast front end (``pop.cli.quick``): ``pop --help``, ``status``, ``list`` and ``logs`` answered
-before typer, rich or pydantic is imported (issue 10 point 9; ``benchmarks/cli_latency.py``
-measures the time). Each line it answers prints what the typer app prints for it (``POP_QUICK=0``),
-it declines every line it does not fully understand, and the store's wire JSON it shows reads the
-same as the models the library builds from it."""
+"""The fast front end (``pop.cli.quick``): ``pop --help``, ``status``, ``list`` and ``logs``
+answered before typer, rich or pydantic is imported (issue 10 point 9;
+``benchmarks/cli_latency.py`` measures the time). Each line it answers prints what the typer app
+prints for it (``POP_QUICK=0``), it declines every line it does not fully understand, and the
+store's wire JSON it shows reads the same as the models the library builds from it."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 
 from pop.cli import render
-from pop.cli.listing import LISTING, render as render_listing
+from pop.cli.listing import LISTING
+from pop.cli.listing import render as render_listing
 from pop.models import AgendaProgress
 from pop.models.causes import agenda_cause
 from pop.models.views import AgendaProgressView
