@@ -16,11 +16,14 @@ import copy
 import enum
 import json
 import re
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
-from typing import Any, Final
+from collections.abc import Mapping
 
-from jsonpointer import EndOfList, JsonPointer, JsonPointerException
+from pop.records import Record
+
+TYPE_CHECKING = False  # no typing, dataclasses or jsonpointer at import: `pop submit` is fast
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from typing import Any, Final
 
 __all__ = [
     "NO_DEFAULT",
@@ -52,18 +55,21 @@ _OUTPUT_SUFFIX: Final = ".out"
 _TOKEN: Final = re.compile(r"@<(?P<name>[^<>]+?)(?:::(?P<path>[^<>]*))?>")
 
 
-@dataclass(frozen=True)
-class Reference:
-    """One ``@<...>`` token, parsed."""
+class Reference(Record):
+    """One ``@<...>`` token, parsed (a value: equal when every field is).
 
-    text: str
-    """The token exactly as written, e.g. ``@<a.out::/x?d>``."""
-    name: str
-    """The parameter name, e.g. ``a.out`` (case-sensitive, may contain dots)."""
-    pointer: str
-    """Normalised RFC 6901 pointer: ``""`` is the whole value, otherwise it starts with ``/``."""
-    default: object
-    """``NO_DEFAULT``, ``None`` (a bare ``?``) or the default string (after the first ``?``)."""
+    ``text``: the token exactly as written, e.g. ``@<a.out::/x?d>``; ``name``: the parameter
+    name, e.g. ``a.out`` (case-sensitive, may contain dots); ``pointer``: the normalised RFC 6901
+    pointer (``""`` is the whole value, otherwise it starts with ``/``); ``default``:
+    ``NO_DEFAULT``, ``None`` (a bare ``?``) or the default string (after the first ``?``)."""
+
+    __slots__ = ("default", "name", "pointer", "text")
+
+    def __init__(self, text: str, name: str, pointer: str, default: object) -> None:
+        self.text = text
+        self.name = name
+        self.pointer = pointer
+        self.default = default
 
     @property
     def output_of(self) -> str | None:
@@ -114,17 +120,24 @@ def operation_dependencies(payload: Any) -> set[str]:
     return {ref.output_of for ref in references_in(payload) if ref.output_of is not None}
 
 
-@dataclass
-class Resolution:
-    """What ``substitute`` produced and which tokens it could not resolve."""
+class Resolution(Record):
+    """What ``substitute`` produced and which tokens it could not resolve.
 
-    value: Any
-    """The substituted document, a new object (the input is never mutated)."""
-    missing: list[str] = field(default_factory=list)
-    """Tokens whose name is unknown, as written; deduplicated, in the order found."""
-    invalid: list[str] = field(default_factory=list)
-    """``@<name::/pointer>`` (pointer absent, no default) or
-    ``<token> cannot be used in composite string``; deduplicated, in the order found."""
+    ``value``: the substituted document, a new object (the input is never mutated);
+    ``missing``: tokens whose name is unknown, as written; ``invalid``: ``@<name::/pointer>``
+    (pointer absent, no default) or ``<token> cannot be used in composite string``; both
+    deduplicated, in the order found."""
+
+    __slots__ = ("invalid", "missing", "value")
+
+    def __init__(
+        self, value: Any, missing: list[str] | None = None, invalid: list[str] | None = None
+    ) -> None:
+        self.value = value
+        self.missing: list[str] = [] if missing is None else missing
+        self.invalid: list[str] = [] if invalid is None else invalid
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, as the dataclass was
 
 
 class _Absent(enum.Enum):
@@ -136,6 +149,8 @@ _ABSENT: Final = _Absent.ABSENT
 
 def _lookup(value: Any, pointer: str) -> Any:
     """The value at ``pointer`` with JSON semantics, or ``_ABSENT``."""
+    from jsonpointer import EndOfList, JsonPointer, JsonPointerException
+
     try:
         json_pointer = JsonPointer(pointer)
     except JsonPointerException:  # malformed pointer, e.g. "~2": it can point at nothing

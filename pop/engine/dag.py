@@ -10,11 +10,14 @@ in ``params.dependsOn``. Executor-phase names (``pop.agendaId``, ``pop.operation
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
-
 from pop import refs
 from pop.errors import AgendaValidationError
-from pop.models import Agenda, DiagnosticEvent, Operation
+
+TYPE_CHECKING = False  # no typing or models at import: the fast `pop submit` validates with it
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Mapping, Sequence
+
+    from pop.models import Agenda, DiagnosticEvent, Operation
 
 EXECUTOR_NAMES = frozenset({"pop.agendaId", "pop.operationName", "pop.workDir"})
 TEMPLATE_NAMES = frozenset({"pop.payload", "pop.transformRequest"})
@@ -164,6 +167,8 @@ def deadlock_diagnostic(
     pending: Iterable[Operation], succeeded: set[str], known: set[str]
 ) -> DiagnosticEvent:
     """The agenda diagnostic of a deadlock: every blocked op and what it waits for."""
+    from pop.models import DiagnosticEvent
+
     blocked = describe_blocked(pending, succeeded, known)
     return DiagnosticEvent.of(
         "agenda deadlock: operations are pending but none can become ready: " + "; ".join(blocked),

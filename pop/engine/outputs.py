@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 
 from pop.engine.places import op_folder_of, work_dir_of
+from pop.records import Record
 
 TYPE_CHECKING = False  # standard library only at run time: `pop status` lists outputs fast
 if TYPE_CHECKING:
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
     from pop.store.attempts import AttemptStore
 
 
-class OutputFile:
+class OutputFile(Record):
     """One file an op's result names: its path, size and the JSON pointer naming it."""
 
     __slots__ = ("path", "pointer", "size")
@@ -38,17 +39,8 @@ class OutputFile:
     def to_json(self) -> dict[str, Any]:
         return {"path": self.path, "size": self.size, "pointer": self.pointer}
 
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, OutputFile) and self.to_json() == other.to_json()
 
-    def __hash__(self) -> int:
-        return hash((self.path, self.size, self.pointer))
-
-    def __repr__(self) -> str:
-        return f"OutputFile({self.path!r}, {self.size!r}, {self.pointer!r})"
-
-
-class OperationOutputs:
+class OperationOutputs(Record):
     """One op's outputs: its state word, its folder (when it holds files) and its files."""
 
     __slots__ = ("files", "folder", "operation", "state")
@@ -73,16 +65,7 @@ class OperationOutputs:
             "files": [item.to_json() for item in self.files],
         }
 
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, OperationOutputs) and self.to_json() == other.to_json()
-
-    def __hash__(self) -> int:
-        return hash((self.operation, self.state, self.folder, len(self.files)))
-
-    def __repr__(self) -> str:
-        return (
-            f"OperationOutputs({self.operation!r}, {self.state!r}, {self.folder!r}, {self.files!r})"
-        )
+    __hash__ = None  # type: ignore[assignment]  # its files list is mutable
 
 
 def _strings(value: Any, pointer: str = "") -> Iterator[tuple[str, str]]:

@@ -17,6 +17,7 @@ import re
 
 from pop.models.states import is_failed
 from pop.models.views import DiagnosticView
+from pop.records import Record
 
 TYPE_CHECKING = False  # no typing at run time: the fast views import this module
 if TYPE_CHECKING:
@@ -34,7 +35,7 @@ _WRAPPERS = (
 )
 
 
-class FailureCause:
+class FailureCause(Record):
     """Why something failed: one message and, for a program's exit, its last output lines."""
 
     __slots__ = ("lines", "message", "operation")
@@ -45,21 +46,6 @@ class FailureCause:
         self.message = message
         self.lines = lines
         self.operation = operation
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, FailureCause):
-            return NotImplemented
-        return (self.message, self.lines, self.operation) == (
-            other.message,
-            other.lines,
-            other.operation,
-        )
-
-    def __hash__(self) -> int:
-        return hash((self.message, self.lines, self.operation))
-
-    def __repr__(self) -> str:
-        return f"FailureCause({self.message!r}, {self.lines!r}, {self.operation!r})"
 
     def one_line(self, *, with_operation: bool = False) -> str:
         """The message, plus the program's last non-empty output line, on one line."""

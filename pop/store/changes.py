@@ -18,6 +18,7 @@ import os
 
 from pop.errors import StoreError
 from pop.models.states import now_ms
+from pop.records import Record
 
 TYPE_CHECKING = False  # no typing or dataclasses at run time: `pop status` reads records fast
 if TYPE_CHECKING:
@@ -41,7 +42,7 @@ def local_actor() -> str:
     return f"local:{user}"
 
 
-class ChangeRecord:
+class ChangeRecord(Record):
     """One change: when (epoch ms), who, what (``submit``, ``cancel``, ``template.put``, ...),
     on which object, and the request's correlation id when there was one (a value: equal when
     every field is)."""
@@ -63,20 +64,6 @@ class ChangeRecord:
         self.kind = kind
         self.object_id = object_id
         self.cid = cid
-
-    def _fields(self) -> tuple[object, ...]:
-        return (self.time, self.actor, self.action, self.kind, self.object_id, self.cid)
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, ChangeRecord):
-            return NotImplemented
-        return self._fields() == other._fields()
-
-    def __hash__(self) -> int:
-        return hash(self._fields())
-
-    def __repr__(self) -> str:
-        return "ChangeRecord(" + ", ".join(map(repr, self._fields())) + ")"
 
     def to_wire(self) -> dict[str, Any]:
         return {
@@ -155,7 +142,7 @@ class ChangeStore:
         ]
 
 
-class Change:
+class Change(Record):
     """A change about to be made: its action, who makes it (None: :func:`local_actor`) and the
     request's correlation id; :meth:`record` appends it once the object's id is known."""
 
@@ -165,9 +152,6 @@ class Change:
         self.action = action
         self.actor = actor
         self.cid = cid
-
-    def __repr__(self) -> str:
-        return f"Change({self.action!r}, {self.actor!r}, {self.cid!r})"
 
     def record(
         self, changes: ChangeStore, kind: str, object_id: str, *, default_cid: str | None = None

@@ -9,24 +9,30 @@ was last served.
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from pop.models.states import now_ms
+from pop.records import Record
+from pop.store.db import dumps, loads
 
-from pop.models import now_ms
-from pop.store.db import Database, dumps, loads
+TYPE_CHECKING = False  # no typing or dataclasses at import: the fast `pop submit` enqueues
+if TYPE_CHECKING:
+    import sqlite3
+    from collections.abc import Iterable, Sequence
+
+    from pop.store.db import Database
 
 DEFAULT_INSIGHT_ID = "default"
 
 
-@dataclass(frozen=True)
-class QueuedRow:
+class QueuedRow(Record):
     """One ``ready_queue`` row of an insight: what the schedulers choose among."""
 
-    agenda_id: str
-    customer_id: str
-    priority: int = 0
-    added: int = 0
+    __slots__ = ("added", "agenda_id", "customer_id", "priority")
+
+    def __init__(self, agenda_id: str, customer_id: str, priority: int = 0, added: int = 0) -> None:
+        self.agenda_id = agenda_id
+        self.customer_id = customer_id
+        self.priority = priority
+        self.added = added
 
 
 def _rows(rows: Iterable[sqlite3.Row]) -> list[QueuedRow]:

@@ -9,6 +9,7 @@ Layer: store.
 from __future__ import annotations
 
 from pop.errors import NotFoundError
+from pop.records import Record
 from pop.store.agendas import AgendaStore
 from pop.store.attempts import AttemptStore
 from pop.store.progress_rows import ProgressRows
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
     from pop.store.db import Database
 
 
-class OperationLog:
+class OperationLog(Record):
     """One attempt's log of one op: where the file is and its kept tail."""
 
     __slots__ = ("attempt", "operation", "path", "tail")
@@ -39,14 +40,7 @@ class OperationLog:
             "tail": self.tail,
         }
 
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, OperationLog) and self.to_json() == other.to_json()
-
-    def __hash__(self) -> int:
-        return hash((self.operation, self.attempt, self.path))
-
-    def __repr__(self) -> str:
-        return f"OperationLog({self.operation!r}, {self.attempt!r}, {self.path!r}, {self.tail!r})"
+    __hash__ = None  # type: ignore[assignment]  # its tail list is mutable
 
 
 def progress_wire(db: Database, agenda_id: str) -> dict[str, Any]:
