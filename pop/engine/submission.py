@@ -1,51 +1,135 @@
 """Turning a validated agenda into stored records: ids, AgendaProgress, OperationProgress.
 
-Layer: engine. Called by the api for ``pop submit`` and ``pop run-local``.
+Layer: engine. Called by the api for ``pop submit``, ``pop run-local`` and batches, and by the
+fast ``pop submit`` (:mod:`pop.cli.quick_submit`). The records are built as POP's JSON first
+(:func:`prepare_wire`, :func:`store_submission_wire`: no pydantic), and the model functions
+(:func:`prepare`, :func:`store_submission`) are those same dicts validated, so both write the
+same rows.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
-
-from pop.models import (
+from pop.models.states import PENDING, ProcessingState, new_id, now_ms
+from pop.models.wire import (
+    AGENDA_FIELDS,
+    AGENDA_PROGRESS_FIELDS,
+    DEFAULT_CUSTOMER_ID,
     MAXIMUM_ATTEMPTS_CAP,
-    PENDING,
-    Agenda,
-    AgendaInsight,
-    AgendaProgress,
-    Operation,
-    OperationProgress,
-    ProcessingState,
-    new_id,
-    now_ms,
+    OPERATION_PROGRESS_FIELDS,
+    maximum_attempts,
+    ordered,
 )
-from pop.store import DEFAULT_INSIGHT_ID, Store, operation_progress_id
+from pop.records import Record
+from pop.store.progress_rows import operation_progress_id
+from pop.store.queue import DEFAULT_INSIGHT_ID
+
+TYPE_CHECKING = False  # no typing, dataclasses or models at import: the fast `pop submit`
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import Any
+
+    from pop.models import Agenda, AgendaInsight, AgendaProgress, Operation, OperationProgress
+    from pop.store import Store
+    from pop.store.db import Database
+    from pop.store.queue import QueueStore
 
 
-@dataclass(frozen=True)
-class Submission:
+class Submission(Record):
     """What was stored for one submitted agenda."""
 
-    agenda: Agenda
-    progress: AgendaProgress
-    queued: bool
+    __slots__ = ("agenda", "progress", "queued")
+
+    def __init__(self, agenda: Agenda, progress: AgendaProgress, queued: bool) -> None:
+        self.agenda = agenda
+        self.progress = progress
+        self.queued = queued
+
+
+def default_insight_wire() -> dict[str, Any]:
+    """The built-in insight of single-user mode, as JSON."""
+    return {"resourcePoolId": "default", "insightId": DEFAULT_INSIGHT_ID}
+
+
+def operation_progress_wire(
+    progress_id: str, name: str, params: Mapping[str, Any]
+) -> dict[str, Any]:
+    """A new op's OperationProgress (WAITING/pending) as JSON."""
+    return ordered(
+        {
+            "id": operation_progress_id(progress_id, name),
+            "agendaProgressId": progress_id,
+            "operation": name,
+            "processingState": ProcessingState.WAITING.value,
+            "processingStateMessage": PENDING,
+            "percentComplete": 0.0,
+            "attemptCount": 0,
+            "diagnosticEvents": [],
+            "params": dict(params),
+        },
+        OPERATION_PROGRESS_FIELDS,
+    )
 
 
 def new_operation_progress(progress_id: str, operation: Operation) -> OperationProgress:
-    name = operation.name or ""
-    return OperationProgress(
-        id=operation_progress_id(progress_id, name),
-        agenda_progress_id=progress_id,
-        operation=name,
-        processing_state=ProcessingState.WAITING,
-        processing_state_message=PENDING,
-        percent_complete=0.0,
-        attempt_count=0,
-        diagnostic_events=[],
-        params=dict(operation.params),
-    )
+    from pop.models import OperationProgress
+
+    wire = operation_progress_wire(progress_id, operation.name or "", operation.params)
+    return OperationProgress.model_validate(wire)
+
+
+def prepare_wire(
+    document: Mapping[str, Any],
+    *,
+    customer_id: str | None = None,
+    link_id: str | None = None,
+    priority: int | None = None,
+    insight: Mapping[str, Any] | None = None,
+) -> tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]]]:
+    """:func:`prepare` on a validated agenda's JSON (``Agenda.to_wire()``): the agenda as it is
+    stored, its AgendaProgress and its OperationProgress, as JSON."""
+    now = now_ms()
+    agenda = dict(document)
+    agenda["id"] = new_id()
+    agenda["progressId"] = new_id()
+    agenda["cid"] = agenda.get("cid") or new_id()
+    if customer_id is not None:
+        agenda["customerId"] = customer_id
+    if link_id is not None:
+        agenda["linkId"] = link_id
+    params = dict(agenda.get("params") or {})
+    if priority is not None:
+        params = {**params, "priority": priority}
+    agenda["params"] = params
+    agenda["agendaInsight"] = dict(insight or default_insight_wire())
+    agenda["addedTime"] = now
+    agenda["updatedTime"] = now
+    agenda = ordered(agenda, AGENDA_FIELDS)
+    progress: dict[str, Any] = {
+        "id": agenda["progressId"],
+        "agendaId": agenda["id"],
+        "linkId": agenda.get("linkId"),
+        "cid": agenda["cid"],
+        "customerId": agenda.get("customerId") or DEFAULT_CUSTOMER_ID,
+        "title": agenda.get("title"),
+        "processingState": ProcessingState.WAITING.value,
+        "processingStateMessage": PENDING,
+        "percentComplete": 0.0,
+        "diagnosticEvents": [],
+        "attemptsCompleted": 0,
+        "maximumAttempts": min(MAXIMUM_ATTEMPTS_CAP, max(1, maximum_attempts(params))),
+        "addedTime": now,
+        "updatedTime": now,
+        "params": dict(params),
+        "agendaInsight": dict(agenda["agendaInsight"]),
+    }
+    external_id = params.get("externalId")
+    if external_id is not None:
+        progress["externalId"] = str(external_id)
+    operations = [
+        operation_progress_wire(progress["id"], op.get("name") or "", op.get("params") or {})
+        for op in agenda.get("operations") or []
+    ]
+    return agenda, ordered(progress, AGENDA_PROGRESS_FIELDS), operations
 
 
 def prepare(
@@ -57,46 +141,45 @@ def prepare(
     insight: AgendaInsight | None = None,
 ) -> tuple[Agenda, AgendaProgress, list[OperationProgress]]:
     """Assign ids and times (a new ``id`` always, as POP does) and build the progress records."""
-    now = now_ms()
-    agenda = agenda.model_copy(deep=True)
-    agenda.id = new_id()
-    agenda.progress_id = new_id()
-    agenda.cid = agenda.cid or new_id()
-    if customer_id is not None:
-        agenda.customer_id = customer_id
-    if link_id is not None:
-        agenda.link_id = link_id
-    if priority is not None:
-        agenda.params = {**agenda.params, "priority": priority}
-    agenda.params = dict(agenda.params)
-    agenda.agenda_insight = insight or AgendaInsight(
-        resource_pool_id="default", insight_id=DEFAULT_INSIGHT_ID
+    from pop.models import Agenda, AgendaProgress, OperationProgress
+
+    document, progress, operations = prepare_wire(
+        agenda.to_wire(),
+        customer_id=customer_id,
+        link_id=link_id,
+        priority=priority,
+        insight=insight.to_wire() if insight is not None else None,
     )
-    agenda.added_time = now
-    agenda.updated_time = now
-    progress = AgendaProgress(
-        id=agenda.progress_id,
-        agenda_id=agenda.id,
-        link_id=agenda.link_id,
-        cid=agenda.cid,
-        customer_id=agenda.effective_customer_id,
-        title=agenda.title,
-        processing_state=ProcessingState.WAITING,
-        processing_state_message=PENDING,
-        percent_complete=0.0,
-        diagnostic_events=[],
-        attempts_completed=0,
-        maximum_attempts=min(MAXIMUM_ATTEMPTS_CAP, max(1, agenda.maximum_attempts())),
-        added_time=now,
-        updated_time=now,
-        params=dict(agenda.params),
-        agenda_insight=agenda.agenda_insight,
+    return (
+        Agenda.model_validate(document),
+        AgendaProgress.model_validate(progress),
+        [OperationProgress.model_validate(operation) for operation in operations],
     )
-    external_id = agenda.params.get("externalId")
-    if external_id is not None:
-        progress.external_id = str(external_id)
-    operations = [new_operation_progress(progress.id or "", op) for op in agenda.operations]
-    return agenda, progress, operations
+
+
+def store_submission_wire(
+    db: Database,
+    document: Mapping[str, Any],
+    progress: Mapping[str, Any],
+    operations: Sequence[Mapping[str, Any]],
+    *,
+    queue: bool,
+    launch: Mapping[str, Any] | None = None,
+) -> bool:
+    """Write agenda, progress and (unless ``doNotRun`` or not queued) the ready-queue row, as
+    JSON, inside one transaction (joining the caller's when there is one); whether it was
+    queued."""
+    from pop.store.agendas import AgendaStore
+    from pop.store.progress_rows import ProgressRows
+    from pop.store.queue import QueueStore
+
+    queued = queue and "doNotRun" not in (document.get("params") or {})
+    with db.transaction():
+        AgendaStore(db).insert_wire(document, launch=launch)
+        ProgressRows(db).insert_wire(progress, operations)
+        if queued:
+            queue_agenda_wire(QueueStore(db), document)
+    return queued
 
 
 def store_submission(
@@ -110,22 +193,31 @@ def store_submission(
 ) -> Submission:
     """Write agenda, progress and (unless ``doNotRun`` or not queued) the ready-queue row, in one
     transaction: either everything is stored or nothing is."""
-    queued = queue and "doNotRun" not in agenda.params
-    with store.transaction():
-        store.agendas.insert(agenda, launch=launch)
-        store.progress.insert(progress, operations)
-        if queued:
-            queue_agenda(store, agenda)
+    queued = store_submission_wire(
+        store.db,
+        agenda.to_wire(),
+        progress.to_wire(),
+        [operation.to_wire() for operation in operations],
+        queue=queue,
+        launch=launch,
+    )
     return Submission(agenda=agenda, progress=progress, queued=queued)
+
+
+def queue_agenda_wire(queue: QueueStore, document: Mapping[str, Any]) -> None:
+    """Put an agenda (its JSON) on its insight's ready queue with its priority (inside a
+    transaction)."""
+    params = document.get("params") or {}
+    priority = params.get("priority", 0)
+    insight = document.get("agendaInsight") or {}
+    queue.enqueue(
+        str(document.get("id") or ""),
+        insight_id=insight.get("insightId") or DEFAULT_INSIGHT_ID,
+        customer_id=document.get("customerId") or DEFAULT_CUSTOMER_ID,
+        priority=int(priority) if isinstance(priority, int | float) else 0,
+    )
 
 
 def queue_agenda(store: Store, agenda: Agenda) -> None:
     """Put an agenda on its insight's ready queue with its priority (inside a transaction)."""
-    priority = agenda.params.get("priority", 0)
-    store.queue.enqueue(
-        agenda.id or "",
-        insight_id=(agenda.agenda_insight.insight_id if agenda.agenda_insight else None)
-        or DEFAULT_INSIGHT_ID,
-        customer_id=agenda.effective_customer_id,
-        priority=int(priority) if isinstance(priority, int | float) else 0,
-    )
+    queue_agenda_wire(store.queue, agenda.to_wire())

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
         AgendaInsight,
         Operation,
     )
-    from pop.models.base import WireModel, new_id
+    from pop.models.base import WireModel
     from pop.models.facility import AgendaTemplate, Customer, Insight, ResourcePool
     from pop.models.progress import (
         RETRY_AFTER_KEY,
@@ -40,6 +40,7 @@ if TYPE_CHECKING:
         ProcessingState,
         is_failed,
         is_succeeded,
+        new_id,
         now_ms,
     )
     from pop.models.tokens import TOKEN_KINDS, TokenInfo, TokenKind, TokenState
@@ -90,7 +91,7 @@ _MODULES = {
         "AgendaInsight",
         "Operation",
     ),
-    "base": ("WireModel", "new_id"),
+    "base": ("WireModel",),
     "facility": ("AgendaTemplate", "Customer", "Insight", "ResourcePool"),
     "progress": (
         "RETRY_AFTER_KEY",
@@ -107,6 +108,7 @@ _MODULES = {
         "ProcessingState",
         "is_failed",
         "is_succeeded",
+        "new_id",
         "now_ms",
     ),
     "tokens": ("TOKEN_KINDS", "TokenInfo", "TokenKind", "TokenState"),

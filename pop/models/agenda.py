@@ -9,15 +9,30 @@ from typing import Any
 
 from pydantic import Field
 
+from pop.models import wire
 from pop.models.base import WireModel
+from pop.models.wire import (
+    DEFAULT_CUSTOMER_ID,
+    DEFAULT_MAXIMUM_ATTEMPTS,
+    DEPENDS_ON_PARAM,
+    GENERATED_PARENT_PARAM,
+    GENERATOR_PARAM,
+    MAXIMUM_ATTEMPTS_CAP,
+    SUBMIT_DIR_PARAM,
+)
 
-GENERATOR_PARAM = "agenda.operation.generator"
-GENERATED_PARENT_PARAM = "generatedOperationParent"
-DEPENDS_ON_PARAM = "dependsOn"
-SUBMIT_DIR_PARAM = "submitDir"  # agenda param (ours): where the submitting command ran
-DEFAULT_CUSTOMER_ID = "default"
-DEFAULT_MAXIMUM_ATTEMPTS = 3
-MAXIMUM_ATTEMPTS_CAP = 20
+__all__ = [
+    "DEFAULT_CUSTOMER_ID",
+    "DEFAULT_MAXIMUM_ATTEMPTS",
+    "DEPENDS_ON_PARAM",
+    "GENERATED_PARENT_PARAM",
+    "GENERATOR_PARAM",
+    "MAXIMUM_ATTEMPTS_CAP",
+    "SUBMIT_DIR_PARAM",
+    "Agenda",
+    "AgendaInsight",
+    "Operation",
+]
 
 
 class AgendaInsight(WireModel):
@@ -38,11 +53,7 @@ class Operation(WireModel):
 
     def depends_on(self) -> list[str]:
         """The names in ``params.dependsOn`` ("a, b"), trimmed, empties dropped."""
-        raw = self.params.get(DEPENDS_ON_PARAM)
-        if raw is None:
-            return []
-        items = raw if isinstance(raw, list) else str(raw).split(",")
-        return [str(item).strip() for item in items if str(item).strip()]
+        return wire.depends_on(self.params)
 
     @property
     def generator(self) -> dict[str, Any] | None:
@@ -72,13 +83,7 @@ class Agenda(WireModel):
 
     def maximum_attempts(self) -> int:
         """``params.maximumAttempts`` (number or numeric string), default 3."""
-        raw = self.params.get("maximumAttempts")
-        if raw is None:
-            return DEFAULT_MAXIMUM_ATTEMPTS
-        try:
-            return int(float(str(raw)))
-        except ValueError:
-            return DEFAULT_MAXIMUM_ATTEMPTS
+        return wire.maximum_attempts(self.params)
 
     def operation(self, name: str) -> Operation | None:
         for operation in self.operations:

@@ -6,20 +6,14 @@ Layer: models (imports only pydantic and the standard library).
 from __future__ import annotations
 
 import json
-import uuid
 from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 
-from pop.models.states import now_ms
+from pop.models.states import new_id, now_ms
 
 __all__ = ["WireModel", "new_id", "now_ms"]
-
-
-def new_id() -> str:
-    """A new random UUID v4 string, as POP generates ids."""
-    return str(uuid.uuid4())
 
 
 class WireModel(BaseModel):

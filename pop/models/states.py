@@ -6,6 +6,7 @@ the store read them without loading pydantic; :mod:`pop.models.progress` re-expo
 
 from __future__ import annotations
 
+import os
 import time
 from enum import StrEnum
 
@@ -41,6 +42,16 @@ def iso_time(epoch_ms: int) -> str:
     """``2026-12-01T17:47:25Z``: an epoch-ms time in UTC, as change records and token
     messages show it."""
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch_ms // 1000))
+
+
+def new_id() -> str:
+    """A new random UUID v4 string, as POP generates ids (``uuid.uuid4()``'s form, without
+    importing uuid)."""
+    value = bytearray(os.urandom(16))
+    value[6] = (value[6] & 0x0F) | 0x40  # version 4
+    value[8] = (value[8] & 0x3F) | 0x80  # the RFC 4122 variant
+    text = value.hex()
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
 
 
 def is_succeeded(state: str | None, message: str | None) -> bool:

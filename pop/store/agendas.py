@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pop.errors import InputError, NotFoundError
 from pop.models.states import now_ms
+from pop.models.wire import DEFAULT_CUSTOMER_ID
 from pop.store.db import dumps, loads
 
 TYPE_CHECKING = False  # models are loaded when a method returns one: `pop status` needs none
@@ -27,19 +28,26 @@ class AgendaStore:
 
     def insert(self, agenda: Agenda, *, launch: Mapping[str, Any] | None = None) -> None:
         """Store a new agenda (inside a transaction); its id and progressId must be set."""
+        self.insert_wire(agenda.to_wire(), launch=launch)
+
+    def insert_wire(
+        self, document: Mapping[str, Any], *, launch: Mapping[str, Any] | None = None
+    ) -> None:
+        """:meth:`insert` of an agenda's JSON (``Agenda.to_wire()``)."""
+        insight = document.get("agendaInsight") or {}
         self.db.execute(
             """INSERT INTO agendas (id, progress_id, customer_id, link_id, insight_id, doc, launch,
                  added_time, updated_time) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
             (
-                agenda.id,
-                agenda.progress_id,
-                agenda.effective_customer_id,
-                agenda.link_id,
-                agenda.agenda_insight.insight_id if agenda.agenda_insight else None,
-                agenda.to_json(),
+                document.get("id"),
+                document.get("progressId"),
+                document.get("customerId") or DEFAULT_CUSTOMER_ID,
+                document.get("linkId"),
+                insight.get("insightId"),
+                dumps(document),
                 dumps(dict(launch)) if launch is not None else None,
-                agenda.added_time or now_ms(),
-                agenda.updated_time or now_ms(),
+                document.get("addedTime") or now_ms(),
+                document.get("updatedTime") or now_ms(),
             ),
         )
 

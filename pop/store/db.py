@@ -114,6 +114,10 @@ class Database:
         except sqlite3.Error as exc:
             raise StoreError(f"store error: {exc}") from exc
 
+    def any_row(self, table: str) -> bool:
+        """Whether ``table`` (one of pop's) holds a row."""
+        return self.query_one(f"SELECT 1 FROM {table} LIMIT 1") is not None
+
     def query(self, sql: str, parameters: Any = ()) -> list[sqlite3.Row]:
         return self.execute(sql, parameters).fetchall()
 

@@ -111,7 +111,7 @@ class FacilityTable(Generic[Model]):
         return int(row["n"]) if row else 0
 
     def any(self) -> bool:
-        return self.db.query_one(f"SELECT 1 FROM {self.table} LIMIT 1") is not None
+        return self.db.any_row(self.table)
 
 
 class FacilityStore:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import sqlite3
 
 from pop.models.states import ProcessingState, now_ms
+from pop.models.wire import AGENDA_PROGRESS_FIELDS, OPERATION_PROGRESS_FIELDS, ordered
 from pop.store.db import dumps, loads
 
 TYPE_CHECKING = False  # models are built only by the methods that return them (not *_wire)
@@ -71,54 +72,6 @@ def operation_progress_id(progress_id: str, operation_name: str) -> str:
     return f"{progress_id}-{operation_name}"
 
 
-# the models' field order (AgendaProgress, OperationProgress): a wire dict read here prints its
-# keys in the order the model's to_wire() gives them, so --json reads the same either way
-_AGENDA_ORDER = (
-    "id",
-    "agendaId",
-    "linkId",
-    "externalId",
-    "cid",
-    "customerId",
-    "title",
-    "processingState",
-    "processingStateMessage",
-    "percentComplete",
-    "operationProgress",
-    "diagnosticEvents",
-    "attemptsCompleted",
-    "maximumAttempts",
-    "startedTime",
-    "completedTime",
-    "addedTime",
-    "updatedTime",
-    "params",
-    "agendaInsight",
-)
-_OPERATION_ORDER = (
-    "id",
-    "agendaProgressId",
-    "operation",
-    "processingState",
-    "processingStateMessage",
-    "percentComplete",
-    "resultPayload",
-    "diagnosticEvents",
-    "attemptCount",
-    "attemptTime",
-    "startedTime",
-    "completedTime",
-    "params",
-)
-
-
-def _ordered(data: dict[str, Any], order: tuple[str, ...]) -> dict[str, Any]:
-    """``data`` with the keys of ``order`` first, in that order, then the others as they came."""
-    result = {key: data.pop(key) for key in order if key in data}
-    result.update(data)
-    return result
-
-
 def agenda_wire(row: sqlite3.Row) -> dict[str, Any]:
     """An agenda_progress row as POP's AgendaProgress JSON (without its operations), with the
     store's own facts: ``lease`` while an executor holds it, ``cancelRequested``."""
@@ -132,7 +85,7 @@ def agenda_wire(row: sqlite3.Row) -> dict[str, Any]:
         data["lease"] = {"owner": row["lease_owner"], "expiresTime": row["lease_expires"]}
     if row["cancel_requested"]:
         data["cancelRequested"] = True
-    return _ordered(data, _AGENDA_ORDER)
+    return ordered(data, AGENDA_PROGRESS_FIELDS)
 
 
 def operation_wire(row: sqlite3.Row) -> dict[str, Any]:
@@ -146,7 +99,7 @@ def operation_wire(row: sqlite3.Row) -> dict[str, Any]:
         data["resultPayload"] = loads(row["result_payload"])
     data["diagnosticEvents"] = loads(row["diagnostics"], [])
     data["params"] = loads(row["params"], {})
-    return _ordered(data, _OPERATION_ORDER)
+    return ordered(data, OPERATION_PROGRESS_FIELDS)
 
 
 def _agenda_model(wire: dict[str, Any]) -> AgendaProgress:
@@ -169,7 +122,13 @@ class ProgressRows:
 
     def insert(self, progress: AgendaProgress, operations: Sequence[OperationProgress]) -> None:
         """Store a new AgendaProgress and its OperationProgress rows (inside a transaction)."""
-        wire = progress.to_wire()
+        self.insert_wire(progress.to_wire(), [operation.to_wire() for operation in operations])
+
+    def insert_wire(
+        self, progress: Mapping[str, Any], operations: Sequence[Mapping[str, Any]]
+    ) -> None:
+        """:meth:`insert` of POP's JSON (``to_wire()`` of the models)."""
+        wire = dict(progress)
         wire.pop("operationProgress", None)
         diagnostics = wire.pop("diagnosticEvents", None) or []
         columns = {column: wire.pop(key, None) for key, column in _AGENDA_COLUMNS.items()}
@@ -186,14 +145,20 @@ class ProgressRows:
                  :added_time, :updated_time, :diagnostics, :doc)""",
             {**columns, "id": progress_id, "diagnostics": dumps(diagnostics), "doc": dumps(wire)},
         )
-        self.insert_operations(progress_id, operations, first_seq=0)
+        self.insert_operations_wire(progress_id, operations, first_seq=0)
 
     def insert_operations(
         self, progress_id: str, operations: Sequence[OperationProgress], *, first_seq: int
     ) -> None:
+        wires = [operation.to_wire() for operation in operations]
+        self.insert_operations_wire(progress_id, wires, first_seq=first_seq)
+
+    def insert_operations_wire(
+        self, progress_id: str, operations: Sequence[Mapping[str, Any]], *, first_seq: int
+    ) -> None:
         rows = []
         for seq, operation in enumerate(operations, start=first_seq):
-            wire = operation.to_wire()
+            wire = dict(operation)
             diagnostics = wire.pop("diagnosticEvents", None) or []
             result = wire.pop("resultPayload", None)
             params = wire.pop("params", None) or {}
@@ -322,7 +287,7 @@ class ProgressRows:
         wire = agenda_wire(row)
         if with_operations:
             wire["operationProgress"] = self.operations_wire(str(row["id"]))
-            wire = _ordered(wire, _AGENDA_ORDER)
+            wire = ordered(wire, AGENDA_PROGRESS_FIELDS)
         return wire
 
     def operations(self, progress_id: str) -> list[OperationProgress]:
@@ -385,7 +350,11 @@ class ProgressRows:
         if with_operations:
             for wire in result:
                 wire["operationProgress"] = self.operations_wire(str(wire["id"]))
-        return [_ordered(wire, _AGENDA_ORDER) for wire in result] if with_operations else result
+        return (
+            [ordered(wire, AGENDA_PROGRESS_FIELDS) for wire in result]
+            if with_operations
+            else result
+        )
 
     # -- rerun -----------------------------------------------------------------------------
 

@@ -1,0 +1,143 @@
+"""POP's JSON objects as plain dicts: the models' field orders, the params the engine reads, and
+read-only views of an agenda's operations. Standard library only.
+
+Layer: models. The pydantic models (:mod:`pop.models.agenda`, :mod:`pop.models.progress`) and
+the code that builds stored records without them (the fast ``pop submit``, the store's wire
+reads) share these, so a dict built here prints its keys in the order a model's ``to_wire()``
+gives them and reads its params as the model does.
+"""
+
+from __future__ import annotations
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
+
+GENERATOR_PARAM = "agenda.operation.generator"
+GENERATED_PARENT_PARAM = "generatedOperationParent"
+DEPENDS_ON_PARAM = "dependsOn"
+SUBMIT_DIR_PARAM = "submitDir"  # agenda param (ours): where the submitting command ran
+DEFAULT_CUSTOMER_ID = "default"
+DEFAULT_MAXIMUM_ATTEMPTS = 3
+MAXIMUM_ATTEMPTS_CAP = 20
+
+# each model's fields, in order, by their wire names
+AGENDA_FIELDS = (
+    "id",
+    "cid",
+    "customerId",
+    "title",
+    "linkId",
+    "progressId",
+    "jobId",
+    "params",
+    "operations",
+    "agendaInsight",
+    "addedTime",
+    "updatedTime",
+)
+OPERATION_FIELDS = ("name", "type", "id", "payload", "params")
+AGENDA_PROGRESS_FIELDS = (
+    "id",
+    "agendaId",
+    "linkId",
+    "externalId",
+    "cid",
+    "customerId",
+    "title",
+    "processingState",
+    "processingStateMessage",
+    "percentComplete",
+    "operationProgress",
+    "diagnosticEvents",
+    "attemptsCompleted",
+    "maximumAttempts",
+    "startedTime",
+    "completedTime",
+    "addedTime",
+    "updatedTime",
+    "params",
+    "agendaInsight",
+)
+OPERATION_PROGRESS_FIELDS = (
+    "id",
+    "agendaProgressId",
+    "operation",
+    "processingState",
+    "processingStateMessage",
+    "percentComplete",
+    "resultPayload",
+    "diagnosticEvents",
+    "attemptCount",
+    "attemptTime",
+    "startedTime",
+    "completedTime",
+    "params",
+)
+
+
+def ordered(data: Mapping[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
+    """``data`` with the keys of ``fields`` first, in that order, then the others as they came:
+    the order of a model's ``to_wire()`` (its fields, then its unknown keys)."""
+    result = {key: data[key] for key in fields if key in data}
+    result.update((key, value) for key, value in data.items() if key not in result)
+    return result
+
+
+def depends_on(params: Mapping[str, Any]) -> list[str]:
+    """The names in an op's ``params.dependsOn`` ("a, b" or a list), trimmed, empties dropped."""
+    raw = params.get(DEPENDS_ON_PARAM)
+    if raw is None:
+        return []
+    items = raw if isinstance(raw, list) else str(raw).split(",")
+    return [str(item).strip() for item in items if str(item).strip()]
+
+
+def maximum_attempts(params: Mapping[str, Any]) -> int:
+    """An agenda's ``params.maximumAttempts`` (number or numeric string), default 3."""
+    raw = params.get("maximumAttempts")
+    if raw is None:
+        return DEFAULT_MAXIMUM_ATTEMPTS
+    try:
+        return int(float(str(raw)))
+    except ValueError:
+        return DEFAULT_MAXIMUM_ATTEMPTS
+
+
+class OperationView:
+    """An op of an agenda document, read as :class:`pop.models.Operation` reads (what
+    :func:`pop.engine.dag.validate_agenda` asks of an op)."""
+
+    __slots__ = ("wire",)
+
+    def __init__(self, wire: Mapping[str, Any]) -> None:
+        self.wire = wire
+
+    @property
+    def name(self) -> str | None:
+        return self.wire.get("name")
+
+    @property
+    def type(self) -> str | None:
+        return self.wire.get("type")
+
+    @property
+    def payload(self) -> Any:
+        return self.wire.get("payload")
+
+    @property
+    def params(self) -> Mapping[str, Any]:
+        return self.wire.get("params") or {}
+
+    def depends_on(self) -> list[str]:
+        return depends_on(self.params)
+
+
+class AgendaView:
+    """An agenda document's operations, read as :class:`pop.models.Agenda` reads them."""
+
+    __slots__ = ("operations",)
+
+    def __init__(self, wire: Mapping[str, Any]) -> None:
+        self.operations = [OperationView(op) for op in wire.get("operations") or []]
