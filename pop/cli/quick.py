@@ -1,11 +1,12 @@
-"""The fast front end: ``pop --help``, ``pop --version``, ``pop status``, ``pop list`` and
-``pop logs`` parsed and run before typer, rich or pydantic is imported.
+"""The fast front end: ``pop --help``, ``pop --version``, ``pop status``, ``pop list``,
+``pop logs`` and ``pop submit`` parsed and run before typer, rich or pydantic is imported.
 
 Layer: cli. :func:`run_quick` answers a command line it fully understands and returns its exit
 code; for any other (another command, an option it does not know, ``-h`` after a command,
 ``--server``, a repeated or malformed option) it returns None before doing anything, and the
 typer app parses the line as usual. Both run the same code (:mod:`pop.cli.reads`,
-:mod:`pop.cli.listing`); tests check that they print the same for the same line. ``POP_QUICK=0``
+:mod:`pop.cli.listing`; ``submit``: :mod:`pop.cli.quick_submit`, which declines whatever needs
+pydantic); tests check that they print the same for the same line. ``POP_QUICK=0``
 turns this front end off.
 """
 
@@ -135,6 +136,42 @@ def _logs(args: list[str]) -> int:
     return 0
 
 
+def _submit(args: list[str]) -> int:
+    line = _Line(
+        args,
+        values={
+            "--customer": "customer",
+            "--link-id": "link",
+            "--priority": "priority",
+            "--registry": "registry",
+        },
+        flags={"--json": "json"},
+        most=1,
+    )
+    source = line.argument(0)
+    priority_text = line.value("priority")
+    try:
+        priority = None if priority_text is None else int(priority_text)
+    except ValueError:
+        raise _Declined from None
+    if source is None:
+        raise _Declined
+    _local(line)
+    from pop.cli.quick_submit import submit
+
+    stored = submit(
+        source,
+        customer=line.value("customer"),
+        link_id=line.value("link"),
+        priority=priority,
+        registry=line.value("registry"),
+        json_output=line.flag("json"),
+    )
+    if not stored:
+        raise _Declined
+    return 0
+
+
 def _help(args: list[str]) -> int:
     from pop.cli.listing import LISTING
 
@@ -153,6 +190,7 @@ COMMANDS: dict[str, Callable[[list[str]], int]] = {
     "status": _status,
     "list": _list,
     "logs": _logs,
+    "submit": _submit,
 }
 
 

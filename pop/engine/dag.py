@@ -17,13 +17,14 @@ TYPE_CHECKING = False  # no typing or models at import: the fast `pop submit` va
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping, Sequence
 
-    from pop.models import Agenda, DiagnosticEvent, Operation
+    from pop.models import DiagnosticEvent, Operation
+    from pop.models.wire import AgendaLike, OperationLike
 
 EXECUTOR_NAMES = frozenset({"pop.agendaId", "pop.operationName", "pop.workDir"})
 TEMPLATE_NAMES = frozenset({"pop.payload", "pop.transformRequest"})
 
 
-def dependencies_of(operation: Operation) -> list[str]:
+def dependencies_of(operation: OperationLike) -> list[str]:
     """Names this op waits for, in first-mention order (references, then ``dependsOn``)."""
     names: list[str] = []
     for reference in refs.references_in(operation.payload):
@@ -36,7 +37,7 @@ def dependencies_of(operation: Operation) -> list[str]:
     return names
 
 
-def _reference_problems(operation: Operation, known_ops: set[str]) -> list[str]:
+def _reference_problems(operation: OperationLike, known_ops: set[str]) -> list[str]:
     problems: list[str] = []
     seen: set[str] = set()
     for reference in refs.references_in(operation.payload):
@@ -104,10 +105,10 @@ def find_cycles(graph: Mapping[str, Sequence[str]]) -> list[list[str]]:
 
 
 def validate_agenda(
-    agenda: Agenda,
+    agenda: AgendaLike,
     *,
     known_types: Iterable[str] | None = None,
-    check_payload: Callable[[Operation], list[str]] | None = None,
+    check_payload: Callable[[OperationLike], list[str]] | None = None,
 ) -> None:
     """Raise AgendaValidationError listing every problem of a submitted agenda."""
     problems: list[str] = []

@@ -16,9 +16,12 @@ from pydantic import BaseModel, ValidationError
 from pop import refs
 from pop.errors import PopError
 from pop.handlers import load_handler, payload_model_of
-from pop.models import Operation
 from pop.models.validation import problems
 from pop.registry import Registry
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pop.models.wire import OperationLike
 
 
 def payload_model_for(registry: Registry, op_type: str) -> type[BaseModel] | None:
@@ -35,7 +38,7 @@ def payload_model_for(registry: Registry, op_type: str) -> type[BaseModel] | Non
         return None
 
 
-def payload_checker(registry: Registry) -> Callable[[Operation], list[str]]:
+def payload_checker(registry: Registry) -> Callable[[OperationLike], list[str]]:
     """A function listing the payload problems of one op (empty when fine or not checkable)."""
     models: dict[str, type[BaseModel] | None] = {}
 
@@ -44,7 +47,7 @@ def payload_checker(registry: Registry) -> Callable[[Operation], list[str]]:
             models[op_type] = payload_model_for(registry, op_type)
         return models[op_type]
 
-    def check(operation: Operation) -> list[str]:
+    def check(operation: OperationLike) -> list[str]:
         model = model_for(operation.type or "")
         payload: Any = operation.payload
         if model is None or refs.references_in(payload):

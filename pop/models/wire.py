@@ -11,8 +11,24 @@ from __future__ import annotations
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Mapping
-    from typing import Any
+    from collections.abc import Mapping, Sequence
+    from typing import Any, Protocol
+
+    class OperationLike(Protocol):
+        """What validation asks of an op: :class:`pop.models.Operation` or an OperationView."""
+
+        @property
+        def name(self) -> str | None: ...
+        @property
+        def type(self) -> str | None: ...
+        @property
+        def payload(self) -> Any: ...
+        def depends_on(self) -> list[str]: ...
+
+    class AgendaLike(Protocol):
+        @property
+        def operations(self) -> Sequence[OperationLike]: ...
+
 
 GENERATOR_PARAM = "agenda.operation.generator"
 GENERATED_PARENT_PARAM = "generatedOperationParent"

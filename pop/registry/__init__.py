@@ -17,24 +17,30 @@ the typed :class:`PodConfig`), :mod:`~pop.registry.reading` (finding, parsing an
 documents: :class:`Registry`), :mod:`~pop.registry.validation` (every problem with its path).
 """
 
-from pop.registry.entry import (
-    PROTOCOL_POP,
-    ConfigMapSetting,
-    EnvFromSource,
-    HandlerEntry,
-    KeyPath,
-    NfsSetting,
-    PodConfig,
-    RetryPolicy,
-    SecretKeyRef,
-    TaintedNodes,
-)
-from pop.registry.reading import (
-    BUILT_IN_SOURCE,
-    Registry,
-    validate_document,
-    validate_file,
-)
+from __future__ import annotations
+
+import importlib
+
+TYPE_CHECKING = False  # each name loads its module on first use: the fast `pop submit` reads
+if TYPE_CHECKING:  # pop.registry.builtin alone
+    from pop.registry.entry import (
+        PROTOCOL_POP,
+        ConfigMapSetting,
+        EnvFromSource,
+        HandlerEntry,
+        KeyPath,
+        NfsSetting,
+        PodConfig,
+        RetryPolicy,
+        SecretKeyRef,
+        TaintedNodes,
+    )
+    from pop.registry.reading import (
+        BUILT_IN_SOURCE,
+        Registry,
+        validate_document,
+        validate_file,
+    )
 
 __all__ = [
     "BUILT_IN_SOURCE",
@@ -52,3 +58,29 @@ __all__ = [
     "validate_document",
     "validate_file",
 ]
+
+_ENTRY = (
+    "PROTOCOL_POP",
+    "ConfigMapSetting",
+    "EnvFromSource",
+    "HandlerEntry",
+    "KeyPath",
+    "NfsSetting",
+    "PodConfig",
+    "RetryPolicy",
+    "SecretKeyRef",
+    "TaintedNodes",
+)
+_READING = ("BUILT_IN_SOURCE", "Registry", "validate_document", "validate_file")
+
+
+def __getattr__(name: str) -> object:
+    if name in _ENTRY:
+        module = "entry"
+    elif name in _READING:
+        module = "reading"
+    else:
+        raise AttributeError(f"module 'pop.registry' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"pop.registry.{module}"), name)
+    globals()[name] = value
+    return value

@@ -1,0 +1,172 @@
+"""The fast ``pop submit FILE``: an agenda checked and stored without pydantic, or declined.
+
+Layer: cli. Called by :mod:`pop.cli.quick` before typer loads. It answers only what it can
+answer exactly as the usual path (``Client.submit``) would, writing the same rows through the
+same functions (:func:`pop.engine.submission.prepare_wire`, :func:`store_submission_wire`,
+:func:`pop.engine.dag.validate_agenda`): a JSON file whose keys and values are all of the types
+the Agenda model takes as they are, op types of the built-in registry whose handler declares no
+payload model, no registry file of the user's, a store without customers (single-user mode).
+Anything else (and every problem, so every error message) is left to the usual path, before
+anything is written: it returns False and the typer app runs the command.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+from pop.config import home_dir
+from pop.models.wire import AGENDA_FIELDS, OPERATION_FIELDS, SUBMIT_DIR_PARAM, ordered
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+_TEXT_FIELDS = ("id", "cid", "customerId", "title", "linkId", "progressId", "jobId")
+_TIME_FIELDS = ("addedTime", "updatedTime")
+
+
+def _plain_operation(operation: Any) -> bool:
+    """An op whose every key the Operation model takes as it is."""
+    if not isinstance(operation, dict):
+        return False
+    for key, value in operation.items():
+        if key in ("name", "type", "id"):
+            ok = value is None or isinstance(value, str)
+        elif key == "params":
+            ok = isinstance(value, dict)
+        else:
+            ok = key == "payload"
+        if not ok:
+            return False
+    return True
+
+
+def plain_agenda(document: Any) -> dict[str, Any] | None:
+    """The agenda document as ``Agenda.model_validate(document).to_wire()`` gives it back, when
+    the model would take every key and value as it is (known keys only, exact JSON types); None
+    for anything else (unknown keys, ``agendaInsight``, a number where a text goes...)."""
+    if not isinstance(document, dict):
+        return None
+    for key, value in document.items():
+        if key in _TEXT_FIELDS:
+            ok = value is None or isinstance(value, str)
+        elif key in _TIME_FIELDS:
+            ok = value is None or type(value) is int
+        elif key == "params":
+            ok = isinstance(value, dict)
+        elif key == "operations":
+            ok = isinstance(value, list) and all(_plain_operation(op) for op in value)
+        else:
+            ok = False
+        if not ok:
+            return None
+    agenda = dict(document)
+    if "operations" in agenda:
+        agenda["operations"] = [ordered(op, OPERATION_FIELDS) for op in agenda["operations"]]
+    return ordered(agenda, AGENDA_FIELDS)
+
+
+def _user_registry(registry: str | None) -> bool:
+    """Whether a registry file of the user's may be in effect (``pop.registry.Registry.load``
+    looks at --registry, POP_REGISTRY, ./registry.yaml, $POP_HOME/registry.yaml)."""
+    return bool(
+        registry is not None
+        or os.environ.get("POP_REGISTRY")
+        or os.path.lexists("registry.yaml")
+        or os.path.lexists(os.path.join(home_dir(), "registry.yaml"))
+    )
+
+
+def _read(source: str) -> Any:
+    """The file's JSON; ValueError for anything the usual path reports (or reads as YAML)."""
+    if source == "-" or not source.strip() or source.endswith((".yaml", ".yml")):
+        raise ValueError(source)
+    try:
+        with open(source, encoding="utf-8") as handle:
+            return json.loads(handle.read())
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(source) from exc
+
+
+def submit(
+    source: str,
+    *,
+    customer: str | None,
+    link_id: str | None,
+    priority: int | None,
+    registry: str | None,
+    json_output: bool,
+) -> bool:
+    """Store and queue the agenda of ``source`` as ``pop submit`` does and print what it prints;
+    False (nothing read into the store, nothing printed) when the usual path must answer."""
+    from pop.engine.dag import validate_agenda
+    from pop.errors import AgendaValidationError
+    from pop.models.wire import AgendaView
+    from pop.registry.builtin import TYPES, WITH_PAYLOAD_MODEL
+
+    if _user_registry(registry):
+        return False
+    try:
+        agenda = plain_agenda(_read(source))
+    except ValueError:
+        return False
+    if agenda is None:
+        return False
+    operations = agenda.get("operations") or []
+    if any(op.get("type") in WITH_PAYLOAD_MODEL for op in operations):
+        return False
+    params = agenda.get("params") or {}
+    stored = params.get(SUBMIT_DIR_PARAM)
+    base = stored if isinstance(stored, str) and stored else os.getcwd()
+    if stored != base:
+        agenda["params"] = {**params, SUBMIT_DIR_PARAM: base}
+    try:
+        validate_agenda(AgendaView(agenda), known_types=TYPES)
+    except AgendaValidationError:
+        return False
+    return _store(
+        agenda, customer=customer, link_id=link_id, priority=priority, json_output=json_output
+    )
+
+
+def _store(
+    agenda: dict[str, Any],
+    *,
+    customer: str | None,
+    link_id: str | None,
+    priority: int | None,
+    json_output: bool,
+) -> bool:
+    from pop.cli.reads import open_store
+    from pop.engine.submission import prepare_wire, store_submission_wire
+    from pop.store.changes import AGENDA, Change, ChangeStore
+
+    db = open_store()
+    if db.any_row("customers"):  # insight mapping (pop.scheduling.mapping) decides
+        return False
+    document, progress, operations = prepare_wire(
+        agenda, customer_id=customer, link_id=link_id, priority=priority
+    )
+    with db.transaction():
+        queued = store_submission_wire(db, document, progress, operations, queue=True)
+        Change("submit").record(
+            ChangeStore(db), AGENDA, document["id"], default_cid=document["cid"]
+        )
+    if json_output:
+        from pop.cli.render import print_json
+
+        print_json(
+            {
+                "agendaId": document["id"],
+                "progressId": document["progressId"],
+                "customerId": progress["customerId"],
+                "linkId": document.get("linkId"),
+                "insightId": document["agendaInsight"].get("insightId"),
+                "queued": queued,
+            }
+        )
+    else:
+        sys.stdout.write(f"{document['id']}\n")
+    return True
