@@ -79,15 +79,28 @@ def _user_registry(registry: str | None) -> bool:
     )
 
 
+def _finite(text: str) -> float:
+    value = float(text)
+    if value - value != 0:  # inf or nan: the models write them as null
+        raise ValueError(text)
+    return value
+
+
+def _not_a_number(text: str) -> float:
+    raise ValueError(text)  # NaN, Infinity: the models write them as null
+
+
 def _read(source: str) -> Any:
-    """The file's JSON; ValueError for anything the usual path reports (or reads as YAML)."""
+    """The file's JSON; ValueError for anything the usual path reports (or reads as YAML) and
+    for numbers the models would change (NaN, Infinity, 1e999)."""
     if source == "-" or not source.strip() or source.endswith((".yaml", ".yml")):
         raise ValueError(source)
     try:
         with open(source, encoding="utf-8") as handle:
-            return json.loads(handle.read())
+            text = handle.read()
     except (OSError, UnicodeDecodeError) as exc:
         raise ValueError(source) from exc
+    return json.loads(text, parse_float=_finite, parse_constant=_not_a_number)
 
 
 def submit(
