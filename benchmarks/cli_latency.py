@@ -15,6 +15,10 @@ temporary folder, it times:
   ``POP_HOME`` of its own (that store grows by one agenda per run);
 - ``pop status ID``, ``pop list``, ``pop logs ID``: on a store prepared first with 10 agendas, one
   of them run (3 ``logMessages`` ops, each logging two lines) and nine submitted;
+- ``pop submit examples/media/package.json`` (a transcode and a package op), no target: the
+  handlers of those types declare payload models, which pydantic checks, so this submit does not
+  take the fast path the ``noop`` agenda above takes (``pop.cli.quick_submit``); it shows what
+  an agenda of the media handlers costs;
 - for reference, ``python -c pass`` of the interpreter running this script, outside the venv: its
   own site-packages (``.pth`` files of editable installs and the like) can make it several times
   slower to start than the venv's, and it is not the unit.
@@ -50,6 +54,7 @@ ROOT = Path(__file__).resolve().parent.parent
 VERSIONS_OF = ("typer", "click", "rich", "pydantic", "sqlite-utils", "av")
 UNIT = "python -c pass"
 OUTSIDE = "python -c pass, outside the venv"
+MEDIA = "pop submit MEDIA (payload models)"
 # the ratio target of each command (None: no target)
 TARGETS: dict[str, float | None] = {
     UNIT: None,
@@ -58,6 +63,7 @@ TARGETS: dict[str, float | None] = {
     "pop status ID": 4.0,
     "pop list": 4.0,
     "pop logs ID": 4.0,
+    MEDIA: None,
     OUTSIDE: None,
 }
 
@@ -172,6 +178,7 @@ def measure(venv: Path, box: common.Sandbox, *, runs: int) -> dict[str, Any]:
     machine_env = {key: value for key, value in os.environ.items() if key != "POP_REGISTRY"}
     env = {**machine_env, "POP_HOME": str(box.home)}
     submit_env = {**machine_env, "POP_HOME": str(box.root / "submit-home")}
+    media_env = {**machine_env, "POP_HOME": str(box.root / "media-home")}
     agenda_id = prepare_store(pop, box, env)
     agenda = box.write_json("agenda.json", two_op_agenda())
     commands = {
@@ -181,6 +188,7 @@ def measure(venv: Path, box: common.Sandbox, *, runs: int) -> dict[str, Any]:
         "pop status ID": [pop, "status", agenda_id],
         "pop list": [pop, "list"],
         "pop logs ID": [pop, "logs", agenda_id],
+        MEDIA: [pop, "submit", str(ROOT / "examples" / "media" / "package.json")],
         OUTSIDE: [sys.executable, "-c", "pass"],
     }
     timed = common.time_interleaved(
@@ -188,7 +196,7 @@ def measure(venv: Path, box: common.Sandbox, *, runs: int) -> dict[str, Any]:
         runs=runs,
         warmup=WARMUP,
         env=env,
-        envs={"pop submit AGENDA": submit_env},
+        envs={"pop submit AGENDA": submit_env, MEDIA: media_env},
         cwd=box.root,
     )
     unit = timed[UNIT].median
