@@ -87,22 +87,13 @@ class DiagnosticView:
         return self.wire.get("payload")
 
 
-def _diagnostics(wire: Mapping[str, Any]) -> list[DiagnosticView] | None:
-    events = wire.get("diagnosticEvents")
-    return None if events is None else [DiagnosticView(event) for event in events]
-
-
-class OperationProgressView:
-    """An OperationProgress's wire dict, read as :class:`pop.models.OperationProgress` reads."""
+class _ProgressView:
+    """What an agenda's and an op's progress both say, read from their wire dict."""
 
     __slots__ = ("wire",)
 
     def __init__(self, wire: Mapping[str, Any]) -> None:
         self.wire = wire
-
-    @property
-    def operation(self) -> str | None:
-        return self.wire.get("operation")
 
     @property
     def processing_state(self) -> str | None:
@@ -125,6 +116,21 @@ class OperationProgressView:
         return self.wire.get("completedTime")
 
     @property
+    def diagnostic_events(self) -> list[DiagnosticView] | None:
+        events = self.wire.get("diagnosticEvents")
+        return None if events is None else [DiagnosticView(event) for event in events]
+
+
+class OperationProgressView(_ProgressView):
+    """An OperationProgress's wire dict, read as :class:`pop.models.OperationProgress` reads."""
+
+    __slots__ = ()
+
+    @property
+    def operation(self) -> str | None:
+        return self.wire.get("operation")
+
+    @property
     def attempt_count(self) -> int | None:
         return self.wire.get("attemptCount")
 
@@ -132,19 +138,15 @@ class OperationProgressView:
     def result_payload(self) -> Any:
         return self.wire.get("resultPayload")
 
-    @property
-    def diagnostic_events(self) -> list[DiagnosticView] | None:
-        return _diagnostics(self.wire)
 
-
-class AgendaProgressView:
+class AgendaProgressView(_ProgressView):
     """An AgendaProgress's wire dict, read as :class:`pop.models.AgendaProgress` reads; its
     ``model_extra`` is the whole dict (``lease``, ``cancelRequested`` and the rest)."""
 
-    __slots__ = ("operations", "wire")
+    __slots__ = ("operations",)
 
     def __init__(self, wire: Mapping[str, Any]) -> None:
-        self.wire = wire
+        super().__init__(wire)
         operations = wire.get("operationProgress")
         self.operations = (
             None if operations is None else [OperationProgressView(op) for op in operations]
@@ -174,32 +176,8 @@ class AgendaProgressView:
         return self.wire.get("title")
 
     @property
-    def processing_state(self) -> str | None:
-        return self.wire.get("processingState")
-
-    @property
-    def processing_state_message(self) -> str | None:
-        return self.wire.get("processingStateMessage")
-
-    @property
-    def percent_complete(self) -> float | None:
-        return self.wire.get("percentComplete")
-
-    @property
-    def started_time(self) -> int | None:
-        return self.wire.get("startedTime")
-
-    @property
-    def completed_time(self) -> int | None:
-        return self.wire.get("completedTime")
-
-    @property
     def operation_progress(self) -> list[OperationProgressView] | None:
         return self.operations
-
-    @property
-    def diagnostic_events(self) -> list[DiagnosticView] | None:
-        return _diagnostics(self.wire)
 
     @property
     def model_extra(self) -> Mapping[str, Any]:
