@@ -23,7 +23,7 @@ from pop.api.tokens import TokensMixin
 from pop.config import Settings
 from pop.engine.dag import validate_agenda
 from pop.engine.documents import parse_agenda, read_document
-from pop.engine.submission import Submission, prepare, store_submission
+from pop.engine.submission import Submission, check_priority, prepare, store_submission
 from pop.errors import InputError, PopError, RuntimeUnavailableError
 from pop.models import (
     FAILED,
@@ -167,6 +167,7 @@ class Client(CatalogMixin, LaunchesMixin, K8sMixin, PoolMixin, TokensMixin):
         """Store and queue a validated agenda with its change record, in one transaction."""
         from pop.scheduling.mapping import select_insight
 
+        check_priority(agenda.params.get("priority") if priority is None else priority)
         routed = agenda
         if customer_id is not None or priority is not None:
             changes: dict[str, Any] = {}

@@ -12,12 +12,11 @@ anything is written: it returns False and the typer app runs the command.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 
 from pop.config import home_dir
-from pop.models.wire import AGENDA_FIELDS, OPERATION_FIELDS, SUBMIT_DIR_PARAM, ordered
+from pop.models.wire import AGENDA_FIELDS, OPERATION_FIELDS, SUBMIT_DIR_PARAM, loads, ordered
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -79,20 +78,8 @@ def _user_registry(registry: str | None) -> bool:
     )
 
 
-def _finite(text: str) -> float:
-    value = float(text)
-    if value - value != 0:  # inf or nan: the models write them as null
-        raise ValueError(text)
-    return value
-
-
-def _not_a_number(text: str) -> float:
-    raise ValueError(text)  # NaN, Infinity: the models write them as null
-
-
 def _read(source: str) -> Any:
-    """The file's JSON; ValueError for anything the usual path reports (or reads as YAML) and
-    for numbers the models would change (NaN, Infinity, 1e999)."""
+    """The file's JSON; ValueError for anything the usual path reports (or reads as YAML)."""
     if source == "-" or not source.strip() or source.endswith((".yaml", ".yml")):
         raise ValueError(source)
     try:
@@ -100,7 +87,7 @@ def _read(source: str) -> Any:
             text = handle.read()
     except (OSError, UnicodeDecodeError) as exc:
         raise ValueError(source) from exc
-    return json.loads(text, parse_float=_finite, parse_constant=_not_a_number)
+    return loads(text)  # ValueError for what the usual path refuses
 
 
 def submit(
@@ -153,9 +140,10 @@ def _store(
     json_output: bool,
 ) -> bool:
     from pop.cli.reads import open_store
-    from pop.engine.submission import prepare_wire, store_submission_wire
+    from pop.engine.submission import check_priority, prepare_wire, store_submission_wire
     from pop.store.changes import AGENDA, Change, ChangeStore
 
+    check_priority((agenda.get("params") or {}).get("priority") if priority is None else priority)
     db = open_store()
     if db.any_row("customers"):  # insight mapping (pop.scheduling.mapping) decides
         return False

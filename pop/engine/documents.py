@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from pop.errors import InputError
 from pop.models import Agenda
 from pop.models.validation import json_kind, problems
+from pop.models.wire import DocumentError, check_text, loads
 
 __all__ = ["parse_agenda", "read_document"]
 
@@ -38,15 +39,24 @@ def read_document(source: str | Path, *, what: str = "agenda") -> Any:
         import yaml
 
         try:
-            return yaml.safe_load(text)
+            document = yaml.safe_load(text)
         except yaml.YAMLError as exc:
             raise InputError(f"{name}: malformed YAML: {exc}") from None
+        except RecursionError:
+            raise InputError(f"{name}: the document is nested too deeply") from None
+        try:
+            check_text(document)
+        except DocumentError as exc:
+            raise InputError(f"{name}: {exc}") from None
+        return document
     try:
-        return json.loads(text)
+        return loads(text)
     except json.JSONDecodeError as exc:
         raise InputError(
             f"{name}: malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
         ) from None
+    except DocumentError as exc:
+        raise InputError(f"{name}: {exc}") from None
 
 
 def parse_agenda(document: Any, *, source: str = "agenda") -> Agenda:

@@ -9,6 +9,7 @@ same rows.
 
 from __future__ import annotations
 
+from pop.errors import InputError
 from pop.models.states import PENDING, ProcessingState, new_id, now_ms
 from pop.models.wire import (
     AGENDA_FIELDS,
@@ -99,6 +100,7 @@ def prepare_wire(
     params = dict(agenda.get("params") or {})
     if priority is not None:
         params = {**params, "priority": priority}
+    check_priority(params.get("priority"))
     agenda["params"] = params
     agenda["agendaInsight"] = dict(insight or default_insight_wire())
     agenda["addedTime"] = now
@@ -130,6 +132,16 @@ def prepare_wire(
         for op in agenda.get("operations") or []
     ]
     return agenda, ordered(progress, AGENDA_PROGRESS_FIELDS), operations
+
+
+def check_priority(priority: Any) -> None:
+    """InputError for a priority the queue cannot hold (a 64-bit integer); submits call it
+    before they open the store."""
+    if isinstance(priority, int | float) and not -(2**63) <= priority < 2**63:
+        raise InputError(
+            f"priority {priority} is out of range",
+            hint="give a whole number from -9223372036854775808 to 9223372036854775807",
+        )
 
 
 def prepare(

@@ -9,6 +9,8 @@ gives them and reads its params as the model does.
 
 from __future__ import annotations
 
+import json
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -93,6 +95,47 @@ OPERATION_PROGRESS_FIELDS = (
 )
 
 
+class DocumentError(ValueError):
+    """What is wrong with a JSON document that Python's json module would read anyway."""
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if value - value != 0:  # inf: 1e999 and the like
+        raise DocumentError(f"the number {text} is out of range")
+    return value
+
+
+def _not_json(text: str) -> float:
+    raise DocumentError(f"{text} is not a JSON value")
+
+
+def loads(text: str) -> Any:
+    """JSON text as Python, as strictly as JSON is: ``NaN``, ``Infinity`` and numbers beyond a
+    double's range are refused (DocumentError), as is text that is not Unicode (a lone
+    surrogate such as ``\\ud800``) and nesting too deep to read; json.JSONDecodeError for
+    malformed text. The models would write the numbers as null and the store cannot hold the
+    surrogates."""
+    try:
+        value = json.loads(text, parse_float=_finite, parse_constant=_not_json)
+    except RecursionError:
+        raise DocumentError("it is nested too deeply") from None
+    check_text(value)
+    return value
+
+
+def check_text(value: Any) -> None:
+    """DocumentError when a string (or key) in a JSON value is not Unicode text."""
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise DocumentError(
+            "it holds text that is not Unicode (a lone surrogate such as \\ud800)"
+        ) from None
+    except RecursionError:
+        raise DocumentError("it is nested too deeply") from None
+
+
 def ordered(data: Mapping[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
     """``data`` with the keys of ``fields`` first, in that order, then the others as they came:
     the order of a model's ``to_wire()`` (its fields, then its unknown keys)."""
@@ -117,7 +160,7 @@ def maximum_attempts(params: Mapping[str, Any]) -> int:
         return DEFAULT_MAXIMUM_ATTEMPTS
     try:
         return int(float(str(raw)))
-    except ValueError:
+    except (ValueError, OverflowError):  # "abc", "inf"
         return DEFAULT_MAXIMUM_ATTEMPTS
 
 

@@ -13,7 +13,7 @@ import sqlite3
 import time
 from contextlib import contextmanager
 
-from pop.errors import StoreError
+from pop.errors import InputError, StoreError
 from pop.store.schema import migrate
 
 TYPE_CHECKING = False  # no typing or pathlib at run time: `pop status` opens the store fast
@@ -49,6 +49,12 @@ def _enable_wal(connection: sqlite3.Connection) -> None:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.01)
+
+
+def not_unicode(exc: UnicodeEncodeError) -> InputError:
+    """The error for text the store cannot hold (a lone surrogate, from JSON's ``\\ud800`` or a
+    command-line argument that is not UTF-8)."""
+    return InputError(f"cannot store text that is not Unicode: {exc.object[exc.start : exc.end]!r}")
 
 
 class Database:
@@ -113,6 +119,8 @@ class Database:
             return self.connection.execute(sql, parameters)
         except sqlite3.Error as exc:
             raise StoreError(f"store error: {exc}") from exc
+        except UnicodeEncodeError as exc:
+            raise not_unicode(exc) from None
 
     def any_row(self, table: str) -> bool:
         """Whether ``table`` (one of pop's) holds a row."""

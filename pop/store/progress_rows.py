@@ -194,6 +194,10 @@ class ProgressRows:
             from pop.errors import StoreError
 
             raise StoreError(f"cannot store operation progress: {exc}") from exc
+        except UnicodeEncodeError as exc:
+            from pop.store.db import not_unicode
+
+            raise not_unicode(exc) from None
 
     def update_agenda(
         self,
