@@ -7,13 +7,16 @@ Layer: handlers. Referenced from the registry as ``pop.handlers.log:run`` and
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
 from pop.handlers import handler
-from pop.handlers.context import HandlerContext
 from pop.models import WireModel
+
+if TYPE_CHECKING:  # the context (and asyncio) loads when a handler runs, not when
+    # its payload model is read
+    from pop.handlers.context import HandlerContext
 
 
 class LogMessagesPayload(WireModel):

@@ -26,14 +26,17 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
 from pop.errors import HandlerError, PermanentError
 from pop.handlers import handler
-from pop.handlers.context import HandlerContext
 from pop.models import DiagnosticEvent, WireModel
+
+if TYPE_CHECKING:  # the context (and asyncio) loads when a handler runs, not when
+    # its payload model is read
+    from pop.handlers.context import HandlerContext
 
 JOB_ID = str(uuid.uuid4())
 _sleep = time.sleep  # replaced by tests that count iterations without waiting

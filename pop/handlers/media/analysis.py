@@ -22,16 +22,19 @@ height are the coded ones); ``frameRate`` is the average rate, also for a variab
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
 from pop.handlers import handler
-from pop.handlers.context import HandlerContext
 from pop.handlers.media.inputs import handler_inputs
 from pop.handlers.media.probe import probe
 from pop.handlers.paths import InputPath
 from pop.models import WireModel
+
+if TYPE_CHECKING:  # the context (and asyncio) loads when a handler runs, not when
+    # its payload model is read
+    from pop.handlers.context import HandlerContext
 
 DOWNLOAD_SHARE = 50.0  # percent of the op the downloads of http(s) inputs stand for
 

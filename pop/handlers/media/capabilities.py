@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pop.errors import HandlerError, PermanentError
-from pop.handlers.context import HandlerContext
+
+if TYPE_CHECKING:  # the context (and asyncio) loads when a handler runs, not when
+    # its payload model is read
+    from pop.handlers.context import HandlerContext
 
 Listing = Literal["encoders", "filters"]
 

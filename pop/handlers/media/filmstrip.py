@@ -23,13 +23,12 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import PositiveFloat, PositiveInt
 
 from pop.errors import HandlerError, PermanentError
 from pop.handlers import handler
-from pop.handlers.context import HandlerContext
 from pop.handlers.media.ffmpeg import find_ffmpeg
 from pop.handlers.media.inputs import handler_inputs
 from pop.handlers.media.probe import probe
@@ -37,6 +36,10 @@ from pop.handlers.media.progress import ffmpeg_lines
 from pop.handlers.media.thumbnail import IMAGE_FORMATS, image_output_argv
 from pop.handlers.paths import InputPath
 from pop.models import WireModel
+
+if TYPE_CHECKING:  # the context (and asyncio) loads when a handler runs, not when
+    # its payload model is read
+    from pop.handlers.context import HandlerContext
 
 
 class FilmstripPayload(WireModel):

@@ -17,11 +17,15 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager, suppress
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlparse
 
 from pop.errors import PermanentError
-from pop.handlers.context import HandlerContext
 from pop.handlers.media.download import download, human_bytes
+
+if TYPE_CHECKING:  # the context (and asyncio) loads when a handler runs, not when
+    # its payload model is read
+    from pop.handlers.context import HandlerContext
 
 REMOTE_SCHEMES = ("http", "https")
 DOWNLOAD_FOLDER = "inputs"

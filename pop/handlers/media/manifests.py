@@ -19,9 +19,6 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-import av
-import av.error
-
 from pop.errors import PermanentError
 from pop.handlers.media.probe import decoder_error
 
@@ -43,6 +40,9 @@ class PackageCheckError(PermanentError):
 
 def codec_string(path: Path) -> str:
     """The CODECS attribute of one rendition file: ``avc1.64001f,mp4a.40.2`` and the like."""
+    import av  # PyAV loads when media is read: reading the payload models needs none
+    import av.error
+
     try:
         with av.open(str(path)) as container:
             parts = [_video_codec(s.codec_context) for s in container.streams.video[:1]]
@@ -165,6 +165,9 @@ class StreamRead:
 
 def read_streams(url: str) -> tuple[float | None, list[StreamRead]]:
     """Open ``url`` with PyAV, demux every packet; (container duration, every stream's read)."""
+    import av  # PyAV loads when media is read: reading the payload models needs none
+    import av.error
+
     try:
         with av.open(url) as container:
             duration = container.duration / av.time_base if container.duration else None

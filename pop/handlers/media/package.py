@@ -37,13 +37,12 @@ import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, PositiveFloat, field_validator
 
 from pop.errors import HandlerError, PermanentError
 from pop.handlers import handler
-from pop.handlers.context import HandlerContext
 from pop.handlers.media import manifests
 from pop.handlers.media.ffmpeg import find_ffmpeg
 from pop.handlers.media.inputs import existing_files
@@ -52,6 +51,10 @@ from pop.handlers.media.probe import ProbeResult, frame_tolerance, probe
 from pop.handlers.media.progress import ffmpeg_lines
 from pop.handlers.paths import InputPath
 from pop.models import WireModel
+
+if TYPE_CHECKING:  # the context (and asyncio) loads when a handler runs, not when
+    # its payload model is read
+    from pop.handlers.context import HandlerContext
 
 STAGING = "package.tmp"
 CHECK_SHARE = 10.0  # percent of the op that reading the result back stands for

@@ -12,9 +12,6 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-import av
-import av.error
-
 from pop.errors import PermanentError
 
 
@@ -74,6 +71,9 @@ def _ratio(value: Fraction | None) -> str | None:
 
 def probe(path: Path, *, url: str | None = None) -> ProbeResult:
     """Probe ``path``; ProbeError quoting the decoder when it is not readable media."""
+    import av  # PyAV loads when media is read: reading the payload models needs none
+    import av.error
+
     try:
         with av.open(str(path)) as container:
             duration = _seconds(container.duration, Fraction(1, av.time_base))
@@ -139,6 +139,9 @@ def _rotation(container: Any, stream: Any) -> float:
     the convention of the ``rotate`` tag phones write (90 for a portrait recording). From that
     tag when the demuxer exports it, else from the first frame's display matrix (which libav
     gives counter-clockwise, hence the sign change)."""
+    import av  # PyAV loads when media is read: reading the payload models needs none
+    import av.error
+
     tag = stream.metadata.get("rotate")
     if tag:
         try:

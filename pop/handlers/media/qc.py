@@ -18,13 +18,16 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ConfigDict, Field, model_validator
 
 from pop.errors import HandlerError, PermanentError
-from pop.handlers.context import HandlerContext
 from pop.models import WireModel
+
+if TYPE_CHECKING:  # the context (and asyncio) loads when a handler runs, not when
+    # its payload model is read
+    from pop.handlers.context import HandlerContext
 
 FILTERS = {"ssim": "ssim", "vmaf": "libvmaf"}
 LABELS = {"ssim": "SSIM", "vmaf": "VMAF"}

@@ -22,18 +22,21 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, NonNegativeFloat, PositiveFloat, PositiveInt, model_validator
 
 from pop.errors import HandlerError, PermanentError
 from pop.handlers import handler
-from pop.handlers.context import HandlerContext
 from pop.handlers.media.ffmpeg import find_ffmpeg
 from pop.handlers.media.inputs import handler_inputs
 from pop.handlers.media.probe import probe
 from pop.handlers.paths import InputPath
 from pop.models import WireModel
+
+if TYPE_CHECKING:  # the context (and asyncio) loads when a handler runs, not when
+    # its payload model is read
+    from pop.handlers.context import HandlerContext
 
 # format -> (file extension, ffmpeg encoder and its options)
 IMAGE_FORMATS: dict[str, tuple[str, list[str]]] = {

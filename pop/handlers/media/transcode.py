@@ -38,13 +38,12 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, NonNegativeInt, PositiveInt, field_validator, model_validator
 
 from pop.errors import HandlerError, PermanentError
 from pop.handlers import handler
-from pop.handlers.context import HandlerContext
 from pop.handlers.media import capabilities, qc
 from pop.handlers.media.ffmpeg import find_ffmpeg
 from pop.handlers.media.inputs import handler_inputs
@@ -53,6 +52,10 @@ from pop.handlers.media.progress import ffmpeg_lines
 from pop.handlers.media.qc import QcThresholds
 from pop.handlers.paths import InputPath
 from pop.models import WireModel
+
+if TYPE_CHECKING:  # the context (and asyncio) loads when a handler runs, not when
+    # its payload model is read
+    from pop.handlers.context import HandlerContext
 
 VIDEO_ENCODERS = {"h264": "libx264", "h265": "libx265", "vp9": "libvpx-vp9", "av1": "libsvtav1"}
 AUDIO_ENCODERS = {"aac": "aac", "opus": "libopus"}
