@@ -16,9 +16,9 @@ temporary folder, it times:
 - ``pop status ID``, ``pop list``, ``pop logs ID``: on a store prepared first with 10 agendas, one
   of them run (3 ``logMessages`` ops, each logging two lines) and nine submitted;
 - ``pop submit examples/media/package.json`` (a transcode and a package op), no target: the
-  handlers of those types declare payload models, which pydantic checks, so this submit does not
-  take the fast path the ``noop`` agenda above takes (``pop.cli.quick_submit``); it shows what
-  an agenda of the media handlers costs;
+  handlers of those types declare payload models, which pydantic checks, so this submit loads
+  pydantic where the ``noop`` agenda above does not (``pop.cli.quick_submit``); it shows what an
+  agenda of the media handlers costs;
 - for reference, ``python -c pass`` of the interpreter running this script, outside the venv: its
   own site-packages (``.pth`` files of editable installs and the like) can make it several times
   slower to start than the venv's, and it is not the unit.

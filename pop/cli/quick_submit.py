@@ -20,7 +20,10 @@ from pop.models.wire import AGENDA_FIELDS, OPERATION_FIELDS, SUBMIT_DIR_PARAM, l
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
+
+    from pop.models.wire import OperationLike
 
 _TEXT_FIELDS = ("id", "cid", "customerId", "title", "linkId", "progressId", "jobId")
 _TIME_FIELDS = ("addedTime", "updatedTime")
@@ -114,21 +117,36 @@ def submit(
         return False
     if agenda is None:
         return False
-    operations = agenda.get("operations") or []
-    if any(op.get("type") in WITH_PAYLOAD_MODEL for op in operations):
-        return False
     params = agenda.get("params") or {}
     stored = params.get(SUBMIT_DIR_PARAM)
     base = stored if isinstance(stored, str) and stored else os.getcwd()
     if stored != base:
         agenda["params"] = {**params, SUBMIT_DIR_PARAM: base}
+    check_payload = None
+    if any(op.get("type") in WITH_PAYLOAD_MODEL for op in agenda.get("operations") or []):
+        agenda, check_payload = _with_payload_models(agenda, base)
     try:
-        validate_agenda(AgendaView(agenda), known_types=TYPES)
+        validate_agenda(AgendaView(agenda), known_types=TYPES, check_payload=check_payload)
     except AgendaValidationError:
         return False
     return _store(
         agenda, customer=customer, link_id=link_id, priority=priority, json_output=json_output
     )
+
+
+def _with_payload_models(
+    agenda: dict[str, Any], base: str
+) -> tuple[dict[str, Any], Callable[[OperationLike], list[str]]]:
+    """The agenda with its ops' path fields resolved against ``base`` and the check of each
+    op's payload by its handler's model, as the usual path has them (pydantic loads here)."""
+    from pop.engine.input_paths import absolute_input_paths
+    from pop.engine.payloads import payload_checker
+    from pop.registry.builtin import BuiltinHandlers
+
+    handlers = BuiltinHandlers()
+    resolved = absolute_input_paths(agenda, handlers, base)
+    resolved["operations"] = [ordered(op, OPERATION_FIELDS) for op in resolved["operations"]]
+    return ordered(resolved, AGENDA_FIELDS), payload_checker(handlers)
 
 
 def _store(

@@ -25,10 +25,12 @@ from urllib.parse import unquote, urlparse
 from pop.engine.payloads import payload_model_for
 from pop.errors import InputError
 from pop.handlers.paths import path_fields, resolve_payload_paths
-from pop.models.agenda import SUBMIT_DIR_PARAM, Agenda
+from pop.models.wire import SUBMIT_DIR_PARAM
 
 if TYPE_CHECKING:
+    from pop.models import Agenda
     from pop.registry import Registry
+    from pop.registry.builtin import HandlerRefs
 
 WORK_DIR_PARAM = "workDir"
 
@@ -60,7 +62,7 @@ def resolve_input_paths(agenda: Agenda, registry: Registry, base: str | None = N
 
 
 def absolute_input_paths(
-    document: Mapping[str, Any], registry: Registry, base: str
+    document: Mapping[str, Any], registry: HandlerRefs, base: str
 ) -> dict[str, Any]:
     """A copy of an agenda document (POP JSON, not yet validated) whose ops' relative path
     fields are made absolute against ``base`` (a client's directory), as a remote client sends
@@ -172,6 +174,6 @@ def _local_path(value: str) -> str | None:
     return value
 
 
-def _fields_of(registry: Registry, op_type: str) -> dict[str, str]:
+def _fields_of(registry: HandlerRefs, op_type: str) -> dict[str, str]:
     model = payload_model_for(registry, op_type)
     return path_fields(model) if model is not None else {}

@@ -17,14 +17,14 @@ from pop import refs
 from pop.errors import PopError
 from pop.handlers import load_handler, payload_model_of
 from pop.models.validation import problems
-from pop.registry import Registry
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from pop.models.wire import OperationLike
+    from pop.registry.builtin import HandlerRefs
 
 
-def payload_model_for(registry: Registry, op_type: str) -> type[BaseModel] | None:
+def payload_model_for(registry: HandlerRefs, op_type: str) -> type[BaseModel] | None:
     """The payload model the handler of ``op_type`` declares; None for unknown types, plain
     commands, handlers without a model, and broken handler references (they fail at run time)."""
     if op_type not in registry:
@@ -38,7 +38,7 @@ def payload_model_for(registry: Registry, op_type: str) -> type[BaseModel] | Non
         return None
 
 
-def payload_checker(registry: Registry) -> Callable[[OperationLike], list[str]]:
+def payload_checker(registry: HandlerRefs) -> Callable[[OperationLike], list[str]]:
     """A function listing the payload problems of one op (empty when fine or not checkable)."""
     models: dict[str, type[BaseModel] | None] = {}
 

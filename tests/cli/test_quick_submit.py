@@ -308,6 +308,51 @@ CASES: dict[str, Case] = {
     # model: those go the typer path, still the same outcome)
     "hello example": Case(args=[str(EXAMPLES / "hello.json")]),
     "failure example": Case(args=[str(EXAMPLES / "failure.json"), "--json"]),
+    # handlers with payload models: path fields resolved against the directory, models checked
+    "media package example": Case(args=[str(EXAMPLES / "media" / "package.json")]),
+    "analysis inputs, relative and not": agenda(
+        ops(
+            {
+                "name": "probe",
+                "type": "analysis",
+                "payload": {"inputs": ["a.mp4", "sub/b.mp4", "/abs/c.mp4", "http://h/d.mp4"]},
+            }
+        )
+    ),
+    "transcode relative input, submitDir given": agenda(
+        ops(
+            {
+                "name": "t",
+                "type": "transcode",
+                "payload": {"input": "clips/one.mp4", "renditions": [{"name": "360p"}]},
+            },
+            params={"submitDir": "/data/in"},
+        )
+    ),
+    "transcode duplicate renditions": agenda(
+        ops(
+            {
+                "name": "t",
+                "type": "transcode",
+                "payload": {"input": "x.mp4", "renditions": [{"name": "a"}, {"name": "a"}]},
+            }
+        )
+    ),
+    "thumbnail negative time": agenda(
+        ops({"name": "t", "type": "thumbnail", "payload": {"input": "x.mp4", "times": [-1]}})
+    ),
+    "logMessages": agenda(
+        ops({"name": "l", "type": "logMessages", "payload": {"logMessages": ["a"]}})
+    ),
+    "logMessages not a list": agenda(
+        ops({"name": "l", "type": "logMessages", "payload": {"logMessages": "a"}})
+    ),
+    "payload model with a reference": agenda(
+        ops(
+            noop("src"),
+            {"name": "t", "type": "thumbnail", "payload": {"input": "@<src.out::/file>"}},
+        )
+    ),
     "two noop ops": agenda(TWO_NOOP),
     "two noop ops --json": agenda(TWO_NOOP, "--json"),
     "references": agenda(

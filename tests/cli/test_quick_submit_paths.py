@@ -1,7 +1,9 @@
 """Which ``pop submit`` lines the fast path (``pop.cli.quick_submit``) answers and which it
 leaves to the usual path: run by ``python -S`` (no site-packages: pydantic and typer cannot load),
 a line it answers succeeds and a line it declines fails on the missing typer, having written
-nothing. That both paths store the same rows is tests/cli/test_quick_submit.py's."""
+nothing (an agenda of types with payload models loads pydantic, so it is run in the full
+environment and the modules it loaded are read instead). That both paths store the same rows is
+tests/cli/test_quick_submit.py's."""
 
 from __future__ import annotations
 
@@ -95,7 +97,6 @@ def test_each_doubt_leaves_the_line_to_the_usual_path_and_writes_nothing(tmp_pat
         path.write_text(json.dumps(document))
         cases[name] = ([str(path), *args], None)
 
-    case("payload-model", noop_agenda(operations=[{"name": "a", "type": "sample"}]))
     case("unknown-type", noop_agenda(operations=[{"name": "a", "type": "nope"}]))
     case("no-operations", noop_agenda(operations=[]))
     case(
@@ -137,3 +138,61 @@ def test_a_registry_file_or_a_customer_leaves_the_line_to_the_usual_path(tmp_pat
     before = store_snapshot(home)
     assert declined(bare_submit(home, tmp_path, str(plain)))
     assert store_snapshot(home) == before
+
+
+LOADED = """
+import json, sys
+from pop.cli import main
+try:
+    main(sys.argv[1:])
+except SystemExit as exc:
+    code = exc.code
+sys.stderr.write("\\n" + json.dumps({"code": code, "modules": sorted(sys.modules)}))
+"""
+
+
+@pytest.mark.parametrize(
+    ("document", "fast"),
+    [
+        ({"operations": [{"name": "a", "type": "sample", "payload": {"actions": []}}]}, True),
+        (
+            {
+                "operations": [
+                    {
+                        "name": "t",
+                        "type": "transcode",
+                        "payload": {"input": "clip.mp4", "renditions": [{"name": "360p"}]},
+                    }
+                ]
+            },
+            True,
+        ),
+        # the model refuses it: the usual path says why
+        ({"operations": [{"name": "t", "type": "transcode", "payload": {"input": 5}}]}, False),
+    ],
+    ids=["sample", "transcode", "refused payload"],
+)
+def test_an_agenda_with_payload_models_is_checked_by_them_without_typer(
+    tmp_path: Path, document: dict[str, object], fast: bool
+) -> None:
+    source = tmp_path / "agenda.json"
+    source.write_text(json.dumps(document))
+    completed = subprocess.run(
+        [sys.executable, "-c", LOADED, "submit", str(source)],
+        env=pop_env(made_store(tmp_path / "home")),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    report = json.loads(completed.stderr.splitlines()[-1])
+    modules = {name.split(".")[0] for name in report["modules"]}
+    if not fast:  # declined: the usual path refuses it with its message
+        assert report["code"] == 2
+        assert completed.stderr.startswith("error: "), completed.stderr
+        assert "typer" in modules
+        return
+    assert report["code"] in (0, None), completed.stderr
+    assert "pydantic" in modules
+    assert not modules & {"typer", "click", "rich", "yaml", "av", "asyncio"}
