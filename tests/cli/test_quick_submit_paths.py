@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from pop.registry.builtin import TYPES, WITH_PAYLOAD_MODEL
+from pop.registry.builtin import HANDLER_REFS, TYPES, WITH_PAYLOAD_MODEL
 from tests.conftest import pop_env, run_pop_at, store_snapshot
 
 BARE = "import sys; from pop.cli import main; main(sys.argv[1:])"
@@ -30,6 +30,7 @@ def test_the_built_in_facts_are_the_registry_s(
     monkeypatch.chdir(tmp_path)  # no ./registry.yaml: the built-in registry alone
     registry = Registry.load(None, settings=Settings(home=tmp_path / "home"))
     assert set(registry.types()) == TYPES
+    assert {name: registry.handler_ref(name) for name in TYPES} == HANDLER_REFS
     assert {name for name in TYPES if payload_model_for(registry, name)} == WITH_PAYLOAD_MODEL
 
 
