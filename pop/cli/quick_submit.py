@@ -103,7 +103,7 @@ def submit(
     json_output: bool,
 ) -> bool:
     """Store and queue the agenda of ``source`` as ``pop submit`` does and print what it prints;
-    False (nothing read into the store, nothing printed) when the usual path must answer."""
+    False (nothing written, nothing printed) when the usual path must answer."""
     from pop.engine.dag import validate_agenda
     from pop.errors import AgendaValidationError
     from pop.models.wire import AgendaView
