@@ -142,7 +142,17 @@ def run_local(
         runners.append(runner)
 
     def _interrupt(runner: AgendaRunner, signum: int) -> None:
+        import contextlib
+
+        from pop.errors import PopError
+
         interrupted.append(signum)
+        agenda = getattr(runner, "agenda", None)  # set once its run has begun
+        if len(interrupted) == 1 and agenda is not None:
+            # a cancel request, as `pop cancel` makes: the agenda shows as cancelled and the
+            # retrier leaves it (PopError: it ended meanwhile, nothing to cancel)
+            with contextlib.suppress(PopError):
+                client.cancel(agenda.id or "")
         runner.cancel("interrupted (Ctrl-C)" if signum == signal.SIGINT else "stopped (SIGTERM)")
 
     client = _client(registry)

@@ -1,4 +1,5 @@
-"""Ctrl-C on ``pop run-local``: running handlers are stopped, the agenda fails, exit 130."""
+"""Ctrl-C on ``pop run-local``: running handlers are stopped, the agenda fails as cancelled (a
+cancel request, as ``pop cancel`` makes), exit 130."""
 
 from __future__ import annotations
 
@@ -30,3 +31,9 @@ def test_ctrl_c_stops_the_run_and_exits_130(
     messages = [event["message"] for event in progress["diagnosticEvents"]]
     assert "interrupted (Ctrl-C)" in messages
     assert progress["operationProgress"][0]["processingStateMessage"] == "failed"
+    assert progress["cancelRequested"] is True
+    listed = run_pop("list")
+    assert listed.stdout.splitlines()[1].split()[1] == "cancelled", listed.stdout
+    status = run_pop("status", progress["agendaId"])
+    assert "COMPLETE/failed (cancelled)" in status.stdout
+    assert "cancelled by local:" in status.stdout  # the change record of the request
