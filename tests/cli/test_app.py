@@ -16,6 +16,7 @@ from typer.main import get_command
 from typer.testing import CliRunner
 
 from pop.cli.app import build_app
+from tests.cli.loaded import LOADED
 from tests.conftest import EXAMPLES, pop_env
 
 
@@ -100,16 +101,6 @@ def test_a_misspelt_command_still_gets_its_suggestion(tmp_path: Path) -> None:
     assert "No such command 'lst'" in completed.stderr
     assert "list" in completed.stderr
 
-
-LOADED = """
-import json, sys
-from pop.cli import main
-try:
-    main(sys.argv[1:])
-except SystemExit as exc:
-    code = exc.code
-sys.stderr.write(json.dumps({"code": code, "modules": sorted(sys.modules)}))
-"""
 
 # asyncio is left out: some pydantic-core versions import it themselves; pop.handlers.external
 # is what would bring it from pop

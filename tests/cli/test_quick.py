@@ -22,6 +22,7 @@ from pop.models.causes import agenda_cause
 from pop.models.views import AgendaProgressView
 from pop.store import views
 from pop.store.db import Database
+from tests.cli.loaded import LOADED
 from tests.conftest import EXAMPLES, pop_argv, pop_env, run_pop_at
 
 
@@ -101,15 +102,6 @@ def test_a_line_prints_what_the_typer_app_prints(store: dict[str, str], args: li
     )
 
 
-LOADED = """
-import json, sys
-from pop.cli import main
-try:
-    main(sys.argv[1:])
-except SystemExit as exc:
-    code = exc.code
-sys.stderr.write("\\n" + json.dumps({"code": code, "modules": sorted(sys.modules)}))
-"""
 # what the quick lines must never load: each costs a command several times python's start-up
 SLOW = {"pydantic", "typer", "click", "rich", "yaml", "sqlite_utils", "asyncio", "jsonpointer"}
 # the standard library's slow imports: typing, dataclasses (inspect), pathlib and shutil each

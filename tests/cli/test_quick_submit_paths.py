@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from pop.registry.builtin import HANDLER_REFS, TYPES, WITH_PAYLOAD_MODEL
+from tests.cli.loaded import LOADED
 from tests.conftest import pop_env, run_pop_at, store_snapshot
 
 BARE = "import sys; from pop.cli import main; main(sys.argv[1:])"
@@ -139,17 +140,6 @@ def test_a_registry_file_or_a_customer_leaves_the_line_to_the_usual_path(tmp_pat
     before = store_snapshot(home)
     assert declined(bare_submit(home, tmp_path, str(plain)))
     assert store_snapshot(home) == before
-
-
-LOADED = """
-import json, sys
-from pop.cli import main
-try:
-    main(sys.argv[1:])
-except SystemExit as exc:
-    code = exc.code
-sys.stderr.write("\\n" + json.dumps({"code": code, "modules": sorted(sys.modules)}))
-"""
 
 
 @pytest.mark.parametrize(

@@ -23,7 +23,7 @@ import pytest
 from tests.conftest import store_snapshot, wait_for
 from tests.runtimes.kubernetes.conftest import mapped_work
 from tests.runtimes.kubernetes.test_reap_pods import finished, seed
-from tests.runtimes.kubernetes.test_reclaim_cli import attempts
+from tests.runtimes.kubernetes.test_reclaim_cli import attempts, submit_sleeper
 
 MISTYPED = [
     (["--kubeconfig", "/nope"], "error: --kubeconfig /nope: no such file"),
@@ -81,13 +81,6 @@ def test_a_mistyped_kubernetes_option_exits_2_and_changes_nothing(
     assert [pod["metadata"]["name"] for pod in kube_api.store.items("pods")] == ["old"]
 
 
-REGISTRY = WORK_VOLUME + (
-    "handlers:\n"
-    "  sleeper:\n"
-    "    command: [python3, -c, \"import time; print('up', flush=True); time.sleep(120)\"]\n"
-)
-
-
 def test_reclaim_refuses_a_mistyped_context_then_deletes_the_pod_in_its_records_namespace(
     run_pop: Any,
     start_pop: Any,
@@ -97,12 +90,7 @@ def test_reclaim_refuses_a_mistyped_context_then_deletes_the_pod_in_its_records_
     kubelet: Any,
 ) -> None:
     mapped_work(pop_home, kubelet)
-    registry = tmp_path / "registry.yaml"
-    registry.write_text(REGISTRY)
-    agenda = tmp_path / "agenda.json"
-    agenda.write_text(json.dumps({"operations": [{"name": "long", "type": "sleeper"}]}))
-    env = {"POP_REGISTRY": str(registry), "POP_LEASE_SECONDS": "2"}
-    agenda_id = json.loads(run_pop("submit", str(agenda), "--json", env=env).stdout)["agendaId"]
+    agenda_id, env = submit_sleeper(run_pop, tmp_path)
     # the namespace comes from the executor's environment, so the agenda's stored runtime
     # options do not name it: only the pod's launch record does
     executor = start_pop(

@@ -25,6 +25,19 @@ handlers:
 """
 
 
+def submit_sleeper(run_pop: Any, tmp_path: Path) -> tuple[str, dict[str, str]]:
+    """The id of a stored one-op agenda whose op (``sleeper``) runs for two minutes, and the
+    environment that names its registry (a lease of 2 s)."""
+    registry = tmp_path / "registry.yaml"
+    registry.write_text(REGISTRY)
+    agenda = tmp_path / "agenda.json"
+    agenda.write_text(json.dumps({"operations": [{"name": "long", "type": "sleeper"}]}))
+    env = {"POP_REGISTRY": str(registry), "POP_LEASE_SECONDS": "2"}
+    submitted = run_pop("submit", str(agenda), "--json", env=env)
+    assert submitted.returncode == 0, submitted.stderr
+    return json.loads(submitted.stdout)["agendaId"], env
+
+
 def attempts(home: Path, agenda_id: str) -> list[tuple[str | None, Any]]:
     with sqlite3.connect(home / "pop.db") as db:
         rows = db.execute(
@@ -51,14 +64,7 @@ def test_a_killed_executors_pod_is_deleted_and_its_agenda_requeued(
     kubelet: Any,
 ) -> None:
     mapped_work(pop_home, kubelet)
-    registry = tmp_path / "registry.yaml"
-    registry.write_text(REGISTRY)
-    agenda = tmp_path / "agenda.json"
-    agenda.write_text(json.dumps({"operations": [{"name": "long", "type": "sleeper"}]}))
-    env = {"POP_REGISTRY": str(registry), "POP_LEASE_SECONDS": "2"}
-    submitted = run_pop("submit", str(agenda), "--json", env=env)
-    assert submitted.returncode == 0, submitted.stderr
-    agenda_id = json.loads(submitted.stdout)["agendaId"]
+    agenda_id, env = submit_sleeper(run_pop, tmp_path)
 
     executor = start_pop(
         "executor", "--launch", "kubernetes", "--no-services",
