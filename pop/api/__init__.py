@@ -20,7 +20,7 @@ from pop.api.k8s import K8sMixin
 from pop.api.launches import LaunchesMixin
 from pop.api.pool import PoolMixin
 from pop.api.tokens import TokensMixin
-from pop.config import Settings
+from pop.config import Settings, registry_places
 from pop.engine.dag import validate_agenda
 from pop.engine.documents import parse_agenda, read_document
 from pop.engine.submission import Submission, check_priority, prepare, store_submission
@@ -553,9 +553,10 @@ class Client(CatalogMixin, LaunchesMixin, K8sMixin, PoolMixin, TokensMixin):
 
         target = path or self.registry_path or self.settings.registry_path
         if target is None:
-            for candidate in (Path("registry.yaml"), self.settings.home / "registry.yaml"):
-                if candidate.exists():
-                    target = candidate
+            # "" for the current directory: the file is named as it was found
+            for place in registry_places("", str(self.settings.home)):
+                if Path(place).exists():
+                    target = Path(place)
                     break
         if target is None:
             try:

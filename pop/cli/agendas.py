@@ -67,7 +67,7 @@ def submit(
     if json_output:
         from pop.cli.render import print_json, submission_json
 
-        print_json(submission_json(submission))
+        print_json(submission_json(submission.agenda.to_wire(), queued=submission.queued))
     else:
         typer.echo(submission.agenda.id)
 

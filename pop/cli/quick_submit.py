@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import sys
 
-from pop.config import home_dir
+from pop.config import home_dir, registry_places
 from pop.models.wire import AGENDA_FIELDS, OPERATION_FIELDS, SUBMIT_DIR_PARAM, loads, ordered
 
 TYPE_CHECKING = False
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any
 
-    from pop.models.wire import OperationLike
+    from pop.models.views import OperationLike
 
 _TEXT_FIELDS = ("id", "cid", "customerId", "title", "linkId", "progressId", "jobId")
 _TIME_FIELDS = ("addedTime", "updatedTime")
@@ -73,11 +73,11 @@ def plain_agenda(document: Any) -> dict[str, Any] | None:
 def _user_registry(registry: str | None) -> bool:
     """Whether a registry file of the user's may be in effect (``pop.registry.Registry.load``
     looks at --registry, POP_REGISTRY, ./registry.yaml, $POP_HOME/registry.yaml)."""
+    places = registry_places(os.getcwd(), home_dir())
     return bool(
         registry is not None
         or os.environ.get("POP_REGISTRY")
-        or os.path.lexists("registry.yaml")
-        or os.path.lexists(os.path.join(home_dir(), "registry.yaml"))
+        or any(os.path.lexists(place) for place in places)
     )
 
 
@@ -106,7 +106,7 @@ def submit(
     False (nothing written, nothing printed) when the usual path must answer."""
     from pop.engine.dag import validate_agenda
     from pop.errors import AgendaValidationError
-    from pop.models.wire import AgendaView
+    from pop.models.views import AgendaView
     from pop.registry.builtin import TYPES, WITH_PAYLOAD_MODEL
 
     if _user_registry(registry):
@@ -174,18 +174,9 @@ def _store(
             ChangeStore(db), AGENDA, document["id"], default_cid=document["cid"]
         )
     if json_output:
-        from pop.cli.render import print_json
+        from pop.cli.render import print_json, submission_json
 
-        print_json(
-            {
-                "agendaId": document["id"],
-                "progressId": document["progressId"],
-                "customerId": progress["customerId"],
-                "linkId": document.get("linkId"),
-                "insightId": document["agendaInsight"].get("insightId"),
-                "queued": queued,
-            }
-        )
+        print_json(submission_json(document, queued=queued))
     else:
         sys.stdout.write(f"{document['id']}\n")
     return True

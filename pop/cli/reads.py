@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 
 from pop.cli import render
-from pop.config import home_dir
+from pop.config import STORE_FILE, WORK_DIR, home_dir
 from pop.models.views import AgendaProgressView
 from pop.store.db import Database
 
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 def open_store() -> Database:
     """The store of ``POP_HOME`` (made when missing, as every command does)."""
-    return Database(os.path.join(home_dir(), "pop.db"))
+    return Database(os.path.join(home_dir(), STORE_FILE))
 
 
 def agenda_changes(db: Database, agenda_id: str) -> list[dict[str, Any]]:
@@ -49,7 +49,7 @@ def show_status(agenda_id: str, *, json_output: bool) -> None:
     from pop.store.attempts import AttemptStore
 
     progress = AgendaProgressView(wire)
-    work_root = os.path.join(home_dir(), "work")
+    work_root = os.path.join(home_dir(), WORK_DIR)
     outputs = agenda_outputs(AgendaStore(db), AttemptStore(db), work_root, progress)
     render.print_progress(progress, outputs=outputs, changes=changes)
 

@@ -18,7 +18,7 @@ from pop.models.causes import OPERATION_FAILED, FailureCause, agenda_cause, oper
 
 TYPE_CHECKING = False  # no typing or models at run time: `pop status` and `pop list` start fast
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
     from typing import Any, TextIO
 
     from pop.engine.outputs import OperationOutputs
@@ -310,16 +310,18 @@ def print_outputs(outputs: Sequence[OperationOutputs]) -> None:
     table.write(cut=False)
 
 
-def submission_json(submission: Any) -> dict[str, Any]:
-    """What ``submit --json`` and ``template run --json`` print for a stored agenda."""
-    agenda = submission.agenda
+def submission_json(agenda: Mapping[str, Any], *, queued: bool) -> dict[str, Any]:
+    """What ``submit --json`` and ``template run --json`` print for a stored agenda (its JSON,
+    ``Agenda.to_wire()``)."""
+    from pop.models.wire import DEFAULT_CUSTOMER_ID
+
     return {
-        "agendaId": agenda.id,
-        "progressId": agenda.progress_id,
-        "customerId": agenda.effective_customer_id,
-        "linkId": agenda.link_id,
-        "insightId": agenda.agenda_insight.insight_id if agenda.agenda_insight else None,
-        "queued": submission.queued,
+        "agendaId": agenda.get("id"),
+        "progressId": agenda.get("progressId"),
+        "customerId": agenda.get("customerId") or DEFAULT_CUSTOMER_ID,
+        "linkId": agenda.get("linkId"),
+        "insightId": (agenda.get("agendaInsight") or {}).get("insightId"),
+        "queued": queued,
     }
 
 

@@ -147,6 +147,6 @@ def run(
         return
     submission = client.template_run(template_id, payload, customer_id=customer, link_id=link_id)
     if json_output:
-        print_json(submission_json(submission))
+        print_json(submission_json(submission.agenda.to_wire(), queued=submission.queued))
     else:
         typer.echo(submission.agenda.id)

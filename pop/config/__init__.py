@@ -76,6 +76,17 @@ def home_dir() -> str:
     )
 
 
+STORE_FILE = "pop.db"  # under POP_HOME: the store
+WORK_DIR = "work"  # under POP_HOME: the agendas' default work directories
+REGISTRY_FILE = "registry.yaml"  # looked for in the current directory, then in POP_HOME
+
+
+def registry_places(cwd: str, home: str) -> tuple[str, str]:
+    """Where a registry file is looked for when neither ``--registry`` nor ``POP_REGISTRY``
+    names one, in order: the current directory, then POP_HOME."""
+    return os.path.join(cwd, REGISTRY_FILE), os.path.join(home, REGISTRY_FILE)
+
+
 def uses_server(server: str | None = None, token_file: object = None) -> bool:
     """A command with these options talks to a server (``--server``, else ``POP_SERVER``), or
     is refused for ``--token-file`` without one: either way not the local store."""

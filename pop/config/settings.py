@@ -9,7 +9,7 @@ import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from pop.config import _duration_env, _float_env, home_dir
+from pop.config import STORE_FILE, WORK_DIR, _duration_env, _float_env, home_dir
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ class Settings:
 
     @property
     def store_path(self) -> Path:
-        return self.home / "pop.db"
+        return self.home / STORE_FILE
 
     @property
     def logs_dir(self) -> Path:
@@ -52,7 +52,7 @@ class Settings:
 
     @property
     def work_root(self) -> Path:
-        return self.home / "work"
+        return self.home / WORK_DIR
 
     @classmethod
     def from_env(cls) -> Settings:

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping, Sequence
 
     from pop.models import DiagnosticEvent, Operation
-    from pop.models.wire import AgendaLike, OperationLike
+    from pop.models.views import AgendaLike, OperationLike
 
 EXECUTOR_NAMES = frozenset({"pop.agendaId", "pop.operationName", "pop.workDir"})
 TEMPLATE_NAMES = frozenset({"pop.payload", "pop.transformRequest"})

@@ -20,7 +20,7 @@ from pop.models.validation import problems
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from pop.models.wire import OperationLike
+    from pop.models.views import OperationLike
     from pop.registry.builtin import HandlerRefs
 
 

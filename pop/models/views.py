@@ -1,14 +1,18 @@
-"""Read-only views of progress wire objects (POP's JSON), and the shape every view reads.
+"""Read-only views of progress and agenda wire objects (POP's JSON), and the shapes they share
+with the models.
 
 Layer: models, standard library only. The human views (:mod:`pop.cli.render`, the causes in
 :mod:`pop.models.causes`) read an agenda's progress through the protocols below, which pydantic's
 :class:`~pop.models.AgendaProgress` and the views here both satisfy: ``pop status``, ``pop list``
 and ``pop logs`` read the store's wire dicts (:meth:`pop.store.progress.ProgressStore.get_wire`)
 and show them without building a model, while a remote client or a run in progress passes its
-models to the same code.
+models to the same code. Validation (:func:`pop.engine.dag.validate_agenda`) reads an agenda's
+operations the same way, models or :class:`AgendaView`.
 """
 
 from __future__ import annotations
+
+from pop.models.wire import depends_on
 
 TYPE_CHECKING = False  # typing is not imported at run time: these views must start fast
 if TYPE_CHECKING:
@@ -34,8 +38,6 @@ if TYPE_CHECKING:
         def started_time(self) -> int | None: ...
         @property
         def completed_time(self) -> int | None: ...
-        @property
-        def attempt_count(self) -> int | None: ...
         @property
         def result_payload(self) -> Any: ...
         @property
@@ -68,6 +70,21 @@ if TYPE_CHECKING:
         def diagnostic_events(self) -> Sequence[DiagnosticLike] | None: ...
         @property
         def model_extra(self) -> Mapping[str, Any] | None: ...
+
+    class OperationLike(Protocol):
+        """What validation asks of an op: :class:`pop.models.Operation` or an OperationView."""
+
+        @property
+        def name(self) -> str | None: ...
+        @property
+        def type(self) -> str | None: ...
+        @property
+        def payload(self) -> Any: ...
+        def depends_on(self) -> list[str]: ...
+
+    class AgendaLike(Protocol):
+        @property
+        def operations(self) -> Sequence[OperationLike]: ...
 
 
 class DiagnosticView:
@@ -131,10 +148,6 @@ class OperationProgressView(_ProgressView):
         return self.wire.get("operation")
 
     @property
-    def attempt_count(self) -> int | None:
-        return self.wire.get("attemptCount")
-
-    @property
     def result_payload(self) -> Any:
         return self.wire.get("resultPayload")
 
@@ -151,9 +164,6 @@ class AgendaProgressView(_ProgressView):
         self.operations = (
             None if operations is None else [OperationProgressView(op) for op in operations]
         )
-
-    def to_wire(self) -> dict[str, Any]:
-        return dict(self.wire)
 
     @property
     def id(self) -> str | None:
@@ -182,3 +192,41 @@ class AgendaProgressView(_ProgressView):
     @property
     def model_extra(self) -> Mapping[str, Any]:
         return self.wire
+
+
+class OperationView:
+    """An op of an agenda document, read as :class:`pop.models.Operation` reads (what
+    :func:`pop.engine.dag.validate_agenda` asks of an op)."""
+
+    __slots__ = ("wire",)
+
+    def __init__(self, wire: Mapping[str, Any]) -> None:
+        self.wire = wire
+
+    @property
+    def name(self) -> str | None:
+        return self.wire.get("name")
+
+    @property
+    def type(self) -> str | None:
+        return self.wire.get("type")
+
+    @property
+    def payload(self) -> Any:
+        return self.wire.get("payload")
+
+    @property
+    def params(self) -> Mapping[str, Any]:
+        return self.wire.get("params") or {}
+
+    def depends_on(self) -> list[str]:
+        return depends_on(self.params)
+
+
+class AgendaView:
+    """An agenda document's operations, read as :class:`pop.models.Agenda` reads them."""
+
+    __slots__ = ("operations",)
+
+    def __init__(self, wire: Mapping[str, Any]) -> None:
+        self.operations = [OperationView(op) for op in wire.get("operations") or []]

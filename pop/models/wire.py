@@ -1,10 +1,11 @@
 """POP's JSON objects as plain dicts: the models' field orders, the params the engine reads, and
-read-only views of an agenda's operations. Standard library only.
+reading JSON text strictly. Standard library only.
 
 Layer: models. The pydantic models (:mod:`pop.models.agenda`, :mod:`pop.models.progress`) and
 the code that builds stored records without them (the fast ``pop submit``, the store's wire
 reads) share these, so a dict built here prints its keys in the order a model's ``to_wire()``
-gives them and reads its params as the model does.
+gives them and reads its params as the model does; :func:`loads` reads JSON as strictly as the
+models need it.
 """
 
 from __future__ import annotations
@@ -13,23 +14,8 @@ import json
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
-    from typing import Any, Protocol
-
-    class OperationLike(Protocol):
-        """What validation asks of an op: :class:`pop.models.Operation` or an OperationView."""
-
-        @property
-        def name(self) -> str | None: ...
-        @property
-        def type(self) -> str | None: ...
-        @property
-        def payload(self) -> Any: ...
-        def depends_on(self) -> list[str]: ...
-
-    class AgendaLike(Protocol):
-        @property
-        def operations(self) -> Sequence[OperationLike]: ...
+    from collections.abc import Mapping
+    from typing import Any
 
 
 GENERATOR_PARAM = "agenda.operation.generator"
@@ -120,7 +106,8 @@ def loads(text: str) -> Any:
         value = json.loads(text, parse_float=_finite, parse_constant=_not_json)
     except RecursionError:
         raise DocumentError("it is nested too deeply") from None
-    check_text(value)
+    if "\\u" in text or not text.isascii():  # the only ways a lone surrogate gets in
+        check_text(value)
     return value
 
 
@@ -162,41 +149,3 @@ def maximum_attempts(params: Mapping[str, Any]) -> int:
         return int(float(str(raw)))
     except (ValueError, OverflowError):  # "abc", "inf"
         return DEFAULT_MAXIMUM_ATTEMPTS
-
-
-class OperationView:
-    """An op of an agenda document, read as :class:`pop.models.Operation` reads (what
-    :func:`pop.engine.dag.validate_agenda` asks of an op)."""
-
-    __slots__ = ("wire",)
-
-    def __init__(self, wire: Mapping[str, Any]) -> None:
-        self.wire = wire
-
-    @property
-    def name(self) -> str | None:
-        return self.wire.get("name")
-
-    @property
-    def type(self) -> str | None:
-        return self.wire.get("type")
-
-    @property
-    def payload(self) -> Any:
-        return self.wire.get("payload")
-
-    @property
-    def params(self) -> Mapping[str, Any]:
-        return self.wire.get("params") or {}
-
-    def depends_on(self) -> list[str]:
-        return depends_on(self.params)
-
-
-class AgendaView:
-    """An agenda document's operations, read as :class:`pop.models.Agenda` reads them."""
-
-    __slots__ = ("operations",)
-
-    def __init__(self, wire: Mapping[str, Any]) -> None:
-        self.operations = [OperationView(op) for op in wire.get("operations") or []]

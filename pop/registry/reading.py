@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from pop.config import Settings
+from pop.config import Settings, registry_places
 from pop.errors import RegistryError, UnknownOperationTypeError
 from pop.registry.entry import HandlerEntry
 from pop.registry.validation import Problems, base_fields, entries, validate
@@ -223,7 +223,8 @@ def _registry_file(path: Path | None, settings: Settings, cwd: Path) -> Path | N
             if not resolved.exists():
                 raise RegistryError(["file not found"], source=str(resolved))
             return resolved
-    for candidate in (cwd / "registry.yaml", settings.home / "registry.yaml"):
+    for place in registry_places(str(cwd), str(settings.home)):
+        candidate = Path(place)
         if candidate.is_file():
             return candidate
     return None
